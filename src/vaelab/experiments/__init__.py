@@ -1,0 +1,1 @@
+"""The study's four experiments, one module each; `common` holds what they share."""

@@ -1,0 +1,83 @@
+"""What every experiment takes and returns.
+
+An experiment is a function `run(models, data, cfg, out_dir) -> ExperimentResult`: it reads
+trained models, computes its numbers, saves its figures under `out_dir`, and knows nothing
+about training or about the other experiments.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures are files; never open a window
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.figure import Figure as MplFigure  # noqa: E402
+
+from vaelab import fileio  # noqa: E402
+from vaelab.errors import VaelabError  # noqa: E402
+from vaelab.models import AutoEncoder  # noqa: E402
+
+Models = dict[tuple[str, int], AutoEncoder]  # (kind, latent size) -> trained model, eval mode
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """The images the experiments look at (CPU tensors, float in [0, 1])."""
+
+    x_test: torch.Tensor  # (M, 784)
+    y_test: torch.Tensor  # (M,) int64, true labels
+    x_train: torch.Tensor  # (N, 784), for the digit classifier
+    y_train: torch.Tensor  # (N,) int64, true labels
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str  # relative to the study folder, e.g. "figures/clustering_z16.png"
+    title: str
+    caption: str  # one sentence: what to look at
+
+
+@dataclass
+class ExperimentResult:
+    name: str
+    numbers: dict[str, Any]  # JSON-ready: str keys, floats / ints / lists / dicts
+    figures: list[Figure] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+FIGURE_DIR = "figures"
+
+
+def save_figure(fig: MplFigure, out_dir: Path, name: str, dpi: int = 110) -> str:
+    """Write `fig` as PNG to out_dir/figures/name atomically; returns the relative path."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    relative = f"{FIGURE_DIR}/{name}"
+    fileio.write_bytes(Path(out_dir) / relative, buffer.getvalue())
+    return relative
+
+
+@torch.no_grad()
+def encode_means(model: AutoEncoder, x: torch.Tensor, y: torch.Tensor | None = None,
+                 batch: int = 2000) -> np.ndarray:
+    """The latent means of `x` (AE: its code), (M, Z) float64 numpy."""
+    parts = []
+    for start in range(0, len(x), batch):
+        yb = None if y is None else y[start:start + batch]
+        parts.append(model.embed(x[start:start + batch], yb))
+    return torch.cat(parts).double().numpy()
+
+
+def first_of_digit(y: torch.Tensor, digit: int) -> int:
+    """Index of the first test image of `digit` (the experiments' fixed choice)."""
+    hits = (y == digit).nonzero()
+    if len(hits) == 0:
+        raise VaelabError(f"the test images hold no {digit}: use a larger data.test_size")
+    return int(hits[0])

@@ -1,0 +1,118 @@
+"""Losses as pure functions of tensors (and, for the objectives, of a model and a batch).
+
+Conventions: `x` holds pixel intensities in [0, 1], `(B, D)`; logits may carry leading
+sample dims `(k, B, D)` and broadcast against `x`. Per-image values are returned as `(B,)`
+(or `(k, B)`); the objectives average over the batch, as the article does.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from vaelab.models import AutoEncoder
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+class Objective(NamedTuple):
+    loss: Tensor  # scalar to minimise
+    reconstruction: Tensor  # scalar: batch mean of the (sample-averaged) Bernoulli NLL
+    kl: Tensor  # scalar: batch mean of KL(q(z|x) || N(0, I)); zero for the AE
+
+
+def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
+    """-log Bernoulli(x | sigmoid(logits)) summed over pixels: (..., B, D) -> (..., B).
+
+    `x` broadcasts against `logits`, so k samples of logits share one copy of the batch.
+    """
+    return F.binary_cross_entropy_with_logits(logits, x.expand_as(logits), reduction="none").sum(-1)
+
+
+def gaussian_kl(mu: Tensor, ln_var: Tensor) -> Tensor:
+    """KL(N(mu, exp(ln_var)) || N(0, I)) summed over latent dims, (B, Z) -> (B,).
+
+    Closed form from Kingma & Welling (2013), appendix B.
+    """
+    return 0.5 * (mu.pow(2) + ln_var.exp() - ln_var - 1).sum(-1)
+
+
+def gaussian_log_prob(z: Tensor, mu: Tensor, ln_var: Tensor) -> Tensor:
+    """log N(z | mu, exp(ln_var)) summed over the last dim."""
+    return -0.5 * ((z - mu).pow(2) * torch.exp(-ln_var) + ln_var + LOG_2PI).sum(-1)
+
+
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
+
+
+def sample_z(mu: Tensor, ln_var: Tensor, k: int, generator: torch.Generator | None) -> Tensor:
+    """k reparameterised samples z = mu + eps * exp(ln_var / 2): (B, Z) -> (k, B, Z)."""
+    eps = torch.randn((k, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + eps * torch.exp(0.5 * ln_var)
+
+
+def objective(
+    model: AutoEncoder,
+    x: Tensor,
+    y: Tensor | None = None,
+    *,
+    kl_weight: float = 0.1,
+    n_samples: int = 5,
+    generator: torch.Generator | None = None,
+) -> Objective:
+    """The article's training objective.
+
+    AE: Bernoulli NLL of the input. VAE / CVAE: the NLL averaged over `n_samples` draws of
+    z, all decoded in one batched pass, plus `kl_weight` (the article's C) times the KL.
+    """
+    mu, ln_var = model.encode(x, y)
+    if ln_var is None:
+        reconstruction = bernoulli_nll(model.decode(mu, y), x).mean()
+        return Objective(reconstruction, reconstruction, torch.zeros_like(reconstruction))
+    z = sample_z(mu, ln_var, n_samples, generator)  # (k, B, Z)
+    reconstruction = bernoulli_nll(model.decode(z, y), x).mean()  # mean over k and B
+    kl = gaussian_kl(mu, ln_var).mean()
+    return Objective(reconstruction + kl_weight * kl, reconstruction, kl)
+
+
+def elbo(
+    model: AutoEncoder,
+    x: Tensor,
+    y: Tensor | None = None,
+    *,
+    n_samples: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The evidence lower bound with C = 1, per image (B,), in nats (higher is better)."""
+    mu, ln_var = model.encode(x, y)
+    z = sample_z(mu, ln_var, n_samples, generator)
+    return -bernoulli_nll(model.decode(z, y), x).mean(0) - gaussian_kl(mu, ln_var)
+
+
+def iwae_bound(
+    model: AutoEncoder,
+    x: Tensor,
+    y: Tensor | None = None,
+    *,
+    n_samples: int = 1000,
+    chunk: int = 250,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Importance-weighted lower bound on log p(x) (Burda et al. 2015), per image (B,).
+
+    log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x) with z_k ~ q(z|x); the K samples are drawn
+    in chunks so memory stays at chunk * B * D floats.
+    """
+    mu, ln_var = model.encode(x, y)
+    log_w = []
+    for start in range(0, n_samples, chunk):
+        k = min(chunk, n_samples - start)
+        z = sample_z(mu, ln_var, k, generator)  # (k, B, Z)
+        log_px_z = -bernoulli_nll(model.decode(z, y), x)  # (k, B)
+        log_w.append(log_px_z + standard_normal_log_prob(z) - gaussian_log_prob(z, mu, ln_var))
+    return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(n_samples)

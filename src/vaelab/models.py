@@ -1,0 +1,141 @@
+"""The article's three models: AE, VAE and CVAE.
+
+Each model only maps images to latents and latents to pixel logits; losses live in
+`vaelab.losses` and the training loop in `vaelab.train`. All three share one interface:
+
+    encode(x, y=None)    -> Posterior(mu, ln_var)   (ln_var is None for the AE)
+    decode(z, y=None)    -> pixel logits, z may carry leading sample dims: (k, B, Z) -> (k, B, 784)
+    embed(x, y=None)     -> the latent code used for plots and clustering (the mean)
+    reconstruct(x, y=None) -> sigmoid(decode(mean)), no sampling
+
+Labels `y` matter only to the CVAE, where -1 means "no label" and feeds a zero embedding.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from vaelab.config import ModelConfig
+from vaelab.errors import VaelabError
+
+MODEL_KINDS = ("ae", "vae", "cvae")
+
+
+class Posterior(NamedTuple):
+    mu: Tensor  # (B, Z)
+    ln_var: Tensor | None  # (B, Z), log sigma^2; None for the deterministic AE
+
+
+def _xavier_linear(n_in: int, n_out: int) -> nn.Linear:
+    layer = nn.Linear(n_in, n_out)
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class LabelEmbedding(nn.Module):
+    """A (n_labels, dim) table where label -1 maps to the zero vector.
+
+    The zero row is not a parameter, so unlabelled images neither use nor train it and
+    the parameter count stays n_labels * dim, as in the article's EmbedID(ignore_label=-1).
+    """
+
+    def __init__(self, n_labels: int, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_labels, dim))
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, y: Tensor) -> Tensor:
+        known = (y >= 0).unsqueeze(-1)  # (B, 1)
+        return F.embedding(y.clamp(min=0), self.weight) * known  # (B, dim)
+
+
+class AutoEncoder(nn.Module):
+    """AE: 784 -> 128 (tanh) -> z (linear); z -> 128 (tanh) -> 784 logits."""
+
+    is_variational = False
+    uses_labels = False
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        label_width = cfg.embed if self.uses_labels else 0
+        code_in = cfg.hidden + label_width
+        self.enc_hidden = _xavier_linear(cfg.input_dim, cfg.hidden)
+        self.enc_mu = _xavier_linear(code_in, cfg.latent)
+        if self.is_variational:
+            self.enc_ln_var = _xavier_linear(code_in, cfg.latent)
+        self.dec_hidden = _xavier_linear(cfg.latent, cfg.hidden)
+        self.dec_out = _xavier_linear(code_in, cfg.input_dim)
+        if self.uses_labels:
+            self.enc_label = LabelEmbedding(cfg.n_labels, cfg.embed)
+            self.dec_label = LabelEmbedding(cfg.n_labels, cfg.embed)
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
+        return Posterior(self.enc_mu(torch.tanh(self.enc_hidden(x))), None)
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.dec_out(torch.tanh(self.dec_hidden(z)))
+
+    def embed(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.encode(x, y).mu
+
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        return torch.sigmoid(self.decode(self.encode(x, y).mu, y))
+
+
+class VAE(AutoEncoder):
+    """VAE: the AE's encoder with a second linear head for ln_var (Kingma & Welling 2013)."""
+
+    is_variational = True
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
+        h = torch.tanh(self.enc_hidden(x))
+        return Posterior(self.enc_mu(h), self.enc_ln_var(h))
+
+
+class CVAE(VAE):
+    """CVAE: VAE whose encoder and decoder also see tanh(E[y]) (Kingma et al. 2014).
+
+    Encoder: concat(tanh(W x), tanh(E_enc[y])) -> mu, ln_var.
+    Decoder: concat(tanh(W z), tanh(E_dec[y])) -> 784 logits.
+    """
+
+    uses_labels = True
+
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
+        y = _labels_or_none(y, x.shape[0], x.device)
+        h = torch.cat([torch.tanh(self.enc_hidden(x)), torch.tanh(self.enc_label(y))], dim=-1)
+        return Posterior(self.enc_mu(h), self.enc_ln_var(h))
+
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        # The output layer acts on concat(h_z, h_y); split its weight so the label half is
+        # computed once per image and broadcast over any leading sample dims of z.
+        y = _labels_or_none(y, z.shape[-2], z.device)
+        w, hidden = self.dec_out.weight, self.cfg.hidden
+        h_z = torch.tanh(self.dec_hidden(z))  # (..., B, H)
+        h_y = torch.tanh(self.dec_label(y))  # (B, E)
+        return F.linear(h_z, w[:, :hidden]) + F.linear(h_y, w[:, hidden:], self.dec_out.bias)
+
+
+def _labels_or_none(y: Tensor | None, batch: int, device: torch.device) -> Tensor:
+    """The labels given, or -1 ("no label") for every image."""
+    if y is None:
+        return torch.full((batch,), -1, dtype=torch.long, device=device)
+    return y
+
+
+def build_model(cfg: ModelConfig) -> AutoEncoder:
+    """The model `cfg.kind` names, freshly initialised (seed torch beforehand for repeatability)."""
+    classes = {"ae": AutoEncoder, "vae": VAE, "cvae": CVAE}
+    if cfg.kind not in classes:
+        raise VaelabError(f"unknown model {cfg.kind!r}: choose one of {', '.join(MODEL_KINDS)}")
+    return classes[cfg.kind](cfg)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,261 @@
+"""The training loop: data held as tensors on the device, checkpoints, resume, metrics log.
+
+The trainer knows a model only through `losses.objective`; it never looks inside one.
+Randomness comes from two generators seeded by the config (batch order on the CPU, the
+noise of z on the device) whose states are saved in every checkpoint, so a run that is
+killed and resumed ends with the same weights, bit for bit on the CPU, as one that was not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from vaelab import checkpoint, fileio
+from vaelab.config import RunConfig, to_dict
+from vaelab.data import MNIST, labelled_mask, test_subset, to_float
+from vaelab.errors import VaelabError
+from vaelab.losses import objective
+from vaelab.models import AutoEncoder, build_model
+
+METRICS_FILE = "metrics.jsonl"
+EVAL_SEED_OFFSET = 1_000_003  # the test-loss noise never touches the training generators
+
+
+@dataclass(frozen=True)
+class TensorData:
+    """MNIST as float tensors on one device, split and labelled as a run's DataConfig says."""
+
+    x_train: Tensor  # (N, 784) float32 in [0, 1]
+    y_train: Tensor  # (N,) int64; -1 where the label is withheld
+    x_test: Tensor  # (M, 784)
+    y_test: Tensor  # (M,) int64, always the true labels
+
+    @classmethod
+    def from_mnist(cls, mnist: MNIST, cfg: RunConfig, device: torch.device | str = "cpu") -> TensorData:
+        d = cfg.data
+        n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
+        y_train = mnist.y_train[:n].astype(np.int64)
+        if cfg.model.kind == "cvae":
+            keep = labelled_mask(y_train, min(d.n_labelled, n), d.seed)
+            y_train = np.where(keep, y_train, -1)
+        test = test_subset(mnist.y_test, d.test_size, d.seed)
+        return cls(
+            x_train=torch.from_numpy(to_float(mnist.x_train[:n])).to(device),
+            y_train=torch.from_numpy(y_train).to(device),
+            x_test=torch.from_numpy(to_float(mnist.x_test[test])).to(device),
+            y_test=torch.from_numpy(mnist.y_test[test].astype(np.int64)).to(device),
+        )
+
+
+class Reporter(Protocol):
+    """What the trainer tells the outside world; the CLI and the study render it."""
+
+    def start(self, cfg: RunConfig, first_epoch: int, steps_per_epoch: int) -> None: ...
+    def step(self, running_loss: Callable[[], float]) -> None: ...
+    def epoch(self, metrics: dict[str, Any]) -> None: ...
+    def finish(self) -> None: ...
+
+
+class SilentReporter:
+    def start(self, cfg: RunConfig, first_epoch: int, steps_per_epoch: int) -> None: ...
+    def step(self, running_loss: Callable[[], float]) -> None: ...
+    def epoch(self, metrics: dict[str, Any]) -> None: ...
+    def finish(self) -> None: ...
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VaelabError("device cuda was asked for, but torch sees no CUDA GPU")
+    return torch.device(name)
+
+
+def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
+    """True if `run_dir` holds a finished model trained with exactly `cfg`'s settings."""
+    path = Path(run_dir) / "model.json"
+    if not path.exists():
+        return False
+    try:
+        saved = json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError):
+        return False
+    return _identity(saved) == _identity(to_dict(cfg))
+
+
+def _identity(cfg: dict[str, Any]) -> dict[str, Any]:
+    """The settings that change the numbers (not where or how often things are saved)."""
+    train = {k: v for k, v in cfg["train"].items() if k not in ("checkpoint_every", "eval_every", "device")}
+    return {**cfg, "train": train}
+
+
+def _check_run_folder(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
+    config_path = run_dir / checkpoint.CONFIG_FILE
+    if not config_path.exists():
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise VaelabError(f"{run_dir} exists and is not a vaelab run folder; choose another --out")
+        return
+    if not resume:
+        raise VaelabError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+    saved = checkpoint.read_run_config(run_dir)
+    old, new = _identity(to_dict(saved)), _identity(to_dict(cfg))
+    old["train"].pop("epochs")
+    new["train"].pop("epochs")
+    if old != new:
+        raise VaelabError(f"{run_dir} was trained with other settings; resume it with the same ones")
+
+
+class Trainer:
+    """Trains one model as `cfg` says, writing checkpoints and metrics into `run_dir`."""
+
+    def __init__(self, cfg: RunConfig, data: TensorData, run_dir: str | Path,
+                 reporter: Reporter | None = None) -> None:
+        self.cfg = cfg.validate()
+        self.data = data
+        self.run_dir = Path(run_dir)
+        self.reporter = reporter or SilentReporter()
+        self.device = data.x_train.device
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.train.seed)
+            self.model = build_model(cfg.model).to(self.device)
+        t = cfg.train
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.adam_eps,
+            fused=True,
+        )
+        self.batch_gen = torch.Generator().manual_seed(t.seed)
+        self.noise_gen = torch.Generator(self.device).manual_seed(t.seed + 1)
+        self.epoch = 0
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> AutoEncoder:
+        _check_run_folder(self.run_dir, self.cfg, resume)
+        if resume:
+            self._restore()
+        fileio.write_json(self.run_dir / checkpoint.CONFIG_FILE, to_dict(self.cfg))
+        t = self.cfg.train
+        steps = -(-len(self.data.x_train) // t.batch_size)
+        self.reporter.start(self.cfg, self.epoch, steps)
+        while self.epoch < t.epochs:
+            started = time.perf_counter()
+            metrics = self.train_epoch()
+            self.epoch += 1
+            metrics = {"epoch": self.epoch, **metrics, "seconds": time.perf_counter() - started}
+            last = self.epoch == t.epochs
+            if last or self.epoch % t.eval_every == 0:
+                metrics |= {f"test_{k}": v for k, v in self.test_objective().items()}
+            self._append_metrics(metrics)
+            if last or self.epoch % t.checkpoint_every == 0:
+                self._save_checkpoint()
+            self.reporter.epoch(metrics)
+        self.reporter.finish()
+        self.model.eval()
+        rows = self._read_metrics()
+        checkpoint.save_model(self.run_dir, self.model, self.cfg, {"final": rows[-1] if rows else {}})
+        return self.model
+
+    def train_epoch(self) -> dict[str, float]:
+        """One pass over the training set in a fresh random order; returns the mean terms."""
+        self.model.train()
+        t, x, y = self.cfg.train, self.data.x_train, self.data.y_train
+        labels = self.model.uses_labels
+        order = torch.randperm(len(x), generator=self.batch_gen).to(self.device)
+        sums = torch.zeros(3, device=self.device)
+        for start in range(0, len(x), t.batch_size):
+            index = order[start:start + t.batch_size]
+            out = objective(
+                self.model, x[index], y[index] if labels else None,
+                kl_weight=t.kl_weight, n_samples=t.n_samples, generator=self.noise_gen,
+            )
+            self.optimizer.zero_grad(set_to_none=True)
+            out.loss.backward()
+            self.optimizer.step()
+            sums += torch.stack(out).detach() * len(index)
+            self.reporter.step(lambda: out.loss.item())
+        loss, reconstruction, kl = (sums / len(x)).tolist()
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
+
+    @torch.no_grad()
+    def test_objective(self, batch: int = 1000) -> dict[str, float]:
+        """The training objective on the test set, with its own fixed noise."""
+        self.model.eval()
+        t, x, y = self.cfg.train, self.data.x_test, self.data.y_test
+        gen = torch.Generator(self.device).manual_seed(t.seed + EVAL_SEED_OFFSET)
+        sums = torch.zeros(3, device=self.device)
+        for start in range(0, len(x), batch):
+            xb, yb = x[start:start + batch], y[start:start + batch]
+            out = objective(self.model, xb, yb if self.model.uses_labels else None,
+                            kl_weight=t.kl_weight, n_samples=t.n_samples, generator=gen)
+            sums += torch.stack(out) * len(xb)
+        loss, reconstruction, kl = (sums / len(x)).tolist()
+        return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
+
+    # --- checkpoints and the metrics log ----------------------------------------------------
+
+    def _save_checkpoint(self) -> None:
+        meta = {
+            "config": to_dict(self.cfg),
+            "rng": {"batch": checkpoint.generator_state(self.batch_gen),
+                    "noise": checkpoint.generator_state(self.noise_gen)},
+        }
+        checkpoint.save_checkpoint(self.run_dir, self.epoch, self.model, self.optimizer, meta)
+
+    def _restore(self) -> None:
+        found = checkpoint.latest_checkpoint(self.run_dir)
+        if found is None:
+            self._write_metrics([])  # start over: no checkpoint means no epoch counts
+            return
+        record, tensors = found
+        model_state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+        self.model.load_state_dict(model_state)
+        checkpoint.load_optimizer_tensors(self.optimizer, tensors)
+        checkpoint.set_generator_state(self.batch_gen, record["rng"]["batch"])
+        checkpoint.set_generator_state(self.noise_gen, record["rng"]["noise"])
+        self.epoch = int(record["epoch"])
+        # epochs logged after the checkpoint will be trained again: drop them
+        self._write_metrics([m for m in self._read_metrics() if m["epoch"] <= self.epoch])
+
+    def _append_metrics(self, metrics: dict[str, Any]) -> None:
+        with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(metrics) + "\n")
+
+    def _read_metrics(self) -> list[dict[str, Any]]:
+        return read_metrics(self.run_dir)
+
+    def _write_metrics(self, rows: list[dict[str, Any]]) -> None:
+        fileio.write_text(self.run_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The per-epoch log; a torn last line (from a kill mid-write) is ignored."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def train(cfg: RunConfig, data: TensorData, run_dir: str | Path, *, resume: bool = False,
+          reporter: Reporter | None = None) -> AutoEncoder:
+    """Train (or resume) one model; returns it in eval mode. See `Trainer`."""
+    return Trainer(cfg, data, run_dir, reporter).fit(resume=resume)
+
+
+def with_epochs(cfg: RunConfig, epochs: int) -> RunConfig:
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))
