@@ -24,7 +24,6 @@ import subprocess
 import sys
 import tempfile
 import urllib.request
-import uuid
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vaelab import fileio
 from vaelab.errors import VaelabError
 
 DEFAULT_MIRRORS: tuple[str, ...] = (
@@ -375,24 +375,12 @@ def _write_cache(folder: Path, arrays: Mapping[str, np.ndarray], source: str) ->
             buffer = io.BytesIO()
             np.save(buffer, arrays[role], allow_pickle=False)
             digests[role] = hashlib.sha256(buffer.getvalue()).hexdigest()
-            _atomic_write(folder / f"{role}.npy", buffer.getvalue())
+            fileio.write_bytes(folder / f"{role}.npy", buffer.getvalue())
         meta = {"source": source, "sha256": digests}
-        _atomic_write(folder / "meta.json", json.dumps(meta, indent=2).encode())
+        fileio.write_bytes(folder / "meta.json", json.dumps(meta, indent=2).encode())
     except OSError as err:
         log.warning("could not cache MNIST in %s: %s", folder, err)
     return MNIST(**arrays, source=source)
-
-
-def _atomic_write(path: Path, payload: bytes) -> None:
-    """Write then rename, so a crash or a parallel run never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")  # umask applies
-    try:
-        with open(tmp, "xb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _one_line(message: str) -> str:

@@ -90,10 +90,10 @@ def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
         saved = json.loads(path.read_text())["config"]
     except (OSError, ValueError, KeyError):
         return False
-    return _identity(saved) == _identity(to_dict(cfg))
+    return identity(saved) == identity(to_dict(cfg))
 
 
-def _identity(cfg: dict[str, Any]) -> dict[str, Any]:
+def identity(cfg: dict[str, Any]) -> dict[str, Any]:
     """The settings that change the numbers (not where or how often things are saved)."""
     train = {k: v for k, v in cfg["train"].items() if k not in ("checkpoint_every", "eval_every", "device")}
     return {**cfg, "train": train}
@@ -108,7 +108,7 @@ def _check_run_folder(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
     if not resume:
         raise VaelabError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
     saved = checkpoint.read_run_config(run_dir)
-    old, new = _identity(to_dict(saved)), _identity(to_dict(cfg))
+    old, new = identity(to_dict(saved)), identity(to_dict(cfg))
     old["train"].pop("epochs")
     new["train"].pop("epochs")
     if old != new:

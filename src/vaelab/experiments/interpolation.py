@@ -1,0 +1,227 @@
+"""Experiment 2: walk the straight line between two digits' latent means and watch the images.
+
+The article claims (claim 4) that a smaller latent space makes the walk pass through more other
+digits (z=4: 1 -> 8 -> 6 -> 0; z=64: 1 -> 0). It judged that by eye; here a fixed digit
+classifier reads every frame, so the digits passed and the number of changes are measured.
+Each walk is saved as an animated GIF and as a strip of frames with their readings.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure as MplFigure
+from PIL import Image
+
+from vaelab import fileio
+from vaelab.classifier import DigitClassifier
+from vaelab.config import ExperimentConfig
+from vaelab.errors import VaelabError
+from vaelab.experiments.common import (
+    ExperimentResult,
+    Figure,
+    Models,
+    StudyData,
+    first_of_digit,
+    save_figure,
+)
+from vaelab.models import AutoEncoder
+
+NAME = "interpolation"
+SIDE = 28  # MNIST images are SIDE x SIDE
+STRIP_FRAMES = 10  # frames shown in the still strip; the GIF shows them all
+WALK_KIND = "vae"  # the article walks the VAE's latent space
+
+
+@torch.no_grad()
+def latent_walk(
+    model: AutoEncoder,
+    x0: torch.Tensor,
+    x1: torch.Tensor,
+    steps: int,
+    y0: int | None = None,
+    y1: int | None = None,
+) -> torch.Tensor:
+    """Decode `steps` evenly spaced points on the line mu0 -> mu1, endpoints included.
+
+    Means, not samples: the walk should show the model's geometry, not its noise, and its ends
+    are then exactly the reconstructions of x0 and x1. For a CVAE, y0/y1 label the endpoints
+    when encoding; frames are decoded with that label if both agree, else with "no label" (-1),
+    since a frame between two digits has no single true label. Returns (steps, 784) pixel
+    probabilities on the CPU.
+    """
+    if steps < 2:
+        raise VaelabError(f"a walk needs at least 2 steps (its two ends), got {steps}")
+    if (y0 is None) != (y1 is None):
+        raise VaelabError("give labels for both ends of the walk or for neither")
+    device = next(model.parameters()).device
+    x = torch.stack([x0.reshape(-1), x1.reshape(-1)]).to(device, torch.float32)  # (2, 784)
+    y = None if y0 is None else torch.tensor([y0, y1], dtype=torch.long, device=device)
+    mu = model.encode(x, y).mu  # (2, Z)
+    t = torch.linspace(0.0, 1.0, steps, device=device).unsqueeze(1)  # (steps, 1)
+    # (1 - t) * mu0 + t * mu1 rather than mu0 + t * (mu1 - mu0): both ends then come out
+    # bit-for-bit equal to the encoded means, so the first and last frames are reconstructions.
+    z = (1 - t) * mu[0] + t * mu[1]  # (steps, Z)
+    y_frames = None
+    if y is not None:
+        label = y0 if y0 == y1 else -1
+        y_frames = torch.full((steps,), label, dtype=torch.long, device=device)
+    return torch.sigmoid(model.decode(z, y_frames)).cpu()
+
+
+def count_changes(digits: Sequence[int]) -> int:
+    """How many times the reading changes from one frame to the next."""
+    return sum(1 for a, b in zip(digits, digits[1:], strict=False) if a != b)
+
+
+def digit_path(digits: Sequence[int]) -> list[int]:
+    """The readings with consecutive repeats collapsed: [1, 1, 8, 6, 6, 0] -> [1, 8, 6, 0]."""
+    return [int(d) for i, d in enumerate(digits) if i == 0 or d != digits[i - 1]]
+
+
+def _to_pixels(frames: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(T, 28, 28) uint8 from (T, 784) probabilities in [0, 1]."""
+    array = frames.detach().cpu().numpy() if torch.is_tensor(frames) else np.asarray(frames)
+    if array.ndim != 2 or array.shape[1] != SIDE * SIDE or len(array) == 0:
+        raise VaelabError(f"frames must be (T, {SIDE * SIDE}) with T >= 1, got {array.shape}")
+    return np.rint(np.clip(array, 0.0, 1.0) * 255).astype(np.uint8).reshape(-1, SIDE, SIDE)
+
+
+def save_gif(
+    frames: torch.Tensor | np.ndarray,
+    path: str | Path,
+    scale: int = 4,
+    duration_ms: int = 80,
+    endpoint_ms: int = 700,
+) -> None:
+    """Write the frames as a looping animated GIF, upscaled `scale` times (nearest neighbour).
+
+    The first and last frames stay `endpoint_ms` so a viewer can see where the walk starts and
+    ends. Written whole to memory first, then atomically, so a reader never sees half a GIF.
+    Pillow merges consecutive frames that are identical, adding up their durations.
+    """
+    if scale < 1 or duration_ms < 1 or endpoint_ms < 1:
+        raise VaelabError("save_gif needs scale, duration_ms and endpoint_ms >= 1")
+    size = (SIDE * scale, SIDE * scale)
+    images = [Image.fromarray(p).resize(size, Image.Resampling.NEAREST) for p in _to_pixels(frames)]
+    durations = [duration_ms] * len(images)
+    durations[0] = durations[-1] = endpoint_ms
+    buffer = io.BytesIO()
+    images[0].save(
+        buffer, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0
+    )
+    fileio.write_bytes(path, buffer.getvalue())
+
+
+def strip_frames(n_frames: int, n_shown: int = STRIP_FRAMES) -> list[int]:
+    """About `n_shown` evenly spaced frame indices, always the first and the last."""
+    if n_frames < 1:
+        raise VaelabError("a strip needs at least one frame")
+    chosen = np.rint(np.linspace(0, n_frames - 1, min(n_shown, n_frames))).astype(int)
+    return sorted(set(chosen.tolist()))
+
+
+def strip_figure(
+    frames: torch.Tensor | np.ndarray,
+    readings: Sequence[int],
+    title: str,
+) -> MplFigure:
+    """A row of evenly chosen frames, each with its step and the classifier's reading under it."""
+    pixels = _to_pixels(frames)
+    if len(readings) != len(pixels):
+        raise VaelabError(f"{len(readings)} readings for {len(pixels)} frames")
+    shown = strip_frames(len(pixels))
+    fig = MplFigure(figsize=(1.1 * len(shown), 1.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(shown)))
+    for ax, index in zip(axes, shown, strict=True):
+        ax.imshow(pixels[index], cmap="gray", vmin=0, vmax=255)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(f"step {index}\nreads {readings[index]}", fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def walk_numbers(readings: Sequence[int]) -> dict[str, Any]:
+    """What claim 4 needs from one walk: every reading, the digits passed, the changes."""
+    return {
+        "readings": [int(r) for r in readings],
+        "path": digit_path(readings),
+        "changes": count_changes(readings),
+        "start_reads_as": int(readings[0]),
+        "end_reads_as": int(readings[-1]),
+    }
+
+
+def _walk_figures(
+    frames: torch.Tensor,
+    numbers: dict[str, Any],
+    out_dir: Path,
+    a: int,
+    b: int,
+    z: int,
+) -> list[Figure]:
+    """Save one walk's GIF and strip; return both with captions saying what to look at."""
+    stem = f"walk_{a}to{b}_z{z}"
+    gif_path = f"figures/{stem}.gif"
+    save_gif(frames, Path(out_dir) / gif_path)
+    path_text = " -> ".join(str(d) for d in numbers["path"])
+    title = f"VAE z={z}: {a} to {b}"
+    strip = strip_figure(frames, numbers["readings"], f"{title} (classifier reads {path_text})")
+    png_path = save_figure(strip, Path(out_dir), f"{stem}.png")
+    gif_caption = (
+        f"The VAE (z={z}) decoding the straight line from a {a}'s latent mean to a "
+        f"{b}'s; watch which other digits appear on the way."
+    )
+    png_caption = (
+        f"Evenly chosen frames of the z={z} walk from {a} to {b}; the classifier "
+        f"reads {path_text} ({numbers['changes']} changes), fewer at larger z if "
+        f"claim 4 holds."
+    )
+    return [
+        Figure(gif_path, f"{title} (animation)", gif_caption),
+        Figure(png_path, f"{title} (frames)", png_caption),
+    ]
+
+
+def run(
+    models: Models,
+    data: StudyData,
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    classifier: DigitClassifier,
+) -> ExperimentResult:
+    """Walk every pair in `cfg.walks` with the VAE at each z in `cfg.recon_latents` it has.
+
+    numbers: {"classifier": {"test_accuracy"}, "endpoints": {"1to0": {"start_index",
+    "end_index"}}, "walks": {"1to0": {"4": walk_numbers(...), ...}, ...}}; z keys are strings
+    so the dict is JSON-ready. Latent sizes without a trained VAE are skipped.
+    """
+    started = time.perf_counter()
+    accuracy = classifier.score(data.x_test, data.y_test)
+    numbers: dict[str, Any] = {
+        "classifier": {"test_accuracy": accuracy},
+        "endpoints": {},
+        "walks": {},
+    }
+    figures: list[Figure] = []
+    for a, b in cfg.walks:
+        key = f"{a}to{b}"
+        i0, i1 = first_of_digit(data.y_test, a), first_of_digit(data.y_test, b)
+        numbers["endpoints"][key] = {"start_index": i0, "end_index": i1}
+        numbers["walks"][key] = {}
+        for z in cfg.recon_latents:
+            model = models.get((WALK_KIND, z))
+            if model is None:
+                continue
+            frames = latent_walk(model, data.x_test[i0], data.x_test[i1], cfg.walk_steps)
+            walk = walk_numbers(classifier.predict(frames).tolist())
+            numbers["walks"][key][str(z)] = walk
+            figures += _walk_figures(frames, walk, out_dir, a, b, z)
+    return ExperimentResult(NAME, numbers, figures, time.perf_counter() - started)

@@ -1,0 +1,70 @@
+"""results + figures -> one self-contained HTML page (images and GIFs inlined, no scripts)."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from matplotlib.figure import Figure as MplFigure
+
+from vaelab import fileio
+from vaelab.experiments.common import ExperimentResult, save_figure
+
+VERDICT_CLASS = {"holds": "holds", "does not hold": "fails", "mixed": "mixed"}
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """Numbers for people: 3 significant digits, thousands kept whole, lists and dicts compact."""
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 100 else f"{value:.{digits}g}"
+    if isinstance(value, list):
+        return "[" + ", ".join(fmt(v, digits) for v in value) + "]"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {fmt(v, digits)}" for k, v in value.items())
+    return str(value)
+
+
+def data_uri(path: Path) -> str:
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def training_figure(training: dict[str, Any]) -> MplFigure:
+    """Training loss per epoch, one panel per model kind, one line per latent size."""
+    kinds = sorted({r["kind"] for r in training.values()}, key=["ae", "vae", "cvae"].index)
+    fig = MplFigure(figsize=(4 * len(kinds), 3.2))
+    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
+    for ax, kind in zip(axes, kinds, strict=True):
+        for record in training.values():
+            if record["kind"] == kind and record["loss_curve"]:
+                curve = record["loss_curve"]
+                ax.plot(range(1, len(curve) + 1), curve, marker="." if len(curve) < 30 else None,
+                        label=f"z = {record['latent']}")
+        ax.set_title(kind.upper())
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training objective (nats/image)")
+        ax.legend()
+    fig.suptitle("Training curves")
+    return fig
+
+
+def write_report(results: dict[str, Any], experiments: list[ExperimentResult], path: Path) -> Path:
+    """Render report.html beside the figures; returns its path."""
+    out = path.parent
+    curves = save_figure(training_figure(results["training"]), out, "training_curves.png")
+    env = Environment(loader=PackageLoader("vaelab", "templates"),
+                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters["fmt"] = fmt
+    figures = {r.name: [{"title": f.title, "caption": f.caption, "src": data_uri(out / f.path),
+                         "file": f.path} for f in r.figures] for r in experiments}
+    html = env.get_template("report.html").render(
+        r=results, e=results["experiments"], figures=figures,
+        curves=data_uri(out / curves), verdict_class=VERDICT_CLASS,
+    )
+    fileio.write_text(path, html)
+    return path

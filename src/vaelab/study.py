@@ -1,0 +1,180 @@
+"""`vaelab study`: train the grid, run the four experiments, judge the claims, write the report.
+
+The study folder holds one run folder per model, named by the model and a hash of every
+setting that changes its numbers: running the study again finds finished models and
+resumes unfinished ones, and a changed setting leads to new folders for the models it
+touches while the others are reused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from vaelab import checkpoint, fileio
+from vaelab.claims import judge_claims
+from vaelab.classifier import DigitClassifier
+from vaelab.config import RunConfig, StudyConfig, load_preset, to_dict
+from vaelab.data import MNIST, load_mnist, test_subset, to_float
+from vaelab.experiments import clustering, interpolation, latent, reconstruction
+from vaelab.experiments.common import ExperimentResult, Models, StudyData
+from vaelab.progress import RichReporter, make_progress
+from vaelab.train import TensorData, Trainer, identity, is_finished, read_metrics, resolve_device
+
+RESULTS_FILE = "results.json"
+REPORT_FILE = "report.html"
+
+
+def run_dir_for(out: Path, cfg: RunConfig) -> Path:
+    """models/<kind>-z<latent>-<hash of the settings that change the numbers>."""
+    key = json.dumps(identity(to_dict(cfg)), sort_keys=True).encode()
+    digest = hashlib.sha256(key).hexdigest()[:10]
+    return out / "models" / f"{cfg.model.kind}-z{cfg.model.latent}-{digest}"
+
+
+def train_grid(cfg: StudyConfig, mnist: MNIST, out: Path, device: torch.device,
+               console: Console) -> tuple[Models, dict[str, Any]]:
+    """Every (model, z) of the grid, trained, resumed or loaded; and each one's training record."""
+    grid = [(kind, z) for z in cfg.latents for kind in cfg.models]
+    models: Models = {}
+    records: dict[str, Any] = {}
+    with make_progress(console) as progress:
+        for i, (kind, z) in enumerate(grid, start=1):
+            run_cfg = cfg.run_config(kind, z)
+            run_dir = run_dir_for(out, run_cfg)
+            reused = is_finished(run_dir, run_cfg)
+            if reused:
+                progress.console.print(f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}")
+            else:
+                data = TensorData.from_mnist(mnist, run_cfg, device)
+                reporter = RichReporter(progress, label=f"[{i}/{len(grid)}] ")
+                Trainer(run_cfg, data, run_dir, reporter).fit(resume=True)
+            models[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
+            records[f"{kind}-z{z}"] = _training_record(run_dir, kind, z, reused)
+    return models, records
+
+
+def _training_record(run_dir: Path, kind: str, z: int, reused: bool) -> dict[str, Any]:
+    rows = read_metrics(run_dir)
+    last = rows[-1] if rows else {}
+    tested = [r for r in rows if "test_loss" in r]
+    return {
+        "kind": kind, "latent": z, "folder": str(run_dir.name), "reused": reused,
+        "epochs": last.get("epoch", 0), "seconds": sum(r.get("seconds", 0.0) for r in rows),
+        "train_loss": last.get("loss"), "test_loss": tested[-1]["test_loss"] if tested else None,
+        "loss_curve": [r["loss"] for r in rows],
+    }
+
+
+def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
+    d = cfg.data
+    n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
+    test = test_subset(mnist.y_test, d.test_size, d.seed)
+    return StudyData(
+        x_test=torch.from_numpy(to_float(mnist.x_test[test])),
+        y_test=torch.from_numpy(mnist.y_test[test].astype(np.int64)),
+        x_train=torch.from_numpy(to_float(mnist.x_train[:n])),
+        y_train=torch.from_numpy(mnist.y_train[:n].astype(np.int64)),
+    )
+
+
+def digit_judge(cfg: StudyConfig, data: StudyData, out: Path) -> DigitClassifier:
+    """The classifier that reads reconstructions and walks, trained once per study folder."""
+    judge = DigitClassifier(epochs=cfg.experiments.classifier_epochs, seed=cfg.experiments.seed)
+    key = json.dumps({"params": judge.get_params(), "data": to_dict(cfg.data)}, sort_keys=True)
+    folder = out / "classifier" / hashlib.sha256(key.encode()).hexdigest()[:10]
+    if (folder / "classifier.json").exists():
+        return DigitClassifier.load(folder)
+    judge.fit(data.x_train, data.y_train)
+    judge.save(folder)
+    return judge
+
+
+def run_experiments(cfg: StudyConfig, models: Models, data: StudyData, judge: DigitClassifier,
+                    out: Path, console: Console) -> list[ExperimentResult]:
+    e = cfg.experiments
+    steps = [
+        ("reconstruction", lambda: reconstruction.run(models, data, e, out, judge)),
+        ("interpolation", lambda: interpolation.run(models, data, e, out, judge)),
+        ("latent plot", lambda: latent.run(models, data, e, out)),
+        ("clustering", lambda: clustering.run(models, data, e, out)),
+    ]
+    results = []
+    for i, (name, step) in enumerate(steps, start=1):
+        with console.status(f"experiment {i}/{len(steps)}: {name}"):
+            started = time.perf_counter()
+            result = step()
+            result.seconds = time.perf_counter() - started
+        console.print(f"experiment {i}/{len(steps)}: {name} done in {result.seconds:.1f} s")
+        results.append(result)
+    return results
+
+
+def run_study(preset: str, out: Path, *, data_path: Path | None = None, device: str = "auto",
+              console: Console | None = None) -> Path:
+    """Run the study `preset` (a name or a TOML path) into `out`; returns the report's path."""
+    console = console or Console()
+    cfg = load_preset(preset)
+    cfg = dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(cfg.data, path=str(data_path) if data_path else cfg.data.path),
+        train=dataclasses.replace(cfg.train, device=device),
+    ).validate()
+    out = Path(out)
+    started = time.perf_counter()
+    timings: dict[str, float] = {}
+    mnist = load_mnist(cfg.data.path)
+    console.print(f"study {cfg.name!r}: {len(cfg.models) * len(cfg.latents)} models into {out}")
+    t = time.perf_counter()
+    models, training = train_grid(cfg, mnist, out, resolve_device(cfg.train.device), console)
+    timings["training"] = time.perf_counter() - t
+    data = study_data(cfg, mnist)
+    t = time.perf_counter()
+    judge = digit_judge(cfg, data, out)
+    timings["digit classifier"] = time.perf_counter() - t
+    experiments = run_experiments(cfg, models, data, judge, out, console)
+    timings |= {f"experiment: {r.name}": r.seconds for r in experiments}
+    results = assemble(cfg, mnist, data, training, experiments, timings)
+    results["timings"]["total"] = time.perf_counter() - started
+    from vaelab.report import write_report
+
+    fileio.write_json(out / RESULTS_FILE, results)
+    report = write_report(results, experiments, out / REPORT_FILE)
+    print_summary(results, console)
+    return report
+
+
+def assemble(cfg: StudyConfig, mnist: MNIST, data: StudyData, training: dict[str, Any],
+             experiments: list[ExperimentResult], timings: dict[str, float]) -> dict[str, Any]:
+    """results.json: the settings, the data, every number of every experiment, the verdicts."""
+    numbers = {r.name: r.numbers for r in experiments}
+    return {
+        "config": to_dict(cfg),
+        "data": {"source": mnist.source, "train_images": len(data.x_train),
+                 "test_images": len(data.x_test)},
+        "environment": {"torch": torch.__version__, "python": platform.python_version(),
+                        "device": cfg.train.device, "threads": torch.get_num_threads()},
+        "training": training,
+        "experiments": numbers,
+        "figures": {r.name: [dataclasses.asdict(f) for f in r.figures] for r in experiments},
+        "claims": [c.to_dict() for c in judge_claims(numbers)],
+        "timings": timings,
+    }
+
+
+def print_summary(results: dict[str, Any], console: Console) -> None:
+    table = Table("#", "the article's claim", "verdict", title="Claims, judged on this run")
+    for claim in results["claims"]:
+        table.add_row(str(claim["number"]), claim["text"], claim["verdict"])
+    console.print(table)
+    console.print(f"total time: {results['timings']['total']:.0f} s")
