@@ -24,8 +24,23 @@ def test_data_train_eval_round_trip(prototype_npz, tmp_path, capsys):
     assert run(["data", "--data", prototype_npz]) == 0
     out = capsys.readouterr().out
     assert "user path" in out and "400" in out and "40" in out  # 40 images of each digit
-    args = ["train", "--data", prototype_npz, "--model", "cvae", "--z", "3", "--epochs", "2",
-            "--labelled", "100", "--test-size", "50", "--out", str(tmp_path / "run")]
+    args = [
+        "train",
+        "--data",
+        prototype_npz,
+        "--model",
+        "cvae",
+        "--z",
+        "3",
+        "--epochs",
+        "2",
+        "--labelled",
+        "100",
+        "--test-size",
+        "50",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     assert run(args) == 0
     assert "reconstruction NLL" in capsys.readouterr().out
     assert run(["eval", str(tmp_path / "run"), "--data", prototype_npz, "--iwae", "20"]) == 0
@@ -55,7 +70,10 @@ def test_missing_or_corrupt_run_folders(prototype_npz, tmp_path, capsys):
     assert run(["eval", str(tmp_path / "nowhere")]) == 1
     assert "not a vaelab run folder" in one_line_error(capsys)
     run_dir = tmp_path / "run"
-    assert run(["train", "--data", prototype_npz, "--z", "2", "--epochs", "1", "--out", str(run_dir)]) == 0
+    assert (
+        run(["train", "--data", prototype_npz, "--z", "2", "--epochs", "1", "--out", str(run_dir)])
+        == 0
+    )
     capsys.readouterr()
     model = run_dir / "model.safetensors"
     model.write_bytes(model.read_bytes()[:100])
@@ -77,7 +95,11 @@ def test_bad_data_path_and_bad_config_file(tmp_path, capsys):
 
 
 def test_the_installed_entry_point_prints_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "vaelab", "eval", str(tmp_path)],
-                          capture_output=True, text=True, env={"PYTHONPATH": SRC, "PATH": ""})
+    proc = subprocess.run(
+        [sys.executable, "-m", "vaelab", "eval", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": SRC, "PATH": ""},
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr

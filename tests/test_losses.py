@@ -47,7 +47,9 @@ def test_batched_samples_equal_one_decode_per_sample():
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind="vae", latent=4))
     x = torch.rand(7, 784)
-    out = objective(model, x, kl_weight=0.3, n_samples=5, generator=torch.Generator().manual_seed(1))
+    out = objective(
+        model, x, kl_weight=0.3, n_samples=5, generator=torch.Generator().manual_seed(1)
+    )
     # the same noise drawn again, decoded one sample at a time as the article's loop does
     mu, ln_var = model.encode(x)
     z = sample_z(mu, ln_var, 5, torch.Generator().manual_seed(1))

@@ -19,8 +19,7 @@ def linear(n_in: int, n_out: int) -> int:
 def test_parameter_counts_match_the_article(z):
     ae = linear(784, 128) + linear(128, z) + linear(z, 128) + linear(128, 784)
     vae = ae + linear(128, z)
-    cvae = (linear(784, 128) + 2 * linear(256, z) + 2 * 10 * 128
-            + linear(z, 128) + linear(256, 784))
+    cvae = linear(784, 128) + 2 * linear(256, z) + 2 * 10 * 128 + linear(z, 128) + linear(256, 784)
     for kind, expected in (("ae", ae), ("vae", vae), ("cvae", cvae)):
         assert count_parameters(build_model(ModelConfig(kind=kind, latent=z))) == expected
 
@@ -63,14 +62,22 @@ def test_cvae_label_changes_the_output_and_split_decoder_matches_concat():
     model = build_model(ModelConfig(kind="cvae", latent=4))
     z, y = torch.randn(2, 4), torch.tensor([3, 7])
     h = torch.cat([torch.tanh(model.dec_hidden(z)), torch.tanh(model.dec_label(y))], dim=-1)
-    torch.testing.assert_close(model.decode(z, y), F.linear(h, model.dec_out.weight, model.dec_out.bias))
+    torch.testing.assert_close(
+        model.decode(z, y), F.linear(h, model.dec_out.weight, model.dec_out.bias)
+    )
     assert not torch.allclose(model.decode(z, y), model.decode(z, torch.tensor([4, 7])))
 
 
 def test_xavier_uniform_weights_and_zero_biases():
     torch.manual_seed(0)
     model = build_model(ModelConfig(kind="vae", latent=16))
-    for layer in (model.enc_hidden, model.enc_mu, model.enc_ln_var, model.dec_hidden, model.dec_out):
+    for layer in (
+        model.enc_hidden,
+        model.enc_mu,
+        model.enc_ln_var,
+        model.dec_hidden,
+        model.dec_out,
+    ):
         fan_out, fan_in = layer.weight.shape
         bound = math.sqrt(6 / (fan_in + fan_out))
         assert layer.weight.abs().max() <= bound

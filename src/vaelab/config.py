@@ -116,8 +116,10 @@ class ExperimentConfig:
         _require(self.iwae_samples >= 1, "experiments.iwae_samples must be >= 1")
         _require(self.elbo_samples >= 1, "experiments.elbo_samples must be >= 1")
         _require(self.classifier_epochs >= 1, "experiments.classifier_epochs must be >= 1")
-        _require(len(self.recon_digits) == len(self.wrong_labels),
-                 "experiments.recon_digits and wrong_labels must have the same length")
+        _require(
+            len(self.recon_digits) == len(self.wrong_labels),
+            "experiments.recon_digits and wrong_labels must have the same length",
+        )
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,9 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise VaelabError(f"unknown setting {where}{unknown[0]!r}; known: {', '.join(sorted(names))}")
+        raise VaelabError(
+            f"unknown setting {where}{unknown[0]!r}; known: {', '.join(sorted(names))}"
+        )
     values = {key: _coerce(hints[key], value, f"{where}{key}") for key, value in data.items()}
     return cls(**values)
 
@@ -223,5 +227,7 @@ def load_preset(name_or_path: str) -> StudyConfig:
         text = resources.files("vaelab.presets").joinpath(f"{name_or_path}.toml").read_text()
         return from_dict(StudyConfig, tomllib.loads(text)).validate()
     if not name_or_path.endswith(".toml") and not Path(name_or_path).exists():
-        raise VaelabError(f"unknown preset {name_or_path!r}: use {', '.join(PRESETS)} or a .toml file")
+        raise VaelabError(
+            f"unknown preset {name_or_path!r}: use {', '.join(PRESETS)} or a .toml file"
+        )
     return load_toml(name_or_path)

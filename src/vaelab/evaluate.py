@@ -12,13 +12,14 @@ from vaelab.models import AutoEncoder
 
 
 @torch.no_grad()
-def reconstruction_error(model: AutoEncoder, x: Tensor, y: Tensor | None = None,
-                         batch: int = 1000) -> dict[str, float]:
+def reconstruction_error(
+    model: AutoEncoder, x: Tensor, y: Tensor | None = None, batch: int = 1000
+) -> dict[str, float]:
     """Bernoulli NLL (nats per image) and MSE (per pixel) of reconstructions from the mean."""
     nll = mse = 0.0
     for start in range(0, len(x), batch):
-        xb = x[start:start + batch]
-        yb = None if y is None else y[start:start + batch]
+        xb = x[start : start + batch]
+        yb = None if y is None else y[start : start + batch]
         logits = model.decode(model.encode(xb, yb).mu, yb)
         nll += bernoulli_nll(logits, xb).sum().item()
         mse += (torch.sigmoid(logits) - xb).pow(2).mean(-1).sum().item()
@@ -27,31 +28,47 @@ def reconstruction_error(model: AutoEncoder, x: Tensor, y: Tensor | None = None,
 
 @torch.no_grad()
 def variational_bounds(
-    model: AutoEncoder, x: Tensor, y: Tensor | None = None, *, elbo_samples: int = 10,
-    iwae_samples: int = 0, seed: int = 0, batch: int = 500,
+    model: AutoEncoder,
+    x: Tensor,
+    y: Tensor | None = None,
+    *,
+    elbo_samples: int = 10,
+    iwae_samples: int = 0,
+    seed: int = 0,
+    batch: int = 500,
 ) -> dict[str, float]:
     """KL, ELBO (C = 1) and, if iwae_samples > 0, the importance-weighted bound (nats/image)."""
     gen = torch.Generator(x.device).manual_seed(seed)
     totals = {"kl": 0.0, "elbo": 0.0, "iwae": 0.0}
     for start in range(0, len(x), batch):
-        xb = x[start:start + batch]
-        yb = None if y is None else y[start:start + batch]
+        xb = x[start : start + batch]
+        yb = None if y is None else y[start : start + batch]
         totals["kl"] += gaussian_kl(*model.encode(xb, yb)).sum().item()
         totals["elbo"] += elbo(model, xb, yb, n_samples=elbo_samples, generator=gen).sum().item()
         if iwae_samples:
-            totals["iwae"] += iwae_bound(model, xb, yb, n_samples=iwae_samples, generator=gen).sum().item()
+            totals["iwae"] += (
+                iwae_bound(model, xb, yb, n_samples=iwae_samples, generator=gen).sum().item()
+            )
     result = {key: value / len(x) for key, value in totals.items()}
     if not iwae_samples:
         del result["iwae"]
     return result
 
 
-def evaluate(model: AutoEncoder, x: Tensor, y: Tensor | None = None, *, elbo_samples: int = 10,
-             iwae_samples: int = 0, seed: int = 0) -> dict[str, Any]:
+def evaluate(
+    model: AutoEncoder,
+    x: Tensor,
+    y: Tensor | None = None,
+    *,
+    elbo_samples: int = 10,
+    iwae_samples: int = 0,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Every test measure that applies to `model` (labels are used only by a CVAE)."""
     y = y if model.uses_labels else None
     result: dict[str, Any] = reconstruction_error(model, x, y)
     if model.is_variational:
-        result |= variational_bounds(model, x, y, elbo_samples=elbo_samples,
-                                     iwae_samples=iwae_samples, seed=seed)
+        result |= variational_bounds(
+            model, x, y, elbo_samples=elbo_samples, iwae_samples=iwae_samples, seed=seed
+        )
     return result

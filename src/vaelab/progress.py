@@ -58,8 +58,9 @@ class RichReporter:
     def step(self, running_loss: Callable[[], float]) -> None:
         self._steps += 1
         if self._steps % UPDATE_EVERY == 0:
-            self.progress.update(self.task, advance=UPDATE_EVERY,
-                                 status=self._status(f"loss {running_loss():.2f}"))
+            self.progress.update(
+                self.task, advance=UPDATE_EVERY, status=self._status(f"loss {running_loss():.2f}")
+            )
 
     def epoch(self, metrics: dict[str, Any]) -> None:
         self.progress.update(self.task, advance=self._steps % UPDATE_EVERY)

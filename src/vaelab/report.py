@@ -43,8 +43,12 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
         for record in training.values():
             if record["kind"] == kind and record["loss_curve"]:
                 curve = record["loss_curve"]
-                ax.plot(range(1, len(curve) + 1), curve, marker="." if len(curve) < 30 else None,
-                        label=f"z = {record['latent']}")
+                ax.plot(
+                    range(1, len(curve) + 1),
+                    curve,
+                    marker="." if len(curve) < 30 else None,
+                    label=f"z = {record['latent']}",
+                )
         ax.set_title(kind.upper())
         ax.set_xlabel("epoch")
         ax.set_ylabel("training objective (nats/image)")
@@ -57,14 +61,26 @@ def write_report(results: dict[str, Any], experiments: list[ExperimentResult], p
     """Render report.html beside the figures; returns its path."""
     out = path.parent
     curves = save_figure(training_figure(results["training"]), out, "training_curves.png")
-    env = Environment(loader=PackageLoader("vaelab", "templates"),
-                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("vaelab", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["fmt"] = fmt
-    figures = {r.name: [{"title": f.title, "caption": f.caption, "src": data_uri(out / f.path),
-                         "file": f.path} for f in r.figures] for r in experiments}
+    figures = {
+        r.name: [
+            {"title": f.title, "caption": f.caption, "src": data_uri(out / f.path), "file": f.path}
+            for f in r.figures
+        ]
+        for r in experiments
+    }
     html = env.get_template("report.html").render(
-        r=results, e=results["experiments"], figures=figures,
-        curves=data_uri(out / curves), verdict_class=VERDICT_CLASS,
+        r=results,
+        e=results["experiments"],
+        figures=figures,
+        curves=data_uri(out / curves),
+        verdict_class=VERDICT_CLASS,
     )
     fileio.write_text(path, html)
     return path

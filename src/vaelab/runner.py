@@ -15,8 +15,14 @@ from vaelab.progress import RichReporter, make_progress
 from vaelab.train import TensorData, Trainer, resolve_device
 
 
-def train_run(cfg: RunConfig, out: Path, *, resume: bool = False, console: Console | None = None,
-              mnist: MNIST | None = None) -> dict[str, Any]:
+def train_run(
+    cfg: RunConfig,
+    out: Path,
+    *,
+    resume: bool = False,
+    console: Console | None = None,
+    mnist: MNIST | None = None,
+) -> dict[str, Any]:
     """Train (or resume) the run `cfg` into `out` with a progress bar; returns test measures."""
     device = resolve_device(cfg.train.device)
     mnist = mnist or load_mnist(cfg.data.path)
@@ -26,8 +32,9 @@ def train_run(cfg: RunConfig, out: Path, *, resume: bool = False, console: Conso
     return evaluate(model, data.x_test, data.y_test, seed=cfg.train.seed)
 
 
-def evaluate_run(run_dir: Path, *, data_path: Path | None = None, device: str = "auto",
-                 iwae_samples: int = 0) -> dict[str, Any]:
+def evaluate_run(
+    run_dir: Path, *, data_path: Path | None = None, device: str = "auto", iwae_samples: int = 0
+) -> dict[str, Any]:
     """Test measures of the finished model in `run_dir`, on the test images it was trained with."""
     cfg = checkpoint.read_run_config(run_dir)
     torch_device = resolve_device(device)

@@ -42,8 +42,9 @@ def run_dir_for(out: Path, cfg: RunConfig) -> Path:
     return out / "models" / f"{cfg.model.kind}-z{cfg.model.latent}-{digest}"
 
 
-def train_grid(cfg: StudyConfig, mnist: MNIST, out: Path, device: torch.device,
-               console: Console) -> tuple[Models, dict[str, Any]]:
+def train_grid(
+    cfg: StudyConfig, mnist: MNIST, out: Path, device: torch.device, console: Console
+) -> tuple[Models, dict[str, Any]]:
     """Every (model, z) of the grid, trained, resumed or loaded; and each one's training record."""
     grid = [(kind, z) for z in cfg.latents for kind in cfg.models]
     models: Models = {}
@@ -54,7 +55,9 @@ def train_grid(cfg: StudyConfig, mnist: MNIST, out: Path, device: torch.device,
             run_dir = run_dir_for(out, run_cfg)
             reused = is_finished(run_dir, run_cfg)
             if reused:
-                progress.console.print(f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}")
+                progress.console.print(
+                    f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}"
+                )
             else:
                 data = TensorData.from_mnist(mnist, run_cfg, device)
                 reporter = RichReporter(progress, label=f"[{i}/{len(grid)}] ")
@@ -69,9 +72,14 @@ def _training_record(run_dir: Path, kind: str, z: int, reused: bool) -> dict[str
     last = rows[-1] if rows else {}
     tested = [r for r in rows if "test_loss" in r]
     return {
-        "kind": kind, "latent": z, "folder": str(run_dir.name), "reused": reused,
-        "epochs": last.get("epoch", 0), "seconds": sum(r.get("seconds", 0.0) for r in rows),
-        "train_loss": last.get("loss"), "test_loss": tested[-1]["test_loss"] if tested else None,
+        "kind": kind,
+        "latent": z,
+        "folder": str(run_dir.name),
+        "reused": reused,
+        "epochs": last.get("epoch", 0),
+        "seconds": sum(r.get("seconds", 0.0) for r in rows),
+        "train_loss": last.get("loss"),
+        "test_loss": tested[-1]["test_loss"] if tested else None,
         "loss_curve": [r["loss"] for r in rows],
     }
 
@@ -100,8 +108,14 @@ def digit_judge(cfg: StudyConfig, data: StudyData, out: Path) -> DigitClassifier
     return judge
 
 
-def run_experiments(cfg: StudyConfig, models: Models, data: StudyData, judge: DigitClassifier,
-                    out: Path, console: Console) -> list[ExperimentResult]:
+def run_experiments(
+    cfg: StudyConfig,
+    models: Models,
+    data: StudyData,
+    judge: DigitClassifier,
+    out: Path,
+    console: Console,
+) -> list[ExperimentResult]:
     e = cfg.experiments
     steps = [
         ("reconstruction", lambda: reconstruction.run(models, data, e, out, judge)),
@@ -120,8 +134,14 @@ def run_experiments(cfg: StudyConfig, models: Models, data: StudyData, judge: Di
     return results
 
 
-def run_study(preset: str, out: Path, *, data_path: Path | None = None, device: str = "auto",
-              console: Console | None = None) -> Path:
+def run_study(
+    preset: str,
+    out: Path,
+    *,
+    data_path: Path | None = None,
+    device: str = "auto",
+    console: Console | None = None,
+) -> Path:
     """Run the study `preset` (a name or a TOML path) into `out`; returns the report's path."""
     console = console or Console()
     cfg = load_preset(preset)
@@ -154,16 +174,29 @@ def run_study(preset: str, out: Path, *, data_path: Path | None = None, device: 
     return report
 
 
-def assemble(cfg: StudyConfig, mnist: MNIST, data: StudyData, training: dict[str, Any],
-             experiments: list[ExperimentResult], timings: dict[str, float]) -> dict[str, Any]:
+def assemble(
+    cfg: StudyConfig,
+    mnist: MNIST,
+    data: StudyData,
+    training: dict[str, Any],
+    experiments: list[ExperimentResult],
+    timings: dict[str, float],
+) -> dict[str, Any]:
     """results.json: the settings, the data, every number of every experiment, the verdicts."""
     numbers = {r.name: r.numbers for r in experiments}
     return {
         "config": to_dict(cfg),
-        "data": {"source": mnist.source, "train_images": len(data.x_train),
-                 "test_images": len(data.x_test)},
-        "environment": {"torch": torch.__version__, "python": platform.python_version(),
-                        "device": cfg.train.device, "threads": torch.get_num_threads()},
+        "data": {
+            "source": mnist.source,
+            "train_images": len(data.x_train),
+            "test_images": len(data.x_test),
+        },
+        "environment": {
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+            "device": cfg.train.device,
+            "threads": torch.get_num_threads(),
+        },
         "training": training,
         "experiments": numbers,
         "figures": {r.name: [dataclasses.asdict(f) for f in r.figures] for r in experiments},

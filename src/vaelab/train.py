@@ -41,7 +41,9 @@ class TensorData:
     y_test: Tensor  # (M,) int64, always the true labels
 
     @classmethod
-    def from_mnist(cls, mnist: MNIST, cfg: RunConfig, device: torch.device | str = "cpu") -> TensorData:
+    def from_mnist(
+        cls, mnist: MNIST, cfg: RunConfig, device: torch.device | str = "cpu"
+    ) -> TensorData:
         d = cfg.data
         n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
         y_train = mnist.y_train[:n].astype(np.int64)
@@ -95,7 +97,11 @@ def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
 
 def identity(cfg: dict[str, Any]) -> dict[str, Any]:
     """The settings that change the numbers (not where or how often things are saved)."""
-    train = {k: v for k, v in cfg["train"].items() if k not in ("checkpoint_every", "eval_every", "device")}
+    train = {
+        k: v
+        for k, v in cfg["train"].items()
+        if k not in ("checkpoint_every", "eval_every", "device")
+    }
     return {**cfg, "train": train}
 
 
@@ -103,23 +109,34 @@ def _check_run_folder(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
     config_path = run_dir / checkpoint.CONFIG_FILE
     if not config_path.exists():
         if run_dir.exists() and any(run_dir.iterdir()):
-            raise VaelabError(f"{run_dir} exists and is not a vaelab run folder; choose another --out")
+            raise VaelabError(
+                f"{run_dir} exists and is not a vaelab run folder; choose another --out"
+            )
         return
     if not resume:
-        raise VaelabError(f"{run_dir} already holds a run; pass --resume to continue it or choose another --out")
+        raise VaelabError(
+            f"{run_dir} already holds a run; pass --resume to continue it or choose another --out"
+        )
     saved = checkpoint.read_run_config(run_dir)
     old, new = identity(to_dict(saved)), identity(to_dict(cfg))
     old["train"].pop("epochs")
     new["train"].pop("epochs")
     if old != new:
-        raise VaelabError(f"{run_dir} was trained with other settings; resume it with the same ones")
+        raise VaelabError(
+            f"{run_dir} was trained with other settings; resume it with the same ones"
+        )
 
 
 class Trainer:
     """Trains one model as `cfg` says, writing checkpoints and metrics into `run_dir`."""
 
-    def __init__(self, cfg: RunConfig, data: TensorData, run_dir: str | Path,
-                 reporter: Reporter | None = None) -> None:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        data: TensorData,
+        run_dir: str | Path,
+        reporter: Reporter | None = None,
+    ) -> None:
         self.cfg = cfg.validate()
         self.data = data
         self.run_dir = Path(run_dir)
@@ -130,7 +147,10 @@ class Trainer:
             self.model = build_model(cfg.model).to(self.device)
         t = cfg.train
         self.optimizer = torch.optim.Adam(
-            self.model.parameters(), lr=t.lr, betas=(t.beta1, t.beta2), eps=t.adam_eps,
+            self.model.parameters(),
+            lr=t.lr,
+            betas=(t.beta1, t.beta2),
+            eps=t.adam_eps,
             fused=True,
         )
         self.batch_gen = torch.Generator().manual_seed(t.seed)
@@ -162,7 +182,9 @@ class Trainer:
         self.reporter.finish()
         self.model.eval()
         rows = self._read_metrics()
-        checkpoint.save_model(self.run_dir, self.model, self.cfg, {"final": rows[-1] if rows else {}})
+        checkpoint.save_model(
+            self.run_dir, self.model, self.cfg, {"final": rows[-1] if rows else {}}
+        )
         return self.model
 
     def train_epoch(self) -> dict[str, float]:
@@ -173,16 +195,20 @@ class Trainer:
         order = torch.randperm(len(x), generator=self.batch_gen).to(self.device)
         sums = torch.zeros(3, device=self.device)
         for start in range(0, len(x), t.batch_size):
-            index = order[start:start + t.batch_size]
+            index = order[start : start + t.batch_size]
             out = objective(
-                self.model, x[index], y[index] if labels else None,
-                kl_weight=t.kl_weight, n_samples=t.n_samples, generator=self.noise_gen,
+                self.model,
+                x[index],
+                y[index] if labels else None,
+                kl_weight=t.kl_weight,
+                n_samples=t.n_samples,
+                generator=self.noise_gen,
             )
             self.optimizer.zero_grad(set_to_none=True)
             out.loss.backward()
             self.optimizer.step()
             sums += torch.stack(out).detach() * len(index)
-            self.reporter.step(lambda: out.loss.item())
+            self.reporter.step(lambda loss=out.loss: loss.item())
         loss, reconstruction, kl = (sums / len(x)).tolist()
         return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
 
@@ -194,9 +220,15 @@ class Trainer:
         gen = torch.Generator(self.device).manual_seed(t.seed + EVAL_SEED_OFFSET)
         sums = torch.zeros(3, device=self.device)
         for start in range(0, len(x), batch):
-            xb, yb = x[start:start + batch], y[start:start + batch]
-            out = objective(self.model, xb, yb if self.model.uses_labels else None,
-                            kl_weight=t.kl_weight, n_samples=t.n_samples, generator=gen)
+            xb, yb = x[start : start + batch], y[start : start + batch]
+            out = objective(
+                self.model,
+                xb,
+                yb if self.model.uses_labels else None,
+                kl_weight=t.kl_weight,
+                n_samples=t.n_samples,
+                generator=gen,
+            )
             sums += torch.stack(out) * len(xb)
         loss, reconstruction, kl = (sums / len(x)).tolist()
         return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
@@ -206,8 +238,10 @@ class Trainer:
     def _save_checkpoint(self) -> None:
         meta = {
             "config": to_dict(self.cfg),
-            "rng": {"batch": checkpoint.generator_state(self.batch_gen),
-                    "noise": checkpoint.generator_state(self.noise_gen)},
+            "rng": {
+                "batch": checkpoint.generator_state(self.batch_gen),
+                "noise": checkpoint.generator_state(self.noise_gen),
+            },
         }
         checkpoint.save_checkpoint(self.run_dir, self.epoch, self.model, self.optimizer, meta)
 
@@ -217,7 +251,9 @@ class Trainer:
             self._write_metrics([])  # start over: no checkpoint means no epoch counts
             return
         record, tensors = found
-        model_state = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+        model_state = {
+            k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")
+        }
         self.model.load_state_dict(model_state)
         checkpoint.load_optimizer_tensors(self.optimizer, tensors)
         checkpoint.set_generator_state(self.batch_gen, record["rng"]["batch"])
@@ -251,8 +287,14 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def train(cfg: RunConfig, data: TensorData, run_dir: str | Path, *, resume: bool = False,
-          reporter: Reporter | None = None) -> AutoEncoder:
+def train(
+    cfg: RunConfig,
+    data: TensorData,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    reporter: Reporter | None = None,
+) -> AutoEncoder:
     """Train (or resume) one model; returns it in eval mode. See `Trainer`."""
     return Trainer(cfg, data, run_dir, reporter).fit(resume=resume)
 

@@ -65,13 +65,14 @@ def save_figure(fig: MplFigure, out_dir: Path, name: str, dpi: int = 110) -> str
 
 
 @torch.no_grad()
-def encode_means(model: AutoEncoder, x: torch.Tensor, y: torch.Tensor | None = None,
-                 batch: int = 2000) -> np.ndarray:
+def encode_means(
+    model: AutoEncoder, x: torch.Tensor, y: torch.Tensor | None = None, batch: int = 2000
+) -> np.ndarray:
     """The latent means of `x` (AE: its code), (M, Z) float64 numpy."""
     parts = []
     for start in range(0, len(x), batch):
-        yb = None if y is None else y[start:start + batch]
-        parts.append(model.embed(x[start:start + batch], yb))
+        yb = None if y is None else y[start : start + batch]
+        parts.append(model.embed(x[start : start + batch], yb))
     return torch.cat(parts).double().numpy()
 
 

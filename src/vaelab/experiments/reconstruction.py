@@ -45,19 +45,28 @@ def mode_inputs(mode: str, y: torch.Tensor, wrong: torch.Tensor) -> tuple[str, t
     """The model kind a mode uses and the labels it feeds (None: the model takes none)."""
     if not mode.startswith("cvae"):
         return mode, None
-    labels = {"cvae (no label)": torch.full_like(y, -1), "cvae (true label)": y,
-              "cvae (wrong label)": wrong}
+    labels = {
+        "cvae (no label)": torch.full_like(y, -1),
+        "cvae (true label)": y,
+        "cvae (wrong label)": wrong,
+    }
     return "cvae", labels[mode]
 
 
 @torch.no_grad()
-def _readings(model: AutoEncoder, x: torch.Tensor, labels: torch.Tensor | None,
-              judge: DigitClassifier) -> np.ndarray:
+def _readings(
+    model: AutoEncoder, x: torch.Tensor, labels: torch.Tensor | None, judge: DigitClassifier
+) -> np.ndarray:
     return judge.predict(model.reconstruct(x, labels))
 
 
-def measure_mode(model: AutoEncoder, data: StudyData, labels: torch.Tensor | None,
-                 judge: DigitClassifier, given: torch.Tensor | None) -> dict[str, Any]:
+def measure_mode(
+    model: AutoEncoder,
+    data: StudyData,
+    labels: torch.Tensor | None,
+    judge: DigitClassifier,
+    given: torch.Tensor | None,
+) -> dict[str, Any]:
     """NLL, MSE and the classifier's readings of one model's reconstructions in one mode."""
     x, y = data.x_test, data.y_test
     result: dict[str, Any] = reconstruction_error(model, x, labels)
@@ -71,19 +80,32 @@ def measure_mode(model: AutoEncoder, data: StudyData, labels: torch.Tensor | Non
     return result
 
 
-def measure_bounds(model: AutoEncoder, data: StudyData, labels: torch.Tensor | None,
-                   cfg: ExperimentConfig) -> dict[str, float]:
+def measure_bounds(
+    model: AutoEncoder, data: StudyData, labels: torch.Tensor | None, cfg: ExperimentConfig
+) -> dict[str, float]:
     n = len(data.x_test) if cfg.iwae_images is None else min(cfg.iwae_images, len(data.x_test))
-    bounds = variational_bounds(model, data.x_test, labels, elbo_samples=cfg.elbo_samples,
-                                seed=cfg.seed)
-    iwae = variational_bounds(model, data.x_test[:n], None if labels is None else labels[:n],
-                              elbo_samples=1, iwae_samples=cfg.iwae_samples, seed=cfg.seed)
-    return {"kl": bounds["kl"], "elbo": bounds["elbo"], "iwae": iwae["iwae"],
-            "elbo_on_iwae_images": iwae["elbo"]}
+    bounds = variational_bounds(
+        model, data.x_test, labels, elbo_samples=cfg.elbo_samples, seed=cfg.seed
+    )
+    iwae = variational_bounds(
+        model,
+        data.x_test[:n],
+        None if labels is None else labels[:n],
+        elbo_samples=1,
+        iwae_samples=cfg.iwae_samples,
+        seed=cfg.seed,
+    )
+    return {
+        "kl": bounds["kl"],
+        "elbo": bounds["elbo"],
+        "iwae": iwae["iwae"],
+        "elbo_on_iwae_images": iwae["elbo"],
+    }
 
 
-def table(models: Models, data: StudyData, cfg: ExperimentConfig,
-          judge: DigitClassifier) -> dict[str, dict[str, Any]]:
+def table(
+    models: Models, data: StudyData, cfg: ExperimentConfig, judge: DigitClassifier
+) -> dict[str, dict[str, Any]]:
     """{mode: {z: measures}} for every trained model and, for the CVAE, every label mode."""
     wrong = wrong_labels(data.y_test, cfg.seed)
     rows: dict[str, dict[str, Any]] = {}
@@ -100,18 +122,20 @@ def table(models: Models, data: StudyData, cfg: ExperimentConfig,
     return rows
 
 
-def grid_figure(models: Models, data: StudyData, digit: int, wrong: int,
-                latents: tuple[int, ...]) -> MplFigure:
+def grid_figure(
+    models: Models, data: StudyData, digit: int, wrong: int, latents: tuple[int, ...]
+) -> MplFigure:
     """The article's grid for one test image: rows = modes, columns = z, the original left."""
     index = first_of_digit(data.y_test, digit)
-    x = data.x_test[index:index + 1]
+    x = data.x_test[index : index + 1]
     fig = MplFigure(figsize=(1.3 * (len(latents) + 1) + 1.5, 1.3 * len(MODES) + 0.6))
     axes = fig.subplots(len(MODES), len(latents) + 1, squeeze=False)
     for row, mode in enumerate(MODES):
         kind, labels = mode_inputs(mode, torch.tensor([digit]), torch.tensor([wrong]))
         _image(axes[row][0], x if row == 0 else None, "original" if row == 0 else "")
-        axes[row][1].set_ylabel(_row_label(mode, digit, wrong), rotation=0, ha="right",
-                                va="center", fontsize=9)
+        axes[row][1].set_ylabel(
+            _row_label(mode, digit, wrong), rotation=0, ha="right", va="center", fontsize=9
+        )
         for col, z in enumerate(latents, start=1):
             model = models.get((kind, z))
             image = None if model is None else model.reconstruct(x, labels).detach()
@@ -121,8 +145,13 @@ def grid_figure(models: Models, data: StudyData, digit: int, wrong: int,
 
 
 def _row_label(mode: str, digit: int, wrong: int) -> str:
-    return {"ae": "AE", "vae": "VAE", "cvae (no label)": "CVAE\nno label", "cvae (true label)": f"CVAE\nlabel {digit}",
-            "cvae (wrong label)": f"CVAE\nlabel {wrong}"}[mode]
+    return {
+        "ae": "AE",
+        "vae": "VAE",
+        "cvae (no label)": "CVAE\nno label",
+        "cvae (true label)": f"CVAE\nlabel {digit}",
+        "cvae (wrong label)": f"CVAE\nlabel {wrong}",
+    }[mode]
 
 
 def _image(ax: Any, image: torch.Tensor | None, title: str) -> None:
@@ -136,19 +165,31 @@ def _image(ax: Any, image: torch.Tensor | None, title: str) -> None:
         ax.set_title(title, fontsize=9)
 
 
-def run(models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path,
-        judge: DigitClassifier) -> ExperimentResult:
+def run(
+    models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path, judge: DigitClassifier
+) -> ExperimentResult:
     started = time.perf_counter()
     latents = tuple(z for z in cfg.recon_latents if any(k == z for _, k in models))
     figures = []
     for digit, wrong in zip(cfg.recon_digits, cfg.wrong_labels, strict=True):
-        path = save_figure(grid_figure(models, data, digit, wrong, latents), out_dir,
-                           f"reconstruction_{digit}.png")
-        figures.append(Figure(path, f'Reconstructions of a "{digit}"',
-                              f"Read each row left to right: does the digit sharpen as z grows, "
-                              f'and does the CVAE given the label {wrong} draw a "{wrong}"?'))
-    numbers = {"modes": list(MODES), "latents": list(latents),
-               "latents_all": sorted({z for _, z in models}),
-               "iwae_samples": cfg.iwae_samples, "iwae_images": cfg.iwae_images,
-               "elbo_samples": cfg.elbo_samples, "table": table(models, data, cfg, judge)}
+        path = save_figure(
+            grid_figure(models, data, digit, wrong, latents), out_dir, f"reconstruction_{digit}.png"
+        )
+        figures.append(
+            Figure(
+                path,
+                f'Reconstructions of a "{digit}"',
+                f"Read each row left to right: does the digit sharpen as z grows, "
+                f'and does the CVAE given the label {wrong} draw a "{wrong}"?',
+            )
+        )
+    numbers = {
+        "modes": list(MODES),
+        "latents": list(latents),
+        "latents_all": sorted({z for _, z in models}),
+        "iwae_samples": cfg.iwae_samples,
+        "iwae_images": cfg.iwae_images,
+        "elbo_samples": cfg.elbo_samples,
+        "table": table(models, data, cfg, judge),
+    }
     return ExperimentResult("reconstruction", numbers, figures, time.perf_counter() - started)
