@@ -27,11 +27,12 @@ from vaelab.classifier import DigitClassifier
 from vaelab.config import RunConfig, StudyConfig, load_preset, to_dict
 from vaelab.data import MNIST, load_mnist, test_subset, to_float
 from vaelab.experiments import clustering, interpolation, latent, reconstruction
-from vaelab.experiments.common import ExperimentResult, Models, StudyData
+from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData
 from vaelab.progress import RichReporter, make_progress
 from vaelab.train import TensorData, Trainer, identity, is_finished, read_metrics, resolve_device
 
 RESULTS_FILE = "results.json"
+EXPERIMENT_CACHE = "experiments.json"
 REPORT_FILE = "report.html"
 
 
@@ -96,16 +97,16 @@ def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
     )
 
 
-def digit_judge(cfg: StudyConfig, data: StudyData, out: Path) -> DigitClassifier:
+def digit_judge(cfg: StudyConfig, data: StudyData, out: Path) -> tuple[DigitClassifier, str]:
     """The classifier that reads reconstructions and walks, trained once per study folder."""
     judge = DigitClassifier(epochs=cfg.experiments.classifier_epochs, seed=cfg.experiments.seed)
     key = json.dumps({"params": judge.get_params(), "data": to_dict(cfg.data)}, sort_keys=True)
     folder = out / "classifier" / hashlib.sha256(key.encode()).hexdigest()[:10]
     if (folder / "classifier.json").exists():
-        return DigitClassifier.load(folder)
+        return DigitClassifier.load(folder), folder.name
     judge.fit(data.x_train, data.y_train)
     judge.save(folder)
-    return judge
+    return judge, folder.name
 
 
 def run_experiments(
@@ -114,24 +115,73 @@ def run_experiments(
     data: StudyData,
     judge: DigitClassifier,
     out: Path,
+    key: str,
     console: Console,
 ) -> list[ExperimentResult]:
+    """Run the four experiments, or reuse the last run's results where nothing changed.
+
+    `key` names everything the experiments depend on (settings, models, the judge); the
+    cache keeps only the latest result of each experiment, whose figures are the ones on disk.
+    """
     e = cfg.experiments
     steps = [
         ("reconstruction", lambda: reconstruction.run(models, data, e, out, judge)),
         ("interpolation", lambda: interpolation.run(models, data, e, out, judge)),
-        ("latent plot", lambda: latent.run(models, data, e, out)),
+        ("latent", lambda: latent.run(models, data, e, out)),
         ("clustering", lambda: clustering.run(models, data, e, out)),
     ]
+    cache = _read_cache(out / EXPERIMENT_CACHE)
     results = []
     for i, (name, step) in enumerate(steps, start=1):
-        with console.status(f"experiment {i}/{len(steps)}: {name}"):
-            started = time.perf_counter()
-            result = step()
-            result.seconds = time.perf_counter() - started
-        console.print(f"experiment {i}/{len(steps)}: {name} done in {result.seconds:.1f} s")
+        cached = cache.get(name)
+        if cached and cached["key"] == key and _figures_exist(out, cached["figures"]):
+            result = ExperimentResult(
+                name, cached["numbers"], [Figure(**f) for f in cached["figures"]], cached["seconds"]
+            )
+            console.print(f"experiment {i}/{len(steps)}: {name}: reusing the last results")
+        else:
+            with console.status(f"experiment {i}/{len(steps)}: {name}"):
+                started = time.perf_counter()
+                result = step()
+                result.seconds = time.perf_counter() - started
+            console.print(f"experiment {i}/{len(steps)}: {name} done in {result.seconds:.1f} s")
+            cache[name] = {"key": key, **_result_dict(result)}
+            fileio.write_json(out / EXPERIMENT_CACHE, cache)
         results.append(result)
     return results
+
+
+def _result_dict(result: ExperimentResult) -> dict[str, Any]:
+    return {
+        "numbers": result.numbers,
+        "seconds": result.seconds,
+        "figures": [dataclasses.asdict(f) for f in result.figures],
+    }
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
+
+
+def _figures_exist(out: Path, figures: list[dict[str, Any]]) -> bool:
+    return all((out / f["path"]).is_file() for f in figures)
+
+
+def experiment_key(cfg: StudyConfig, out: Path, judge_folder: str) -> str:
+    runs = sorted(
+        run_dir_for(out, cfg.run_config(k, z)).name for k in cfg.models for z in cfg.latents
+    )
+    blob = {
+        "experiments": to_dict(cfg.experiments),
+        "data": to_dict(cfg.data),
+        "runs": runs,
+        "judge": judge_folder,
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
 
 def run_study(
@@ -160,9 +210,10 @@ def run_study(
     timings["training"] = time.perf_counter() - t
     data = study_data(cfg, mnist)
     t = time.perf_counter()
-    judge = digit_judge(cfg, data, out)
+    judge, judge_folder = digit_judge(cfg, data, out)
     timings["digit classifier"] = time.perf_counter() - t
-    experiments = run_experiments(cfg, models, data, judge, out, console)
+    key = experiment_key(cfg, out, judge_folder)
+    experiments = run_experiments(cfg, models, data, judge, out, key, console)
     timings |= {f"experiment: {r.name}": r.seconds for r in experiments}
     results = assemble(cfg, mnist, data, training, experiments, timings)
     results["timings"]["total"] = time.perf_counter() - started
@@ -199,7 +250,7 @@ def assemble(
         },
         "training": training,
         "experiments": numbers,
-        "figures": {r.name: [dataclasses.asdict(f) for f in r.figures] for r in experiments},
+        "figures": {r.name: _result_dict(r)["figures"] for r in experiments},
         "claims": [c.to_dict() for c in judge_claims(numbers)],
         "timings": timings,
     }

@@ -95,14 +95,28 @@ def is_finished(run_dir: Path, cfg: RunConfig) -> bool:
     return identity(saved) == identity(to_dict(cfg))
 
 
+# Settings that change no number of a run: where and how often it saves, where it runs.
+_BOOKKEEPING = ("checkpoint_every", "eval_every", "device")
+# Settings a model kind never reads, so changing them leaves its numbers alone.
+_UNUSED = {
+    "ae": {
+        "model": ("embed", "n_labels"),
+        "train": ("kl_weight", "n_samples"),
+        "data": ("n_labelled",),
+    },
+    "vae": {"model": ("embed", "n_labels"), "data": ("n_labelled",)},
+    "cvae": {},
+}
+
+
 def identity(cfg: dict[str, Any]) -> dict[str, Any]:
-    """The settings that change the numbers (not where or how often things are saved)."""
-    train = {
-        k: v
-        for k, v in cfg["train"].items()
-        if k not in ("checkpoint_every", "eval_every", "device")
-    }
-    return {**cfg, "train": train}
+    """The settings that change a run's numbers: all but bookkeeping and what its kind ignores."""
+    unused = _UNUSED.get(cfg["model"]["kind"], {})
+    kept = {}
+    for section in ("model", "train", "data"):
+        drop = unused.get(section, ()) + (_BOOKKEEPING if section == "train" else ())
+        kept[section] = {k: v for k, v in cfg[section].items() if k not in drop}
+    return kept
 
 
 def _check_run_folder(run_dir: Path, cfg: RunConfig, resume: bool) -> None:

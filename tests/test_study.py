@@ -1,0 +1,100 @@
+"""The whole study on real MNIST with the tiny preset: every figure, table and number."""
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from markupsafe import escape
+
+from vaelab.config import load_preset
+from vaelab.study import run_study
+
+
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory) -> tuple[Path, float]:
+    out = tmp_path_factory.mktemp("study")
+    started = time.perf_counter()
+    run_study("tiny", out, device="cpu")
+    return out, time.perf_counter() - started
+
+
+def test_results_json_holds_every_number(tiny_study):
+    out, _ = tiny_study
+    results = json.loads((out / "results.json").read_text())
+    cfg = load_preset("tiny")
+    assert len(results["training"]) == 12
+    assert all(t["epochs"] == 1 and t["seconds"] > 0 for t in results["training"].values())
+    e = results["experiments"]
+    table = e["reconstruction"]["table"]
+    assert set(table) == {"ae", "vae", "cvae (no label)", "cvae (true label)", "cvae (wrong label)"}
+    for mode, by_z in table.items():
+        assert set(by_z) == {"2", "4", "16", "64"}
+        for m in by_z.values():
+            assert 0 < m["nll"] < 784 and 0 < m["mse"] < 1
+            if mode != "ae":
+                assert m["iwae"] >= m["elbo_on_iwae_images"] - 1.0  # IWAE is the tighter bound
+    walks = e["interpolation"]["walks"]
+    assert set(walks) == {"1to0", "3to7"}
+    assert all(
+        len(w["readings"]) == cfg.experiments.walk_steps for b in walks.values() for w in b.values()
+    )
+    assert set(e["latent"]["models"]) == {"ae", "vae", "cvae (no label)", "cvae (true label)"}
+    for z in ("4", "16", "64"):
+        rows = e["clustering"]["by_latent"][z]
+        assert "pixels" in rows and len(rows["ae"]["v_measure"]["values"]) == 4
+    assert [c["number"] for c in results["claims"]] == list(range(1, 9))
+    assert all(c["verdict"] in ("holds", "does not hold", "mixed") for c in results["claims"])
+
+
+def test_report_is_self_contained_and_shows_every_figure(tiny_study):
+    out, _ = tiny_study
+    html = (out / "report.html").read_text()
+    results = json.loads((out / "results.json").read_text())
+    figures = [f for group in results["figures"].values() for f in group]
+    assert len(figures) == 2 + 3 * 2 * 2 + 1 + 3  # recon grids, walks (gif+png), latent, boxes
+    for f in figures:
+        assert (out / f["path"]).stat().st_size > 0
+        assert str(escape(f["title"])) in html
+    assert html.count('src="data:image/png;base64,') >= 2 + 6 + 1 + 3 + 1  # + training curves
+    assert html.count('src="data:image/gif;base64,') == 6
+    assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from elsewhere
+    for heading in (
+        "Experiment 1",
+        "Experiment 2",
+        "Experiment 3",
+        "Experiment 4",
+        "claims, judged on this run",
+        "Time taken",
+        "Training",
+    ):
+        assert heading in html
+    assert html.count("<table>") >= 9
+
+
+def test_a_second_run_reuses_every_model(tiny_study):
+    out, first = tiny_study
+    started = time.perf_counter()
+    run_study("tiny", out, device="cpu")
+    results = json.loads((out / "results.json").read_text())
+    assert all(t["reused"] for t in results["training"].values())
+    assert results["timings"]["training"] < 5
+    assert time.perf_counter() - started < first
+
+
+def test_changing_a_setting_retrains_only_the_models_it_affects(tiny_study, tmp_path):
+    out, _ = tiny_study
+    text = (Path(__file__).parents[1] / "src/vaelab/presets/tiny.toml").read_text()
+    changed = tmp_path / "fewer_labels.toml"
+    changed.write_text(
+        text.replace("n_labelled = 1000", "n_labelled = 500").replace(
+            'name = "tiny"', 'name = "<script>alert(1)</script>"'
+        )
+    )
+    run_study(str(changed), out, device="cpu")
+    results = json.loads((out / "results.json").read_text())
+    retrained = {k for k, t in results["training"].items() if not t["reused"]}
+    assert retrained == {f"cvae-z{z}" for z in (2, 4, 16, 64)}
+    html = (out / "report.html").read_text()
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
