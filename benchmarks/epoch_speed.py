@@ -1,6 +1,6 @@
 """Seconds per training epoch: vaelab's Trainer beside a plain tutorial-style PyTorch loop.
 
-The reference is what a typical tutorial writes: DataLoader over a TensorDataset, a plain
+The reference is what a typical tutorial writes: a DataLoader over a TensorDataset, a plain
 nn.Module, the k samples of z decoded one at a time (as the article's Chainer code does), a
 default Adam. Its loss is first checked against `vaelab.losses.objective`. See README.md.
 """
@@ -13,28 +13,24 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
+import timeit
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from rich.console import Console
-from rich.table import Table
 from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data import load_mnist
+from vaelab.data import MNIST_SIZES, load_mnist
 from vaelab.losses import objective
 from vaelab.models import MODEL_KINDS, AutoEncoder, build_model
 from vaelab.train import TensorData, Trainer
 
 TARGET_VAE_SECONDS = 3.0  # the project's goal for one VAE epoch on the CPU
 CHECK_TOLERANCE = 1e-4  # relative, reference loss vs vaelab's objective on one batch
-SEED = 0
-# reference layer name -> vaelab layer name, for copying weights in the objective check
-VAELAB_NAMES = {
+VAELAB_NAMES = {  # reference layer -> vaelab layer, for copying weights in the objective check
     "fc1": "enc_hidden",
     "fc21": "enc_mu",
     "fc22": "enc_ln_var",
@@ -50,39 +46,34 @@ class ReferenceNet(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        kind = self.kind = cfg.kind
-        self.no_label = cfg.n_labels  # label -1 -> this padding row, all zeros
-        width = cfg.hidden + (cfg.embed if kind == "cvae" else 0)
+        self.conditional, self.no_label = cfg.kind == "cvae", cfg.n_labels  # -1 -> padding row
+        width = cfg.hidden + (cfg.embed if self.conditional else 0)
         self.fc1 = nn.Linear(cfg.input_dim, cfg.hidden)
         self.fc21 = nn.Linear(width, cfg.latent)
-        self.fc22 = nn.Linear(width, cfg.latent) if kind != "ae" else None
+        self.fc22 = nn.Linear(width, cfg.latent) if cfg.kind != "ae" else None
         self.fc3 = nn.Linear(cfg.latent, cfg.hidden)
         self.fc4 = nn.Linear(width, cfg.input_dim)
-        if kind == "cvae":
+        if self.conditional:
             self.embed_enc = nn.Embedding(cfg.n_labels + 1, cfg.embed, padding_idx=cfg.n_labels)
             self.embed_dec = nn.Embedding(cfg.n_labels + 1, cfg.embed, padding_idx=cfg.n_labels)
-        for module in self.modules():
-            if isinstance(module, nn.Linear | nn.Embedding):
-                nn.init.xavier_uniform_(module.weight)
-            if isinstance(module, nn.Linear):
-                nn.init.zeros_(module.bias)
-            if isinstance(module, nn.Embedding):
-                module.weight.data[module.padding_idx] = 0.0
+        for layer in self.modules():  # Glorot weights (SPEC.md); padding rows back to zero
+            if isinstance(layer, nn.Linear | nn.Embedding):
+                nn.init.xavier_uniform_(layer.weight)
+            if isinstance(layer, nn.Embedding):
+                nn.init.zeros_(layer.weight[layer.padding_idx])
 
-    def label_features(self, y: Tensor, embed: nn.Embedding) -> Tensor:
+    def with_label(self, h: Tensor, y: Tensor, embed: nn.Embedding | None) -> Tensor:
+        if embed is None:
+            return h
         index = torch.where(y < 0, self.no_label, y)  # -1 ("no label") -> the zero row
-        return torch.tanh(embed(index))  # (B, 128)
+        return torch.cat([h, torch.tanh(embed(index))], dim=1)  # (B, 256)
 
     def encode(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor | None]:
-        h = torch.tanh(self.fc1(x))
-        if self.kind == "cvae":
-            h = torch.cat([h, self.label_features(y, self.embed_enc)], dim=1)  # (B, 256)
+        h = self.with_label(torch.tanh(self.fc1(x)), y, getattr(self, "embed_enc", None))
         return self.fc21(h), (self.fc22(h) if self.fc22 is not None else None)
 
     def decode(self, z: Tensor, y: Tensor) -> Tensor:
-        h = torch.tanh(self.fc3(z))
-        if self.kind == "cvae":
-            h = torch.cat([h, self.label_features(y, self.embed_dec)], dim=1)  # (B, 256)
+        h = self.with_label(torch.tanh(self.fc3(z)), y, getattr(self, "embed_dec", None))
         return self.fc4(h)  # logits (B, 784)
 
 
@@ -90,17 +81,16 @@ def reference_loss(
     net: ReferenceNet, x: Tensor, y: Tensor, k: int, kl_weight: float, eps: Tensor | None = None
 ) -> Tensor:
     """The article's loss, per image: NLL averaged over k decodes + C * KL; batch mean."""
-    batch = x.shape[0]
     mu, ln_var = net.encode(x, y)
     if ln_var is None:  # AE
-        return F.binary_cross_entropy_with_logits(net.decode(mu, y), x, reduction="sum") / batch
+        return F.binary_cross_entropy_with_logits(net.decode(mu, y), x, reduction="sum") / len(x)
     rec = torch.zeros(())
     for i in range(k):  # one decode per sample of z, like the article's Chainer loop
         noise = torch.randn_like(mu) if eps is None else eps[i]
         z = mu + noise * torch.exp(0.5 * ln_var)
         rec = rec + F.binary_cross_entropy_with_logits(net.decode(z, y), x, reduction="sum")
     kl = -0.5 * torch.sum(1 + ln_var - mu.pow(2) - ln_var.exp())  # Kingma & Welling, app. B
-    return (rec / k + kl_weight * kl) / batch
+    return (rec / k + kl_weight * kl) / len(x)
 
 
 def copy_vaelab_weights(net: ReferenceNet, model: AutoEncoder) -> None:
@@ -115,17 +105,16 @@ def copy_vaelab_weights(net: ReferenceNet, model: AutoEncoder) -> None:
 def check_objective(cfg: RunConfig, data: TensorData) -> float:
     """Relative difference of the two losses on one batch, same weights, same eps."""
     t = cfg.train
-    torch.manual_seed(SEED)
+    torch.manual_seed(t.seed)
     model, net = build_model(cfg.model), ReferenceNet(cfg.model)
     copy_vaelab_weights(net, model)
-    x, y = data.x_train[: t.batch_size], data.y_train[: t.batch_size]
-    shape = (t.n_samples, t.batch_size, cfg.model.latent)
-    eps = torch.randn(shape, generator=torch.Generator().manual_seed(SEED))  # (k, B, Z)
-    same_eps = torch.Generator().manual_seed(SEED)  # sample_z draws the same eps from it
-    y_ours = y if model.uses_labels else None
-    with torch.no_grad():
+    x, y = data.x_train[: t.batch_size], data.y_train[: t.batch_size].clone()
+    y[::2] = -1  # half the batch unlabelled, whatever the split: the check covers both paths
+    eps_gen, same_gen = (torch.Generator().manual_seed(t.seed) for _ in range(2))
+    eps = torch.randn((t.n_samples, len(x), cfg.model.latent), generator=eps_gen)  # (k, B, Z)
+    with torch.no_grad():  # sample_z draws the same eps from same_gen
         ours = objective(
-            model, x, y_ours, kl_weight=t.kl_weight, n_samples=t.n_samples, generator=same_eps
+            model, x, y, kl_weight=t.kl_weight, n_samples=t.n_samples, generator=same_gen
         ).loss
         theirs = reference_loss(net, x, y, t.n_samples, t.kl_weight, eps)
     return abs(ours.item() - theirs.item()) / abs(theirs.item())
@@ -133,65 +122,52 @@ def check_objective(cfg: RunConfig, data: TensorData) -> float:
 
 def median_epoch_seconds(run_epoch: Callable[[], object], epochs: int) -> float:
     run_epoch()  # warm-up, untimed: allocator, thread pool, first-call dispatch
-    seconds = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        run_epoch()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds)
+    return statistics.median(timeit.repeat(run_epoch, number=1, repeat=epochs))  # GC paused
 
 
 def reference_epoch(
-    net: ReferenceNet, optimizer: torch.optim.Optimizer, loader: DataLoader, t: TrainConfig
-) -> float:
+    net: ReferenceNet, opt: torch.optim.Optimizer, loader: DataLoader, t: TrainConfig
+) -> None:
     net.train()
-    total = 0.0
     for x, y in loader:
         loss = reference_loss(net, x, y, t.n_samples, t.kl_weight)
-        optimizer.zero_grad()
+        opt.zero_grad()
         loss.backward()
-        optimizer.step()
-        total += loss.item()
-    return total / len(loader)
+        opt.step()
+        loss.item()  # the tutorial's running-loss print; a sync on a GPU, free on the CPU
 
 
 def time_model(cfg: RunConfig, data: TensorData, epochs: int) -> dict[str, object]:
-    t = cfg.train
+    t, n = cfg.train, len(data.x_train)
     with tempfile.TemporaryDirectory(prefix="vaelab-bench-") as tmp:
         trainer = Trainer(cfg, data, tmp)
         ours = median_epoch_seconds(trainer.train_epoch, epochs)
-    torch.manual_seed(SEED)
+    torch.manual_seed(t.seed)
     net = ReferenceNet(cfg.model)
-    optimizer = torch.optim.Adam(net.parameters(), lr=t.lr)
-    order = torch.Generator().manual_seed(SEED)  # the shuffling
-    loader = DataLoader(
-        TensorDataset(data.x_train, data.y_train), t.batch_size, True, generator=order
-    )
-    theirs = median_epoch_seconds(lambda: reference_epoch(net, optimizer, loader, t), epochs)
-    n = len(data.x_train)
-    vae = cfg.model.kind == "vae"
-    gflop = vae_epoch_flops(n, cfg.model, t.n_samples) / 1e9 if vae else None
+    opt = torch.optim.Adam(net.parameters(), lr=t.lr)  # defaults: no fused / foreach flags
+    dataset = TensorDataset(data.x_train, data.y_train)
+    order = torch.Generator().manual_seed(t.seed)
+    loader = DataLoader(dataset, batch_size=t.batch_size, shuffle=True, generator=order)
+    theirs = median_epoch_seconds(lambda: reference_epoch(net, opt, loader, t), epochs)
+    gflop = vae_epoch_flops(n, cfg.model, t.n_samples) / 1e9 if cfg.model.kind == "vae" else None
     return {
         "model": cfg.model.kind,
         "vaelab_s_per_epoch": ours,
         "reference_s_per_epoch": theirs,
         "speedup": theirs / ours,
         "vaelab_images_per_s": n / ours,
+        "images": n,
         "vae_gflop_per_epoch": gflop,
     }
 
 
 def vae_epoch_flops(n_images: int, m: ModelConfig, k: int) -> float:
-    """Matmul FLOPs of one VAE epoch, forward + backward (2 FLOPs per multiply-add).
-
-    Backward costs two forward matmuls per layer (grad of weights, grad of inputs), except the
-    first layer, whose input (the image) needs no gradient. Elementwise ops are not counted.
-    """
+    """Matmul FLOPs of one VAE epoch: 2 per multiply-add, backward twice the forward (weight
+    and input grads) except the first layer's input grad (the image needs none); no elementwise."""
     first = m.input_dim * m.hidden
     heads = 2 * m.hidden * m.latent  # mu and ln_var
     decode = k * (m.latent * m.hidden + m.hidden * m.input_dim)  # k decodes per image
-    forward = first + heads + decode
-    return 2.0 * n_images * (3 * forward - first)
+    return 2.0 * n_images * (3 * (first + heads + decode) - first)
 
 
 def machine_facts() -> dict[str, object]:
@@ -206,32 +182,22 @@ def machine_facts() -> dict[str, object]:
     }
 
 
-def print_report(console: Console, facts: dict, rows: list[dict]) -> None:
-    table = Table(title="seconds per training epoch (median of timed epochs, after a warm-up)")
-    for header in ("model", "vaelab s/epoch", "reference s/epoch", "speed-up", "images/s"):
-        table.add_column(header, justify="left" if header == "model" else "right")
+def print_report(facts: dict[str, object], rows: list[dict]) -> None:
+    print("model   vaelab s/epoch  reference s/epoch  speed-up  images/s")
     for r in rows:
-        seconds = (f"{r[key]:.2f}" for key in ("vaelab_s_per_epoch", "reference_s_per_epoch"))
-        speed = (f"{r['speedup']:.1f}x", f"{r['vaelab_images_per_s']:,.0f}")
-        table.add_row(r["model"], *seconds, *speed)
-    console.print(table)
-    console.print(", ".join(f"{k}: {v}" for k, v in facts.items()))
-    console.print(f"target: VAE <= {TARGET_VAE_SECONDS:.1f} s/epoch on CPU")
+        seconds = f"{r['vaelab_s_per_epoch']:>16.2f}{r['reference_s_per_epoch']:>19.2f}"
+        print(f"{r['model']:<6}{seconds}{r['speedup']:>9.1f}x{r['vaelab_images_per_s']:>10,.0f}")
+    print(", ".join(f"{key}: {value}" for key, value in facts.items()))
+    print(f"target: VAE <= {TARGET_VAE_SECONDS:.1f} s/epoch on CPU")
     for r in rows:
         if (gflop := r["vae_gflop_per_epoch"]) is not None:
-            console.print(
+            target = gflop * MNIST_SIZES[0] / r["images"] / TARGET_VAE_SECONDS  # 60,000 images
+            print(
                 f"arithmetic (VAE matmuls, forward + backward): {gflop:.1f} GFLOP/epoch; "
                 f"vaelab {gflop / r['vaelab_s_per_epoch']:.1f} GFLOP/s, "
                 f"reference {gflop / r['reference_s_per_epoch']:.1f} GFLOP/s; "
-                f"the target needs {gflop / TARGET_VAE_SECONDS:.1f} GFLOP/s"
+                f"the target needs {target:.1f} GFLOP/s"
             )
-
-
-def run_config(kind: str, latent: int, train_size: int) -> RunConfig:
-    """The article's settings (batch 100, Adam 1e-3, C = 0.1, k = 5) for one model, on the CPU."""
-    model = ModelConfig(kind=kind, latent=latent)
-    data = DataConfig(train_size=train_size)  # n_labelled 30,000 for the CVAE, as vaelab does
-    return RunConfig(model=model, train=TrainConfig(device="cpu"), data=data).validate()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -244,9 +210,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
     args = parser.parse_args(argv)
     args.models = [k.strip() for k in args.models.split(",") if k.strip()]
-    unknown = sorted(set(args.models) - set(MODEL_KINDS))
-    if unknown or not args.models:
-        parser.error(f"--models: unknown {unknown}; choose from {', '.join(MODEL_KINDS)}")
+    if not args.models or not set(args.models) <= set(MODEL_KINDS):
+        parser.error(f"--models {','.join(args.models)}: choose from {', '.join(MODEL_KINDS)}")
     return args
 
 
@@ -255,18 +220,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     mnist = load_mnist()
-    configs = [run_config(kind, args.z, args.train_size) for kind in args.models]
-    datasets = [TensorData.from_mnist(mnist, cfg) for cfg in configs]  # built once, used twice
-    console = Console(highlight=False)
-    diffs = {c.model.kind: check_objective(c, d) for c, d in zip(configs, datasets, strict=True)}
-    listed = ", ".join(f"{kind} {d:.1e}" for kind, d in diffs.items())
+    # vaelab's defaults are the article's: batch 100, Adam 1e-3, C = 0.1, k = 5, 30,000 labels
+    train, subset = TrainConfig(device="cpu"), DataConfig(train_size=args.train_size)
+    models = [ModelConfig(kind=kind, latent=args.z) for kind in args.models]
+    configs = [RunConfig(model, train, subset).validate() for model in models]
+    datasets = [TensorData.from_mnist(mnist, cfg) for cfg in configs]  # shared by both loops
+    pairs = list(zip(configs, datasets, strict=True))
+    diffs = {cfg.model.kind: check_objective(cfg, data) for cfg, data in pairs}
+    listed = ", ".join(f"{kind} {diff:.1e}" for kind, diff in diffs.items())
     if max(diffs.values()) > CHECK_TOLERANCE:
-        console.print(f"objective check: FAILED (rel diff {listed}; tolerance {CHECK_TOLERANCE})")
+        print(f"objective check: FAILED (rel diff {listed}; tolerance {CHECK_TOLERANCE})")
         return 1
-    console.print(f"objective check: ok (rel diff {listed})")
-    rows = [time_model(c, d, args.epochs) for c, d in zip(configs, datasets, strict=True)]
+    print(f"objective check: ok (rel diff {listed})")
+    rows = [time_model(cfg, data, args.epochs) for cfg, data in pairs]
     facts = machine_facts()
-    print_report(console, facts, rows)
+    print_report(facts, rows)
     if args.json is not None:
         result = {"machine": facts, "args": vars(args), "rows": rows}
         args.json.write_text(json.dumps(result, indent=2, default=str))

@@ -33,7 +33,7 @@ def test_results_json_holds_every_number(tiny_study):
         assert set(by_z) == {"2", "4", "16", "64"}
         for m in by_z.values():
             assert 0 < m["nll"] < 784 and 0 < m["mse"] < 1
-            if mode != "ae":
+            if mode not in ("ae", "cvae (wrong label)"):
                 assert m["iwae"] >= m["elbo_on_iwae_images"] - 1.0  # IWAE is the tighter bound
     walks = e["interpolation"]["walks"]
     assert set(walks) == {"1to0", "3to7"}
@@ -70,7 +70,7 @@ def test_report_is_self_contained_and_shows_every_figure(tiny_study):
         "Training",
     ):
         assert heading in html
-    assert html.count("<table>") >= 9
+    assert html.count("<table") >= 12
 
 
 def test_a_second_run_reuses_every_model(tiny_study):
