@@ -99,6 +99,8 @@ def copy_vaelab_weights(net: ReferenceNet, model: AutoEncoder) -> None:
         for name, param in net.named_parameters():
             layer, leaf = name.split(".")
             value = source[f"{VAELAB_NAMES[layer]}.{leaf}"]
+            if layer == "fc4" and leaf == "weight" and "dec_label_out.weight" in source:
+                value = torch.cat([value, source["dec_label_out.weight"]], dim=1)  # concat layer
             param[: len(value)].copy_(value)  # embeddings: 10 rows, the padding row stays 0
 
 

@@ -62,9 +62,8 @@ def test_cvae_label_changes_the_output_and_split_decoder_matches_concat():
     model = build_model(ModelConfig(kind="cvae", latent=4))
     z, y = torch.randn(2, 4), torch.tensor([3, 7])
     h = torch.cat([torch.tanh(model.dec_hidden(z)), torch.tanh(model.dec_label(y))], dim=-1)
-    torch.testing.assert_close(
-        model.decode(z, y), F.linear(h, model.dec_out.weight, model.dec_out.bias)
-    )
+    w = torch.cat([model.dec_out.weight, model.dec_label_out.weight], dim=1)  # (784, 256)
+    torch.testing.assert_close(model.decode(z, y), F.linear(h, w, model.dec_out.bias))
     assert not torch.allclose(model.decode(z, y), model.decode(z, torch.tensor([4, 7])))
 
 
@@ -88,3 +87,11 @@ def test_xavier_uniform_weights_and_zero_biases():
 def test_unknown_kind_is_a_user_error():
     with pytest.raises(VaelabError, match="unknown model"):
         build_model(ModelConfig(kind="gan"))
+
+
+def test_cvae_decoder_halves_share_the_concat_layers_glorot_bound():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(kind="cvae", latent=16))
+    bound = math.sqrt(6 / (256 + 784))  # the article's Linear(128 + 128 -> 784)
+    for weight in (model.dec_out.weight, model.dec_label_out.weight):
+        assert bound * 0.9 < weight.abs().max() <= bound

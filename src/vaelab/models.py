@@ -13,6 +13,7 @@ Labels `y` matter only to the CVAE, where -1 means "no label" and feeds a zero e
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -30,10 +31,16 @@ class Posterior(NamedTuple):
     ln_var: Tensor | None  # (B, Z), log sigma^2; None for the deterministic AE
 
 
-def _xavier_linear(n_in: int, n_out: int) -> nn.Linear:
-    layer = nn.Linear(n_in, n_out)
-    nn.init.xavier_uniform_(layer.weight)
-    nn.init.zeros_(layer.bias)
+def _xavier_linear(
+    n_in: int, n_out: int, fan_in: int | None = None, bias: bool = True
+) -> nn.Linear:
+    """Glorot-uniform weights, zero bias. `fan_in` > n_in: this layer is the part of a wider
+    one (a concat's input) that acts on n_in of its inputs, and takes that layer's bound."""
+    layer = nn.Linear(n_in, n_out, bias=bias)
+    bound = math.sqrt(6.0 / ((fan_in or n_in) + n_out))
+    nn.init.uniform_(layer.weight, -bound, bound)
+    if bias:
+        nn.init.zeros_(layer.bias)
     return layer
 
 
@@ -70,10 +77,14 @@ class AutoEncoder(nn.Module):
         if self.is_variational:
             self.enc_ln_var = _xavier_linear(code_in, cfg.latent)
         self.dec_hidden = _xavier_linear(cfg.latent, cfg.hidden)
-        self.dec_out = _xavier_linear(code_in, cfg.input_dim)
+        self.dec_out = _xavier_linear(cfg.hidden, cfg.input_dim, fan_in=code_in)
         if self.uses_labels:
             self.enc_label = LabelEmbedding(cfg.n_labels, cfg.embed)
             self.dec_label = LabelEmbedding(cfg.n_labels, cfg.embed)
+            # the label's half of the decoder's concat(h_z, h_y) -> 784 layer, kept apart
+            self.dec_label_out = _xavier_linear(
+                cfg.embed, cfg.input_dim, fan_in=code_in, bias=False
+            )
 
     def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
         return Posterior(self.enc_mu(torch.tanh(self.enc_hidden(x))), None)
@@ -113,13 +124,12 @@ class CVAE(VAE):
         return Posterior(self.enc_mu(h), self.enc_ln_var(h))
 
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        # The output layer acts on concat(h_z, h_y); split its weight so the label half is
-        # computed once per image and broadcast over any leading sample dims of z.
+        # W concat(h_z, h_y) + b = W_z h_z + b + W_y h_y: the label's part is computed once
+        # per image and broadcast over any leading sample dims of z.
         y = _labels_or_none(y, z.shape[-2], z.device)
-        w, hidden = self.dec_out.weight, self.cfg.hidden
         h_z = torch.tanh(self.dec_hidden(z))  # (..., B, H)
         h_y = torch.tanh(self.dec_label(y))  # (B, E)
-        return F.linear(h_z, w[:, :hidden]) + F.linear(h_y, w[:, hidden:], self.dec_out.bias)
+        return self.dec_out(h_z) + self.dec_label_out(h_y)  # (..., B, 784)
 
 
 def _labels_or_none(y: Tensor | None, batch: int, device: torch.device) -> Tensor:
