@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from vaelab.config import ModelConfig
 from vaelab.data import MNIST
+from vaelab.experiments.common import Models, StudyData
+from vaelab.models import build_model
 
 
 def make_tiny_mnist(n_train: int = 50, n_test: int = 20, seed: int = 0) -> MNIST:
@@ -56,3 +60,20 @@ def prototype_npz(tmp_path, prototype_mnist) -> str:
     m = prototype_mnist
     np.savez(path, x_train=m.x_train, y_train=m.y_train, x_test=m.x_test, y_test=m.y_test)
     return str(path)
+
+
+def tiny_study(n: int = 200, seed: int = 0) -> StudyData:
+    """Random images in [0, 1] with labels 0-9, MNIST-shaped, as the experiments take them."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 784, generator=g)
+    y = torch.arange(n) % 10
+    return StudyData(x_test=x, y_test=y, x_train=x[:20], y_train=y[:20])
+
+
+def tiny_models(latents: tuple[int, ...]) -> Models:
+    """Untrained AE, VAE and CVAE at each latent size, seeded, in eval mode."""
+    torch.manual_seed(0)
+    kinds = ("ae", "vae", "cvae")
+    return {
+        (k, z): build_model(ModelConfig(kind=k, latent=z)).eval() for k in kinds for z in latents
+    }

@@ -7,15 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vaelab.config import ExperimentConfig, ModelConfig
+from conftest import tiny_models, tiny_study
+from vaelab.config import ExperimentConfig
 from vaelab.experiments import clustering
 from vaelab.experiments.clustering import cluster_scores, hungarian_accuracy, summarize
-from vaelab.experiments.common import Models, StudyData
-from vaelab.models import build_model
 
 
 def blobs(n_per: int = 50, sd: float = 0.01, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -23,22 +21,6 @@ def blobs(n_per: int = 50, sd: float = 0.01, seed: int = 0) -> tuple[np.ndarray,
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(10), n_per)
     return 10.0 * np.eye(10)[labels] + rng.normal(0, sd, (len(labels), 10)), labels
-
-
-def tiny_study(n: int = 200, seed: int = 0) -> StudyData:
-    """Random images in [0, 1] with labels 0-9, MNIST-shaped."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 784, generator=g)
-    y = torch.arange(n) % 10
-    return StudyData(x_test=x, y_test=y, x_train=x[:20], y_train=y[:20])
-
-
-def tiny_models(latents: tuple[int, ...]) -> Models:
-    torch.manual_seed(0)
-    kinds = ("ae", "vae", "cvae")
-    return {
-        (k, z): build_model(ModelConfig(kind=k, latent=z)).eval() for k in kinds for z in latents
-    }
 
 
 # --- hungarian_accuracy --------------------------------------------------------------------

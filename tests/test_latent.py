@@ -6,30 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
-from vaelab.config import ExperimentConfig, ModelConfig
+from conftest import tiny_models, tiny_study
+from vaelab.config import ExperimentConfig
 from vaelab.errors import VaelabError
 from vaelab.experiments import latent
-from vaelab.experiments.common import Models, StudyData, encode_means
+from vaelab.experiments.common import encode_means
 from vaelab.experiments.latent import display_name, encode_entries, latent_stats
-from vaelab.models import build_model
-
-
-def tiny_study(n: int = 200, seed: int = 0) -> StudyData:
-    """Random images in [0, 1] with labels 0-9, MNIST-shaped."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.rand(n, 784, generator=g)
-    y = torch.arange(n) % 10
-    return StudyData(x_test=x, y_test=y, x_train=x[:20], y_train=y[:20])
-
-
-def tiny_models(latents: tuple[int, ...]) -> Models:
-    torch.manual_seed(0)
-    kinds = ("ae", "vae", "cvae")
-    return {
-        (k, z): build_model(ModelConfig(kind=k, latent=z)).eval() for k in kinds for z in latents
-    }
 
 
 def separated_blobs(n_per: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

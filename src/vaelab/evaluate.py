@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -11,15 +12,19 @@ from vaelab.losses import bernoulli_nll, elbo, gaussian_kl, iwae_bound
 from vaelab.models import AutoEncoder
 
 
+def batches(x: Tensor, y: Tensor | None, size: int) -> Iterator[tuple[Tensor, Tensor | None]]:
+    """Consecutive slices of (x, y) of `size` images; y may be None."""
+    for start in range(0, len(x), size):
+        yield x[start : start + size], None if y is None else y[start : start + size]
+
+
 @torch.no_grad()
 def reconstruction_error(
     model: AutoEncoder, x: Tensor, y: Tensor | None = None, batch: int = 1000
 ) -> dict[str, float]:
     """Bernoulli NLL (nats per image) and MSE (per pixel) of reconstructions from the mean."""
     nll = mse = 0.0
-    for start in range(0, len(x), batch):
-        xb = x[start : start + batch]
-        yb = None if y is None else y[start : start + batch]
+    for xb, yb in batches(x, y, batch):
         logits = model.decode(model.encode(xb, yb).mu, yb)
         nll += bernoulli_nll(logits, xb).sum().item()
         mse += (torch.sigmoid(logits) - xb).pow(2).mean(-1).sum().item()
@@ -40,9 +45,7 @@ def variational_bounds(
     """KL, ELBO (C = 1) and, if iwae_samples > 0, the importance-weighted bound (nats/image)."""
     gen = torch.Generator(x.device).manual_seed(seed)
     totals = {"kl": 0.0, "elbo": 0.0, "iwae": 0.0}
-    for start in range(0, len(x), batch):
-        xb = x[start : start + batch]
-        yb = None if y is None else y[start : start + batch]
+    for xb, yb in batches(x, y, batch):
         totals["kl"] += gaussian_kl(*model.encode(xb, yb)).sum().item()
         totals["elbo"] += elbo(model, xb, yb, n_samples=elbo_samples, generator=gen).sum().item()
         if iwae_samples:
