@@ -145,7 +145,9 @@ def study(
         Path, typer.Option("--out", help="Study folder: models, figures, report.")
     ] = Path("study"),
     data_path: DataOpt = None,
-    device: DeviceOpt = "auto",
+    device: Annotated[
+        str | None, typer.Option("--device", help="auto, cpu or cuda (default: the preset's).")
+    ] = None,
 ) -> None:
     """Train the AE/VAE/CVAE x latent-size grid, run the four experiments, write the report."""
     from vaelab.study import run_study

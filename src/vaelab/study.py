@@ -189,7 +189,7 @@ def run_study(
     out: Path,
     *,
     data_path: Path | None = None,
-    device: str = "auto",
+    device: str | None = None,
     console: Console | None = None,
 ) -> Path:
     """Run the study `preset` (a name or a TOML path) into `out`; returns the report's path."""
@@ -198,7 +198,7 @@ def run_study(
     cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(cfg.data, path=str(data_path) if data_path else cfg.data.path),
-        train=dataclasses.replace(cfg.train, device=device),
+        train=dataclasses.replace(cfg.train, device=device or cfg.train.device),
     ).validate()
     out = Path(out)
     started = time.perf_counter()
@@ -245,7 +245,7 @@ def assemble(
         "environment": {
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "device": cfg.train.device,
+            "device": str(resolve_device(cfg.train.device)),
             "threads": torch.get_num_threads(),
         },
         "training": training,
