@@ -172,3 +172,23 @@ def test_a_corrupt_checkpoint_is_reported_not_used(prototype_mnist, tmp_path):
     blob.write_bytes(blob.read_bytes()[:-10])
     with pytest.raises(VaelabError, match="corrupt"):
         Trainer(cfg, data, tmp_path / "run").fit(resume=True)
+
+
+def test_resuming_with_fewer_epochs_than_trained_is_refused(prototype_mnist, tmp_path):
+    data = TensorData.from_mnist(prototype_mnist, config(epochs=3))
+    train(config(epochs=3), data, tmp_path / "run")
+    before = weights(tmp_path / "run")
+    with pytest.raises(VaelabError, match="already trained 3 epochs"):
+        train(config(epochs=2), data, tmp_path / "run", resume=True)
+    assert weights(tmp_path / "run") == before
+
+
+def test_a_checkpoint_that_does_not_fit_the_model_is_one_clear_error(prototype_mnist, tmp_path):
+    data = TensorData.from_mnist(prototype_mnist, config(epochs=1))
+    train(config(epochs=1), data, tmp_path / "run")
+    record_path = tmp_path / "run" / "checkpoints" / "epoch-000001.json"
+    record = json.loads(record_path.read_text())
+    del record["rng"]
+    record_path.write_text(json.dumps(record))
+    with pytest.raises(VaelabError, match="does not fit"):
+        train(config(epochs=2), data, tmp_path / "run", resume=True)

@@ -265,6 +265,20 @@ class Trainer:
             self._write_metrics([])  # start over: no checkpoint means no epoch counts
             return
         record, tensors = found
+        try:
+            self._load_state(record, tensors)
+        except (KeyError, ValueError, RuntimeError, TypeError) as err:
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise VaelabError(f"the checkpoint in {self.run_dir} does not fit: {message}") from None
+        if self.epoch > self.cfg.train.epochs:
+            raise VaelabError(
+                f"{self.run_dir} has already trained {self.epoch} epochs, more than the "
+                f"{self.cfg.train.epochs} asked for; ask for at least {self.epoch}"
+            )
+        # epochs logged after the checkpoint will be trained again: drop them
+        self._write_metrics([m for m in self._read_metrics() if m["epoch"] <= self.epoch])
+
+    def _load_state(self, record: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
         model_state = {
             k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")
         }
@@ -273,8 +287,6 @@ class Trainer:
         checkpoint.set_generator_state(self.batch_gen, record["rng"]["batch"])
         checkpoint.set_generator_state(self.noise_gen, record["rng"]["noise"])
         self.epoch = int(record["epoch"])
-        # epochs logged after the checkpoint will be trained again: drop them
-        self._write_metrics([m for m in self._read_metrics() if m["epoch"] <= self.epoch])
 
     def _append_metrics(self, metrics: dict[str, Any]) -> None:
         with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
