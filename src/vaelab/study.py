@@ -257,8 +257,21 @@ def assemble(
 
 
 def print_summary(results: dict[str, Any], console: Console) -> None:
-    table = Table("#", "the article's claim", "verdict", title="Claims, judged on this run")
+    """Test NLL per model and latent size, then the claims and their verdicts."""
+    rec = results["experiments"]["reconstruction"]
+    nll = Table(
+        "model",
+        *[f"z={z}" for z in rec["latents_all"]],
+        title="Test reconstruction NLL (nats/image)",
+    )
+    for mode, by_z in rec["table"].items():
+        nll.add_row(
+            mode,
+            *[f"{by_z[str(z)]['nll']:.1f}" if str(z) in by_z else "-" for z in rec["latents_all"]],
+        )
+    console.print(nll)
+    claims = Table("#", "the article's claim", "verdict", title="Claims, judged on this run")
     for claim in results["claims"]:
-        table.add_row(str(claim["number"]), claim["text"], claim["verdict"])
-    console.print(table)
+        claims.add_row(str(claim["number"]), claim["text"], claim["verdict"])
+    console.print(claims)
     console.print(f"total time: {results['timings']['total']:.0f} s")
