@@ -11,8 +11,8 @@ from conftest import tiny_models, tiny_study
 from vaelab.config import ExperimentConfig
 from vaelab.errors import VaelabError
 from vaelab.experiments import latent
-from vaelab.experiments.common import encode_means
-from vaelab.experiments.latent import display_name, encode_entries, latent_stats
+from vaelab.experiments.common import display_name, encode_entries, encode_means
+from vaelab.experiments.latent import latent_stats
 
 
 def separated_blobs(n_per: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

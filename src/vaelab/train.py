@@ -8,7 +8,6 @@ killed and resumed ends with the same weights, bit for bit on the CPU, as one th
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from torch import Tensor
 
 from vaelab import checkpoint, fileio
 from vaelab.config import RunConfig, to_dict
-from vaelab.data import MNIST, labelled_mask, test_subset, to_float
+from vaelab.data import MNIST, semi_supervised_labels, test_subset, to_float
 from vaelab.errors import VaelabError
 from vaelab.losses import objective
 from vaelab.models import AutoEncoder, build_model
@@ -48,8 +47,7 @@ class TensorData:
         n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
         y_train = mnist.y_train[:n].astype(np.int64)
         if cfg.model.kind == "cvae":
-            keep = labelled_mask(y_train, min(d.n_labelled, n), d.seed)
-            y_train = np.where(keep, y_train, -1)
+            y_train = semi_supervised_labels(y_train, min(d.n_labelled, n), d.seed)
         test = test_subset(mnist.y_test, d.test_size, d.seed)
         return cls(
             x_train=torch.from_numpy(to_float(mnist.x_train[:n])).to(device),
@@ -323,7 +321,3 @@ def train(
 ) -> AutoEncoder:
     """Train (or resume) one model; returns it in eval mode. See `Trainer`."""
     return Trainer(cfg, data, run_dir, reporter).fit(resume=resume)
-
-
-def with_epochs(cfg: RunConfig, epochs: int) -> RunConfig:
-    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=epochs))

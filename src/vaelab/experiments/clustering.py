@@ -21,8 +21,15 @@ from sklearn.metrics import adjusted_rand_score, v_measure_score
 from threadpoolctl import threadpool_limits
 
 from vaelab.config import ExperimentConfig
-from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData, save_figure
-from vaelab.experiments.latent import display_name, encode_entries
+from vaelab.experiments.common import (
+    ExperimentResult,
+    Figure,
+    Models,
+    StudyData,
+    display_name,
+    encode_entries,
+    save_figure,
+)
 
 METRICS = ("v_measure", "ari", "accuracy")
 BASELINE = "pixels"  # the row of k-means on the raw test pixels

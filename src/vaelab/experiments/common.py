@@ -22,7 +22,7 @@ from matplotlib.figure import Figure as MplFigure  # noqa: E402
 
 from vaelab import fileio  # noqa: E402
 from vaelab.errors import VaelabError  # noqa: E402
-from vaelab.models import AutoEncoder  # noqa: E402
+from vaelab.models import MODEL_KINDS, AutoEncoder  # noqa: E402
 
 Models = dict[tuple[str, int], AutoEncoder]  # (kind, latent size) -> trained model, eval mode
 
@@ -82,3 +82,30 @@ def first_of_digit(y: torch.Tensor, digit: int) -> int:
     if len(hits) == 0:
         raise VaelabError(f"the test images hold no {digit}: use a larger data.test_size")
     return int(hits[0])
+
+
+def encode_entries(
+    models: Models, x: torch.Tensor, y: torch.Tensor, latent: int
+) -> dict[str, np.ndarray]:
+    """The latent means of `x` per model of size `latent`, in the order ae, vae, cvae.
+
+    A label-using model (the CVAE) gets two entries, "<kind> (no label)" and
+    "<kind> (true label)", because the article's question is what the label adds.
+    """
+    entries: dict[str, np.ndarray] = {}
+    for kind in MODEL_KINDS:
+        model = models.get((kind, latent))
+        if model is None:
+            continue
+        if model.uses_labels:
+            entries[f"{kind} (no label)"] = encode_means(model, x)
+            entries[f"{kind} (true label)"] = encode_means(model, x, y)
+        else:
+            entries[kind] = encode_means(model, x)
+    return entries
+
+
+def display_name(name: str) -> str:
+    """Model kinds are acronyms in figures: "cvae (no label)" becomes "CVAE (no label)"."""
+    kind, _, mode = name.partition(" ")
+    return f"{kind.upper()} {mode}".strip()

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
@@ -32,34 +31,13 @@ from vaelab.experiments.common import (
     Figure,
     Models,
     StudyData,
-    encode_means,
+    display_name,
+    encode_entries,
     save_figure,
 )
-from vaelab.models import MODEL_KINDS
 
 NEIGHBOURS = 10  # k of the k-nearest-neighbours digit classifier
 FOLDS = 5  # cross-validation folds for that classifier
-
-
-def encode_entries(
-    models: Models, x: torch.Tensor, y: torch.Tensor, latent: int
-) -> dict[str, np.ndarray]:
-    """The latent means of `x` per model of size `latent`, in the order ae, vae, cvae.
-
-    A label-using model (the CVAE) gets two entries, "<kind> (no label)" and
-    "<kind> (true label)", because the article's question is what the label adds.
-    """
-    entries: dict[str, np.ndarray] = {}
-    for kind in MODEL_KINDS:
-        model = models.get((kind, latent))
-        if model is None:
-            continue
-        if model.uses_labels:
-            entries[f"{kind} (no label)"] = encode_means(model, x)
-            entries[f"{kind} (true label)"] = encode_means(model, x, y)
-        else:
-            entries[kind] = encode_means(model, x)
-    return entries
 
 
 def latent_stats(latents: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
@@ -170,9 +148,3 @@ def _scatter_panel(ax: Axes, z: np.ndarray, colours: np.ndarray, name: str, cent
 
 def _legend_dot(colour: Any, label: str) -> Line2D:
     return Line2D([], [], color=colour, marker="o", linestyle="", markersize=6, label=label)
-
-
-def display_name(name: str) -> str:
-    """Model kinds are acronyms in figures: "cvae (no label)" becomes "CVAE (no label)"."""
-    kind, _, mode = name.partition(" ")
-    return f"{kind.upper()} {mode}".strip()
