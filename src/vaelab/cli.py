@@ -42,6 +42,14 @@ DataOpt = Annotated[
     ),
 ]
 DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+TensorboardOpt = Annotated[
+    bool, typer.Option("--tensorboard", help="Write TensorBoard scalars under <out>/tensorboard.")
+]
+
+
+class Executor(StrEnum):
+    local = "local"
+    ray = "ray"
 
 
 @app.command()
@@ -88,6 +96,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
     data_path: DataOpt = None,
     device: DeviceOpt = "auto",
+    tensorboard: TensorboardOpt = False,
 ) -> None:
     """Train one model, writing checkpoints and a metrics log; --resume continues a run."""
     if config is not None:
@@ -116,6 +125,10 @@ def train(
     from vaelab.runner import train_run
 
     result = train_run(cfg, out, resume=resume, console=console)
+    if tensorboard:
+        from vaelab.tboard import write_scalars
+
+        write_scalars(out / "tensorboard", [out])
     _print_metrics(f"{cfg.model.kind.upper()} z={cfg.model.latent} on the test set", result)
     console.print(f"run folder: {out}")
 
@@ -148,12 +161,50 @@ def study(
     device: Annotated[
         str | None, typer.Option("--device", help="auto, cpu or cuda (default: the preset's).")
     ] = None,
+    jobs: Annotated[
+        int | None,
+        typer.Option("--jobs", min=1, help="Worker processes (default: from cores and GPUs)."),
+    ] = None,
+    executor: Annotated[
+        Executor, typer.Option("--executor", help="local: this machine; ray: a Ray cluster.")
+    ] = Executor.local,
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS).")
+    ] = None,
+    tensorboard: TensorboardOpt = False,
 ) -> None:
     """Train the AE/VAE/CVAE x latent-size grid, run the four experiments, write the report."""
+    from vaelab.parallel import ParallelOptions
     from vaelab.study import run_study
 
-    report = run_study(preset, out, data_path=data_path, device=device, console=console)
+    parallel = ParallelOptions(jobs, executor.value, address, tensorboard)
+    report = run_study(
+        preset, out, data_path=data_path, device=device, console=console, parallel=parallel
+    )
     console.print(f"report: {report}")
+
+
+@app.command()
+def status(
+    folder: Annotated[Path, typer.Argument(help="A study or run folder, running or stopped.")],
+) -> None:
+    """Each model's epochs done, last losses and state; reads without taking any lock."""
+    from vaelab.status import study_status
+
+    print(study_status(folder))
+
+
+@app.command("export-projector")
+def export_projector(
+    source: Annotated[Path, typer.Argument(help="A run or study folder with finished models.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the projector files.")],
+    data_path: DataOpt = None,
+) -> None:
+    """Test codes, digit labels and a sprite in TensorBoard's embedding-projector format."""
+    from vaelab.tboard import export_projector as export
+
+    names = export(source, out, str(data_path) if data_path else None)
+    console.print(f"{len(names)} embedding(s) in {out}: tensorboard --logdir {out}")
 
 
 def _print_metrics(title: str, metrics: dict[str, float]) -> None:

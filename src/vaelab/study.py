@@ -28,8 +28,8 @@ from vaelab.config import RunConfig, StudyConfig, load_preset, to_dict
 from vaelab.data import MNIST, load_mnist, test_subset, to_float
 from vaelab.experiments import clustering, interpolation, latent, reconstruction
 from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData
-from vaelab.progress import RichReporter, make_progress
-from vaelab.train import TensorData, Trainer, identity, is_finished, read_metrics, resolve_device
+from vaelab.parallel import ParallelOptions, train_units
+from vaelab.train import identity, is_finished, read_metrics, resolve_device
 
 RESULTS_FILE = "results.json"
 EXPERIMENT_CACHE = "experiments.json"
@@ -44,27 +44,26 @@ def run_dir_for(out: Path, cfg: RunConfig) -> Path:
 
 
 def train_grid(
-    cfg: StudyConfig, mnist: MNIST, out: Path, device: torch.device, console: Console
+    cfg: StudyConfig,
+    mnist: MNIST,
+    out: Path,
+    device: torch.device,
+    console: Console,
+    parallel: ParallelOptions | None = None,
 ) -> tuple[Models, dict[str, Any]]:
     """Every (model, z) of the grid, trained, resumed or loaded; and each one's training record."""
     grid = [(kind, z) for z in cfg.latents for kind in cfg.models]
+    runs = [(cfg.run_config(k, z), run_dir_for(out, cfg.run_config(k, z))) for k, z in grid]
+    reused = [is_finished(run_dir, run_cfg) for run_cfg, run_dir in runs]
+    for i, ((kind, z), (_, run_dir), r) in enumerate(zip(grid, runs, reused, strict=True), 1):
+        if r:
+            console.print(f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}")
+    train_units(runs, mnist, out, device, console, parallel)
     models: Models = {}
     records: dict[str, Any] = {}
-    with make_progress(console) as progress:
-        for i, (kind, z) in enumerate(grid, start=1):
-            run_cfg = cfg.run_config(kind, z)
-            run_dir = run_dir_for(out, run_cfg)
-            reused = is_finished(run_dir, run_cfg)
-            if reused:
-                progress.console.print(
-                    f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}"
-                )
-            else:
-                data = TensorData.from_mnist(mnist, run_cfg, device)
-                reporter = RichReporter(progress, label=f"[{i}/{len(grid)}] ")
-                Trainer(run_cfg, data, run_dir, reporter).fit(resume=True)
-            models[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
-            records[f"{kind}-z{z}"] = _training_record(run_dir, kind, z, reused)
+    for (kind, z), (_, run_dir), r in zip(grid, runs, reused, strict=True):
+        models[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
+        records[f"{kind}-z{z}"] = _training_record(run_dir, kind, z, r)
     return models, records
 
 
@@ -191,6 +190,7 @@ def run_study(
     data_path: Path | None = None,
     device: str | None = None,
     console: Console | None = None,
+    parallel: ParallelOptions | None = None,
 ) -> Path:
     """Run the study `preset` (a name or a TOML path) into `out`; returns the report's path."""
     console = console or Console()
@@ -206,7 +206,9 @@ def run_study(
     mnist = load_mnist(cfg.data.path)
     console.print(f"study {cfg.name!r}: {len(cfg.models) * len(cfg.latents)} models into {out}")
     t = time.perf_counter()
-    models, training = train_grid(cfg, mnist, out, resolve_device(cfg.train.device), console)
+    models, training = train_grid(
+        cfg, mnist, out, resolve_device(cfg.train.device), console, parallel
+    )
     timings["training"] = time.perf_counter() - t
     data = study_data(cfg, mnist)
     t = time.perf_counter()
