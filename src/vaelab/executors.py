@@ -1,9 +1,9 @@
 """Executors: functions from a list of work units to their results, one per unit, in order.
 
 - `sequential()`: this process, one unit after another.
-- `process_pool(jobs)`: one fresh (spawned) process per unit, at most `jobs` at a time, each
-  pinned to its share of the cores and, when there are several GPUs, to one GPU. A unit whose
-  worker fails or is killed is retried once; the others go on either way.
+- `process_pool(jobs)`: `jobs` spawned worker processes, each pinned to its share of the cores
+  and, when there are several GPUs, to one GPU. A unit whose worker fails or is killed is
+  retried once (in a fresh worker); the others go on either way.
 - `ray_executor(address)`: each unit a Ray task asking for its CPUs or GPU; a task lost with
   its worker or node is retried by Ray.
 Every retry resumes each run from its last checkpoint, so it repeats at most the epochs since.
@@ -46,93 +46,119 @@ def sequential(mnist: Any = None) -> Executor:
 
 
 @dataclass
-class _Job:
+class _Worker:
     process: Any
     conn: Any
-    index: int
-    unit: WorkUnit
-    attempt: int
+    job: tuple[int, WorkUnit, int] | None = None  # (index, unit, attempt) being run
 
 
-def process_pool(jobs: int, *, gpus: int = 0, retries: int = 1) -> Executor:
-    """Run the units in at most `jobs` worker processes at once (see the module docstring).
+def process_pool(jobs: int, *, threads: int = 0, gpus: int = 0, retries: int = 1) -> Executor:
+    """Run the units in `jobs` worker processes (see the module docstring).
 
-    Worker slot s sees only GPU s mod `gpus` when `gpus` > 1. Each worker runs with its unit's
-    `threads` as torch, OpenMP and MKL threads, set before torch starts any thread pool.
+    Each worker runs with `threads` torch, OpenMP and MKL threads (0: the defaults), set before
+    torch starts a thread pool; worker s sees only GPU s mod `gpus` when `gpus` > 1. A worker
+    runs unit after unit; one that dies is replaced, and its unit retried `retries` times.
     """
     ctx = multiprocessing.get_context("spawn")
 
     def run(units: list[WorkUnit]) -> list[Result]:
         pending = deque((i, u, 1) for i, u in enumerate(units))
         results: list[Result | None] = [None] * len(units)
-        slots: list[_Job | None] = [None] * max(1, jobs)
+        workers: list[_Worker | None] = [None] * max(1, min(jobs, len(units)))
         try:
-            while pending or any(slots):
-                for s, job in enumerate(slots):
-                    if job is None and pending:
-                        slots[s] = _start(ctx, *pending.popleft(), _slot_env(s, gpus))
-                wait([j.process.sentinel for j in slots if j is not None], timeout=1.0)
-                for s, job in enumerate(slots):
-                    if job is None or job.process.is_alive():
+            while pending or any(w is not None and w.job for w in workers):
+                for s, worker in enumerate(workers):
+                    if pending and (worker is None or worker.job is None):
+                        worker = worker or _spawn(ctx, _worker_env(s, threads, gpus))
+                        worker.job = pending.popleft()
+                        worker.conn.send((worker.job[1].to_json(), worker.job[2]))
+                        workers[s] = worker
+                busy = [w for w in workers if w is not None and w.job is not None]
+                wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+                for s, worker in enumerate(workers):
+                    if worker is None or worker.job is None:
                         continue
-                    slots[s] = None
-                    result, retry = _collect(job)
-                    if retry and job.attempt <= retries:
-                        pending.append((job.index, job.unit, job.attempt + 1))
+                    outcome = _collect(worker)
+                    if outcome is None:
+                        continue
+                    (index, unit, attempt), (result, retry) = worker.job, outcome
+                    worker.job = None
+                    if not worker.process.is_alive():
+                        workers[s] = None
+                    if retry and attempt <= retries:
+                        pending.append((index, unit, attempt + 1))
                     else:
-                        results[job.index] = result
+                        results[index] = result
         finally:
-            for job in slots:
-                if job is not None:
-                    job.process.terminate()
-                    job.process.join()
+            _stop(workers)
         return [r for r in results if r is not None]
 
     return run
 
 
-def _slot_env(slot: int, gpus: int) -> dict[str, str]:
-    return {"CUDA_VISIBLE_DEVICES": str(slot % gpus)} if gpus > 1 else {}
+def _worker_env(slot: int, threads: int, gpus: int) -> dict[str, str]:
+    env = {k: str(threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")} if threads else {}
+    return env | ({"CUDA_VISIBLE_DEVICES": str(slot % gpus)} if gpus > 1 else {})
 
 
-def _start(ctx: Any, index: int, unit: WorkUnit, attempt: int, env: dict[str, str]) -> _Job:
-    if unit.threads:
-        env = env | {k: str(unit.threads) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    receive, send = ctx.Pipe(duplex=False)
-    process = ctx.Process(
-        target=_worker_main, args=(unit.to_json(), attempt, env, send), name=f"vaelab {unit.name}"
-    )
+def _spawn(ctx: Any, env: dict[str, str]) -> _Worker:
+    here, there = ctx.Pipe()
+    process = ctx.Process(target=_worker_loop, args=(there, env), name="vaelab worker")
     process.start()
-    send.close()  # the child holds its own copy; EOF here then means the child is gone
-    return _Job(process, receive, index, unit, attempt)
+    there.close()  # the child holds its own end; EOF here then means the child is gone
+    return _Worker(process, here)
 
 
-def _collect(job: _Job) -> tuple[Result, bool]:
-    """The job's result and whether a failure is worth a retry (a crash, not a user error)."""
-    message = job.conn.recv() if job.conn.poll() else None
-    job.conn.close()
-    job.process.join()
-    if message is None:
-        code = job.process.exitcode
-        return _failure(job.unit, f"its worker died (exit code {code})", job.attempt), True
+def _collect(worker: _Worker) -> tuple[Result, bool] | None:
+    """The finished job's result and whether a failure deserves a retry; None if still running.
+
+    A crash is retried; a user error (a VaelabError) would only fail the same way again.
+    """
+    assert worker.job is not None
+    _, unit, attempt = worker.job
+    try:
+        if not worker.conn.poll():
+            if worker.process.is_alive():
+                return None
+            raise EOFError
+        message = worker.conn.recv()
+    except (EOFError, OSError):
+        worker.process.join()
+        code = worker.process.exitcode
+        return _failure(unit, f"its worker died (exit code {code})", attempt), True
     if "error" in message:
-        return _failure(job.unit, message["error"], job.attempt), message["retry"]
+        return _failure(unit, message["error"], attempt), message["retry"]
     return message["result"], False
 
 
-def _worker_main(unit_json: str, attempt: int, env: dict[str, str], conn: Any) -> None:
-    """Entry point of a pool worker: pin threads and GPU, run the unit, send back one message."""
+def _stop(workers: list[_Worker | None]) -> None:
+    for worker in workers:
+        if worker is None:
+            continue
+        if worker.job is None and worker.process.is_alive():
+            worker.conn.send(None)  # idle: asked to exit
+        else:
+            worker.process.terminate()
+    for worker in workers:
+        if worker is not None:
+            worker.process.join()
+            worker.conn.close()
+
+
+def _worker_loop(conn: Any, env: dict[str, str]) -> None:
+    """A pool worker: pin threads and GPU, then run each unit it is sent until told to stop."""
     os.environ.update(env)
-    unit = WorkUnit.from_json(unit_json)
-    try:
-        message: dict[str, Any] = {"result": run_unit(unit, attempt=attempt)}
-    except VaelabError as err:
-        message = {"error": " ".join(str(err).split()), "retry": False}
-    except Exception as err:  # a bug or a resource failure: shown in full, retried once
-        traceback.print_exc()
-        message = {"error": f"{type(err).__name__}: {err}".splitlines()[0], "retry": True}
-    conn.send(message)
-    conn.close()
+    while (item := conn.recv()) is not None:
+        unit_json, attempt = item
+        unit = WorkUnit.from_json(unit_json)
+        try:
+            message: dict[str, Any] = {"result": run_unit(unit, attempt=attempt)}
+        except VaelabError as err:
+            message = {"error": " ".join(str(err).split()), "retry": False}
+        except Exception as err:  # a bug or a resource failure: shown in full, retried once
+            traceback.print_exc()
+            message = {"error": f"{type(err).__name__}: {err}".splitlines()[0], "retry": True}
+        conn.send(message)
 
 
 def _failure(unit: WorkUnit, message: str, attempt: int = 1) -> Result:

@@ -97,7 +97,7 @@ def _plan(
         return executors.sequential(mnist), make_units(todo, device=str(device), **common), 1
     console.print(f"{line}, {threads} thread{'s' * (threads != 1)} each")
     units = make_units(todo, device=kind, threads=threads, **common)
-    return executors.process_pool(jobs, gpus=gpus if on_gpu else 0), units, jobs
+    return executors.process_pool(jobs, threads=threads, gpus=gpus if on_gpu else 0), units, jobs
 
 
 def _data_path(cfg: RunConfig) -> str | None:
