@@ -43,7 +43,7 @@ class Member:
 
 @dataclass(frozen=True)
 class WorkUnit:
-    name: str  # e.g. "vae-z16", or "vae-z2+3" for a group: shown in progress and errors
+    name: str  # its first run folder's name (+N more members): shown in progress and errors
     members: tuple[Member, ...]
     data_path: str | None  # as `load_mnist` takes it; None: the cache on the worker's machine
     data_sha256: str  # the fingerprint the loaded data must have
@@ -99,8 +99,7 @@ def make_units(
         groups.setdefault(group_key(cfg) if grouped else i, []).append((cfg, run_dir))
     units = []
     for members in groups.values():
-        first = members[0][0]
-        name = f"{first.model.kind}-z{first.model.latent}"
+        name = Path(members[0][1]).name  # run folders are unique, and so are unit names
         if len(members) > 1:
             name += f"+{len(members) - 1}"
         units.append(
