@@ -1,0 +1,112 @@
+"""Scaling of a study over worker processes, and a projection for the paper preset on N nodes.
+
+Trains the same units (the grid's VAE/AE/CVAE shapes on a slice of MNIST) with 1 worker and
+with 2, measures the wall time of each and every run's seconds per epoch, then projects the
+paper preset (12 models x `--seeds` seeds x 1000 epochs on 60,000 images) onto N nodes of
+`--node-workers` workers each, from the measured per-epoch costs:
+
+    wall(N) = max(total work / (N x workers x efficiency), the longest single run)
+
+where efficiency is the measured 2-worker speedup over 2. A unit is one run, so no run is
+ever split: the longest run bounds the wall time however many nodes there are.
+
+    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/scaling.py --train-size 6000 --epochs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from vaelab import executors
+from vaelab.config import load_preset
+from vaelab.data import load_mnist
+from vaelab.units import data_fingerprint, make_units
+
+PAPER_IMAGES = 60_000
+
+
+def load() -> str:
+    return Path("/proc/loadavg").read_text().split()[0] if Path("/proc/loadavg").exists() else "?"
+
+
+def measure(jobs: int, args: argparse.Namespace, sha: str) -> tuple[float, dict[str, float]]:
+    """(wall seconds, seconds per epoch per run) for the units on `jobs` workers."""
+    cfg = load_preset("paper")
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        for kind in cfg.models:
+            for z in args.latents:
+                run = cfg.run_config(kind, z)
+                run = replace(
+                    run,
+                    train=replace(run.train, epochs=args.epochs, device="cpu"),
+                    data=replace(run.data, train_size=args.train_size),
+                )
+                runs.append((run, Path(tmp) / f"{kind}-z{z}"))
+        units = make_units(runs, data_path=None, data_sha256=sha, threads=args.threads)
+        started = time.perf_counter()
+        results = executors.process_pool(jobs, threads=args.threads)(units)
+        wall = time.perf_counter() - started
+        failed = [r for r in results if "error" in r]
+        if failed:
+            raise SystemExit(f"a unit failed: {failed[0]}")
+        per_epoch = {}
+        for _, run_dir in runs:
+            rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
+            per_epoch[run_dir.name] = sum(r["seconds"] for r in rows) / len(rows)
+    return wall, per_epoch
+
+
+def project(per_epoch: dict[str, float], args: argparse.Namespace, efficiency: float) -> None:
+    scale = PAPER_IMAGES / args.train_size  # an epoch's cost grows with its images
+    cfg = load_preset("paper")
+    costs = [
+        per_epoch.get(f"{k}-z{z}", sum(per_epoch.values()) / len(per_epoch)) * scale
+        for k in cfg.models
+        for z in cfg.latents
+    ] * args.seeds
+    epochs = cfg.train.epochs
+    total = sum(costs) * epochs
+    longest = max(costs) * epochs
+    print(f"\nprojection: paper preset, {len(costs)} runs x {epochs} epochs, measured costs")
+    print(f"  total work {total / 3600:.1f} worker-hours; longest run {longest / 3600:.1f} h")
+    print(f"  {'nodes':>5} {'workers':>8} {'wall (h)':>9}")
+    for nodes in (1, 2, 4, 8, 16, len(costs)):
+        workers = nodes * args.node_workers
+        wall = max(total / (workers * efficiency), longest)
+        print(f"  {nodes:>5} {workers:>8} {wall / 3600:>9.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-size", type=int, default=6000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--latents", type=int, nargs="+", default=[2, 16])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--node-workers", type=int, default=2, help="workers per node")
+    args = parser.parse_args()
+    sha = data_fingerprint(load_mnist())
+    print(f"{'workers':>7} {'wall (s)':>9} {'speedup':>8} {'mean s/epoch':>13}  load before/after")
+    base = None
+    efficiency, per_epoch = 1.0, {}
+    for jobs in (1, 2):
+        before = load()
+        wall, per_epoch_j = measure(jobs, args, sha)
+        base = base or wall
+        mean = sum(per_epoch_j.values()) / len(per_epoch_j)
+        print(f"{jobs:>7} {wall:>9.1f} {base / wall:>8.2f} {mean:>13.3f}  {before}/{load()}")
+        if jobs == 1:
+            per_epoch = per_epoch_j
+        else:
+            efficiency = min(1.0, base / wall / 2)
+    project(per_epoch, args, efficiency)
+
+
+if __name__ == "__main__":
+    main()
