@@ -26,9 +26,11 @@ from vaelab.claims import judge_claims
 from vaelab.classifier import DigitClassifier
 from vaelab.config import RunConfig, StudyConfig, load_preset, to_dict
 from vaelab.data import MNIST, load_mnist, test_subset, to_float
+from vaelab.errors import VaelabError
 from vaelab.experiments import clustering, interpolation, latent, reconstruction
 from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData
-from vaelab.progress import RichReporter, make_progress
+from vaelab.progress import Reporting
+from vaelab.runner import start_lines
 from vaelab.train import TensorData, Trainer, identity, is_finished, read_metrics, resolve_device
 
 RESULTS_FILE = "results.json"
@@ -50,18 +52,16 @@ def train_grid(
     grid = [(kind, z) for z in cfg.latents for kind in cfg.models]
     models: Models = {}
     records: dict[str, Any] = {}
-    with make_progress(console) as progress:
+    with Reporting(console) as reporting:
         for i, (kind, z) in enumerate(grid, start=1):
             run_cfg = cfg.run_config(kind, z)
             run_dir = run_dir_for(out, run_cfg)
             reused = is_finished(run_dir, run_cfg)
             if reused:
-                progress.console.print(
-                    f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}"
-                )
+                reporting.line(f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}")
             else:
                 data = TensorData.from_mnist(mnist, run_cfg, device)
-                reporter = RichReporter(progress, label=f"[{i}/{len(grid)}] ")
+                reporter = reporting.reporter(label=f"[{i}/{len(grid)}] ")
                 Trainer(run_cfg, data, run_dir, reporter).fit(resume=True)
             models[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
             records[f"{kind}-z{z}"] = _training_record(run_dir, kind, z, reused)
@@ -97,11 +97,21 @@ def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
     )
 
 
+def data_key(cfg: StudyConfig) -> dict[str, Any]:
+    """The data settings that change numbers: content fingerprint and splits, not the path."""
+    return {k: v for k, v in to_dict(cfg.data).items() if k not in ("path", "source")}
+
+
+def _judge_folder(cfg: StudyConfig, out: Path) -> Path:
+    judge = DigitClassifier(epochs=cfg.experiments.classifier_epochs, seed=cfg.experiments.seed)
+    key = json.dumps({"params": judge.get_params(), "data": data_key(cfg)}, sort_keys=True)
+    return out / "classifier" / hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
 def digit_judge(cfg: StudyConfig, data: StudyData, out: Path) -> tuple[DigitClassifier, str]:
     """The classifier that reads reconstructions and walks, trained once per study folder."""
     judge = DigitClassifier(epochs=cfg.experiments.classifier_epochs, seed=cfg.experiments.seed)
-    key = json.dumps({"params": judge.get_params(), "data": to_dict(cfg.data)}, sort_keys=True)
-    folder = out / "classifier" / hashlib.sha256(key.encode()).hexdigest()[:10]
+    folder = _judge_folder(cfg, out)
     if (folder / "classifier.json").exists():
         return DigitClassifier.load(folder), folder.name
     judge.fit(data.x_train, data.y_train)
@@ -117,6 +127,7 @@ def run_experiments(
     out: Path,
     key: str,
     console: Console,
+    timings: dict[str, Any] | None = None,
 ) -> list[ExperimentResult]:
     """Run the four experiments, or reuse the last run's results where nothing changed.
 
@@ -132,13 +143,16 @@ def run_experiments(
     ]
     cache = _read_cache(out / EXPERIMENT_CACHE)
     results = []
+    timings = {} if timings is None else timings
     for i, (name, step) in enumerate(steps, start=1):
+        t = time.perf_counter()
         cached = cache.get(name)
         if cached and cached["key"] == key and _figures_exist(out, cached["figures"]):
             result = ExperimentResult(
                 name, cached["numbers"], [Figure(**f) for f in cached["figures"]], cached["seconds"]
             )
             console.print(f"experiment {i}/{len(steps)}: {name}: reusing the last results")
+            note = f"reused (computed before in {result.seconds:.1f} s)"
         else:
             with console.status(f"experiment {i}/{len(steps)}: {name}"):
                 started = time.perf_counter()
@@ -147,6 +161,8 @@ def run_experiments(
             console.print(f"experiment {i}/{len(steps)}: {name} done in {result.seconds:.1f} s")
             cache[name] = {"key": key, **_result_dict(result)}
             fileio.write_json(out / EXPERIMENT_CACHE, cache)
+            note = "computed"
+        timings[f"experiment: {name}"] = _step(time.perf_counter() - t, note)
         results.append(result)
     return results
 
@@ -177,7 +193,7 @@ def experiment_key(cfg: StudyConfig, out: Path, judge_folder: str) -> str:
     )
     blob = {
         "experiments": to_dict(cfg.experiments),
-        "data": to_dict(cfg.data),
+        "data": data_key(cfg),
         "runs": runs,
         "judge": judge_folder,
     }
@@ -192,8 +208,12 @@ def run_study(
     device: str | None = None,
     console: Console | None = None,
 ) -> Path:
-    """Run the study `preset` (a name or a TOML path) into `out`; returns the report's path."""
+    """Run the study `preset` (a name or a TOML path) into `out`; returns the report's path.
+
+    Run again, it reuses every finished model and experiment and resumes an interrupted one.
+    """
     console = console or Console()
+    started = time.perf_counter()
     cfg = load_preset(preset)
     cfg = dataclasses.replace(
         cfg,
@@ -201,21 +221,33 @@ def run_study(
         train=dataclasses.replace(cfg.train, device=device or cfg.train.device),
     ).validate()
     out = Path(out)
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
+    if out.exists() and not out.is_dir():
+        raise VaelabError(f"{out} is a file, not a study folder")
+    timings: dict[str, Any] = {}
+    t = time.perf_counter()
     mnist = load_mnist(cfg.data.path)
-    console.print(f"study {cfg.name!r}: {len(cfg.models) * len(cfg.latents)} models into {out}")
-    t = time.perf_counter()
-    models, training = train_grid(cfg, mnist, out, resolve_device(cfg.train.device), console)
-    timings["training"] = time.perf_counter() - t
+    cfg = with_fingerprint(cfg, mnist)
+    timings["data"] = _step(time.perf_counter() - t, "read")
+    torch_device = resolve_device(cfg.train.device)
     data = study_data(cfg, mnist)
+    console.print(f"study {cfg.name!r}: {len(cfg.models) * len(cfg.latents)} models into {out}")
+    for line in start_lines(torch_device, mnist, len(data.y_test)):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
     t = time.perf_counter()
+    models, training = train_grid(cfg, mnist, out, torch_device, console)
+    trained = sum(not r["reused"] for r in training.values())
+    timings["training"] = _step(
+        time.perf_counter() - t, f"{trained} trained, {len(training) - trained} reused"
+    )
+    t = time.perf_counter()
+    judge_existed = _judge_folder(cfg, out).joinpath("classifier.json").exists()
     judge, judge_folder = digit_judge(cfg, data, out)
-    timings["digit classifier"] = time.perf_counter() - t
+    timings["digit classifier"] = _step(
+        time.perf_counter() - t, "reused" if judge_existed else "computed"
+    )
     key = experiment_key(cfg, out, judge_folder)
-    experiments = run_experiments(cfg, models, data, judge, out, key, console)
-    timings |= {f"experiment: {r.name}": r.seconds for r in experiments}
-    results = assemble(cfg, mnist, data, training, experiments, timings)
+    experiments = run_experiments(cfg, models, data, judge, out, key, console, timings)
+    results = assemble(cfg, mnist, data, training, experiments, {"steps": timings})
     results["timings"]["total"] = time.perf_counter() - started
     from vaelab.report import write_report
 
@@ -225,13 +257,29 @@ def run_study(
     return report
 
 
+def with_fingerprint(cfg: StudyConfig, mnist: MNIST) -> StudyConfig:
+    """`cfg` with the data's content fingerprint and source; a pinned other fingerprint fails."""
+    if cfg.data.sha256 and cfg.data.sha256 != mnist.sha256:
+        raise VaelabError(
+            f"data.sha256 is {cfg.data.sha256[:12]}..., but {mnist.source} has "
+            f"{mnist.sha256[:12]}...: other data than the settings ask for"
+        )
+    data = dataclasses.replace(cfg.data, sha256=mnist.sha256, source=mnist.source)
+    return dataclasses.replace(cfg, data=data)
+
+
+def _step(seconds: float, what: str) -> dict[str, Any]:
+    """One step of this invocation: how long it took here and what it did (computed/reused)."""
+    return {"seconds": seconds, "what": what}
+
+
 def assemble(
     cfg: StudyConfig,
     mnist: MNIST,
     data: StudyData,
     training: dict[str, Any],
     experiments: list[ExperimentResult],
-    timings: dict[str, float],
+    timings: dict[str, Any],
 ) -> dict[str, Any]:
     """results.json: the settings, the data, every number of every experiment, the verdicts."""
     numbers = {r.name: r.numbers for r in experiments}
@@ -239,9 +287,14 @@ def assemble(
         "config": to_dict(cfg),
         "data": {
             "source": mnist.source,
+            "path": cfg.data.path,
+            "sha256": mnist.sha256,
             "train_images": len(data.x_train),
             "test_images": len(data.x_test),
+            "test_images_of": len(mnist.y_test),
+            "labelled_images": min(cfg.data.n_labelled, len(data.x_train)),
         },
+        "images_per_measure": images_per_measure(cfg, len(data.x_test)),
         "environment": {
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -253,6 +306,30 @@ def assemble(
         "figures": {r.name: _result_dict(r)["figures"] for r in experiments},
         "claims": [c.to_dict() for c in judge_claims(numbers)],
         "timings": timings,
+    }
+
+
+def images_per_measure(cfg: StudyConfig, n_test: int) -> dict[str, Any]:
+    """How many test images each measure of results.json is computed on."""
+    e = cfg.experiments
+    bounds = n_test if e.iwae_images is None else min(e.iwae_images, n_test)
+    return {
+        "reconstruction": {
+            "nll": n_test,
+            "mse": n_test,
+            "read_as_true_digit": n_test,
+            "fours_read_as_nine": "the test 4s among them",
+            "read_as_given_label": n_test,
+            "kl": n_test,
+            "elbo": n_test,
+            "kl_on_iwae_images": bounds,
+            "elbo_on_iwae_images": bounds,
+            "iwae": bounds,
+        },
+        "interpolation": "two test images per walk",
+        "latent": n_test,
+        "clustering": n_test,
+        "training": "test_loss: every test image of the subset",
     }
 
 
@@ -270,7 +347,10 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
             *[f"{by_z[str(z)]['nll']:.1f}" if str(z) in by_z else "-" for z in rec["latents_all"]],
         )
     console.print(nll)
-    claims = Table("#", "the article's claim", "verdict", title="Claims, judged on this run")
+    claims = Table(title="Claims, judged on this run")
+    claims.add_column("#", no_wrap=True)
+    claims.add_column("the article's claim", overflow="fold")
+    claims.add_column("verdict", no_wrap=True, min_width=len("does not hold"))
     for claim in results["claims"]:
         claims.add_row(str(claim["number"]), claim["text"], claim["verdict"])
     console.print(claims)

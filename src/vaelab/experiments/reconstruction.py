@@ -5,7 +5,7 @@ true label, or a wrong one. Every trained model is also measured on the whole te
 Bernoulli NLL and MSE of the reconstruction from the mean, the ELBO (C = 1) and the
 importance-weighted bound for the VAEs, and what a fixed digit classifier reads in the
 reconstructions (how often it reads the true digit, how often a "4" comes back as a "9",
-how often a wrong label wins).
+how often the reconstruction is read as the wrong label given).
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def measure_bounds(
         model,
         data.x_test[:n],
         None if labels is None else labels[:n],
-        elbo_samples=1,
+        elbo_samples=cfg.elbo_samples,
         iwae_samples=cfg.iwae_samples,
         seed=cfg.seed,
     )
@@ -99,7 +99,9 @@ def measure_bounds(
         "kl": bounds["kl"],
         "elbo": bounds["elbo"],
         "iwae": iwae["iwae"],
+        "kl_on_iwae_images": iwae["kl"],
         "elbo_on_iwae_images": iwae["elbo"],
+        "iwae_images": n,
     }
 
 
