@@ -246,8 +246,10 @@ def evaluate_cmd(
     device: DeviceOpt = "auto",
 ) -> None:
     """Test reconstruction NLL and MSE; for VAE/CVAE also the KL, the ELBO and optionally IWAE."""
+    from vaelab.config import check_device
     from vaelab.runner import evaluate_run
 
+    check_device(device, "--device")
     result = evaluate_run(
         run_dir,
         data_path=data_path,
@@ -364,6 +366,8 @@ def run(argv: list[str] | None = None) -> int:
     except VaelabError as err:
         print("error: " + " ".join(str(err).split()), file=sys.stderr)
         return 1
+    if result == 130:  # Ctrl-C, caught by click
+        print("error: " + INTERRUPTED.get(args[0], "interrupted"), file=sys.stderr)
     return result if isinstance(result, int) else 0
 
 

@@ -407,6 +407,14 @@ def train(
     *,
     resume: bool = False,
     reporter: Reporter | None = None,
+    progress: bool = False,
 ) -> AutoEncoder:
-    """Train (or resume) one model; returns it in eval mode. See `Trainer`."""
+    """Train (or resume) one model; returns it in eval mode. See `Trainer`.
+
+    `progress=True` prints one line per epoch (a `reporter` given takes precedence).
+    """
+    if reporter is None and progress:
+        from vaelab.progress import PlainReporter
+
+        reporter = PlainReporter()
     return Trainer(cfg, data, run_dir, reporter).fit(resume=resume)
