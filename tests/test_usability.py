@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_prototype_mnist
 from rich.console import Console
 
 import vaelab
+from conftest import make_prototype_mnist
 from vaelab import cli, data
 from vaelab.cli import run
 from vaelab.config import RunConfig, TrainConfig, from_dict
@@ -227,7 +227,7 @@ def test_every_option_has_help():
         for param in sub.params:
             if param.param_type_name == "option":
                 assert param.help and "\n" not in param.help, (name, param.name)
-                assert "article's C." != param.help
+                assert param.help != "article's C."
 
 
 def test_resume_is_a_plain_flag(tmp_path, capsys):
