@@ -5,8 +5,8 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import make_prototype_mnist
 
+from conftest import make_prototype_mnist
 from vaelab.experiments.common import ExperimentResult, Figure
 from vaelab.report import write_report
 from vaelab.study import run_study
