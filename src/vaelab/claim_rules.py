@@ -104,6 +104,8 @@ def claim_3(r: dict[str, Any]) -> Checks:
     for pair, by_z in (_get(r, "reconstruction", "label_pull") or {}).items():
         digit, wrong = pair.split("to")
         for z in sorted(by_z, key=int):
+            if None in (_get(by_z[z], "prob_given", m) for m in ("wrong label", "no label")):
+                continue
             checks[f"z={z}: test {digit}s given label {wrong}: P({wrong}) rises over no label"] = (
                 _pull_check(by_z[z], pair)
             )
@@ -122,9 +124,9 @@ def _pull_check(pull: dict[str, Any], pair: str) -> Check:
     numbers = {
         "mean P, given the label": test["mean_a"],
         "mean P, no label": test["mean_b"],
-        "mean P, true label": pull["mean_prob_given"].get("true label"),
-        "label wins": pull["read_as_given"]["wrong label"],
-        "images": pull["images"],
+        "mean P, true label": _get(pull, "mean_prob_given", "true label"),
+        "label wins": _get(pull, "read_as_given", "wrong label"),
+        "images": pull.get("images"),
         "p (Wilcoxon, one-sided)": test["p"],
     }
     article = "the 4 given label 9 came back as a 9" if pair == "4to9" else None
@@ -139,7 +141,7 @@ def _others(path: list[int], a: int, b: int) -> int:
 def claim_4(r: dict[str, Any]) -> Checks:
     checks = {}
     for name, by_z in (_get(r, "interpolation", "walks") or {}).items():
-        zs = sorted(by_z, key=int)
+        zs = sorted((z for z in by_z if "path" in by_z[z]), key=int)
         if len(zs) < 2:
             continue
         a, b = (int(d) for d in name.split("to"))
@@ -159,18 +161,18 @@ def claim_5(r: dict[str, Any]) -> Checks:
     models, z = _get(r, "latent", "models") or {}, _get(r, "latent", "latent")
     checks = {}
     for name in VAES:
-        s = models.get(name)
-        if s is not None:
-            numbers = {"centre": s["centre"], "distance (prior sd)": s["centre_norm"]}
+        s = models.get(name) or {}
+        if "centre_norm" in s:
+            numbers = {"centre": s.get("centre"), "distance (prior sd)": s["centre_norm"]}
             near = s["centre_norm"] < NEAR_ORIGIN
             checks[f"{name}: centre within {NEAR_ORIGIN} prior sd of the origin"] = Check(
                 near, numbers, "centred near 0"
             )
-    ae = models.get("ae")
-    if ae is not None and z:
+    ae = models.get("ae") or {}
+    if "centre_norm" in ae and z:
         far = math.sqrt(float(chi2.ppf(PRIOR_MASS, df=int(z))))
         numbers = {
-            "centre": ae["centre"],
+            "centre": ae.get("centre"),
             "distance (prior sd)": ae["centre_norm"],
             f"radius holding {PRIOR_MASS:.0%} of N(0, I)": far,
         }
