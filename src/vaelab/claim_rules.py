@@ -270,8 +270,9 @@ RULES = (
         "The CVAE reconstructs best with the true label; with a wrong label the output "
         "leans toward that label.",
         "At every z: the CVAE's test NLL is lowest with the true label; and over every test "
-        "image of each grid digit (4 given 9, 2 given 7), the classifier's probability of the "
-        "wrong label is higher on the reconstruction given that label than on the one given "
+        "image of each grid digit given its wrong label (the article's 4 given 9 and 2 given "
+        "7), the classifier's probability of that label is higher on the reconstruction given "
+        "it than on the one given "
         f"no label (a shift, not a win: paired one-sided Wilcoxon test, p < {ALPHA}). "
         "Experiment 'style', when run, is shown as further evidence, not judged.",
         claim_3,

@@ -270,8 +270,15 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
             *[f"{by_z[str(z)]['nll']:.1f}" if str(z) in by_z else "-" for z in rec["latents_all"]],
         )
     console.print(nll)
-    claims = Table("#", "the article's claim", "verdict", title="Claims, judged on this run")
+    claims = Table(
+        "#", "the article's claim", "comparisons", "verdict", title="Claims, judged on this run"
+    )
     for claim in results["claims"]:
-        claims.add_row(str(claim["number"]), claim["text"], claim["verdict"])
+        statuses = [c["status"] for c in claim.get("comparisons", [])]
+        verbs = {"agrees": "agree", "disagrees": "disagree", "unsettled": "unsettled"}
+        counts = ", ".join(f"{statuses.count(s)} {verbs[s]}" for s in dict.fromkeys(statuses))
+        claims.add_row(str(claim["number"]), claim["text"], counts or "-", claim["verdict"])
     console.print(claims)
+    if results["claims"] and results["claims"][0].get("provisional"):
+        console.print("provisional: one seed; every verdict may change with another seed")
     console.print(f"total time: {results['timings']['total']:.0f} s")
