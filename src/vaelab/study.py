@@ -350,8 +350,14 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
     claims = Table(title="Claims, judged on this run")
     claims.add_column("#", no_wrap=True)
     claims.add_column("the article's claim", overflow="fold")
+    claims.add_column("comparisons", overflow="fold")
     claims.add_column("verdict", no_wrap=True, min_width=len("does not hold"))
     for claim in results["claims"]:
-        claims.add_row(str(claim["number"]), claim["text"], claim["verdict"])
+        statuses = [c["status"] for c in claim.get("comparisons", [])]
+        verbs = {"agrees": "agree", "disagrees": "disagree", "unsettled": "unsettled"}
+        counts = ", ".join(f"{statuses.count(s)} {verbs[s]}" for s in dict.fromkeys(statuses))
+        claims.add_row(str(claim["number"]), claim["text"], counts or "-", claim["verdict"])
     console.print(claims)
+    if results["claims"] and results["claims"][0].get("provisional"):
+        console.print("provisional: one seed; every verdict may change with another seed")
     console.print(f"total time: {results['timings']['total']:.0f} s")
