@@ -25,10 +25,14 @@ TOLERANCE = 1e-4  # page's decoded probabilities against PyTorch's
 
 
 def chromium_path() -> str | None:
-    """$VAELAB_CHROMIUM, Debian's /usr/bin/chromium, or a chromium on PATH."""
-    for candidate in (os.environ.get("VAELAB_CHROMIUM"), "/usr/bin/chromium"):
-        if candidate and Path(candidate).is_file():
-            return candidate
+    """$VAELAB_CHROMIUM (CI sets it: then it must exist), /usr/bin/chromium, or one on PATH."""
+    required = os.environ.get("VAELAB_CHROMIUM")
+    if required:
+        if not Path(required).is_file():
+            pytest.fail(f"VAELAB_CHROMIUM={required} does not exist")
+        return required
+    if Path("/usr/bin/chromium").is_file():
+        return "/usr/bin/chromium"
     return shutil.which("chromium")
 
 
@@ -59,7 +63,9 @@ def explorer_study(tmp_path_factory):
     for kind, z in (("vae", 4), ("cvae", 2)):  # trained, so walks and labels change the digit
         cfg = RunConfig(
             model=ModelConfig(kind=kind, latent=z),
-            train=TrainConfig(epochs=15, batch_size=50, lr=3e-3, checkpoint_every=15, eval_every=15),
+            train=TrainConfig(
+                epochs=15, batch_size=50, lr=3e-3, checkpoint_every=15, eval_every=15
+            ),
             data=DataConfig(test_size=None, n_labelled=300),
         )
         run_dir = tmp_path_factory.mktemp(f"{kind}{z}")
@@ -168,7 +174,9 @@ def test_every_model_and_label_decodes_fixed_points_as_pytorch(explorer, explore
         labels = range(-1, 10) if model.uses_labels else [-1]
         for z in rng.normal(0, 1.5, size=(3, model.cfg.latent)).tolist():
             for label in labels:
-                got = explorer.js("(x, a) => Array.from(x.decode(a[0], a[1], a[2]))", [model_id, z, label])
+                got = explorer.js(
+                    "(x, a) => Array.from(x.decode(a[0], a[1], a[2]))", [model_id, z, label]
+                )
                 assert np.abs(np.array(got) - torch_decode(model, z, label)).max() < TOLERANCE
 
 
@@ -213,7 +221,9 @@ def test_walk_readings_match_pytorch(explorer, explorer_study):
     frames = latent_walk(model, data.x_test[start], data.x_test[end], WALK_STEPS)
     readings = judge.predict(frames).tolist()
     assert explorer.js("(x) => x.walk.readings") == readings
-    shown = explorer.page.eval_on_selector_all("#walk-readings span", "s => s.map(e => e.textContent)")
+    shown = explorer.page.eval_on_selector_all(
+        "#walk-readings span", "s => s.map(e => e.textContent)"
+    )
     assert shown == [str(r) for r in readings]
     assert len(set(readings)) > 1, "a walk between two digits passes more than one reading"
     slider = explorer.page.locator("#walk-frame-slider")
@@ -232,10 +242,16 @@ def test_clicking_two_dots_picks_the_walk(explorer):
     box = explorer.page.locator("#map").bounding_box()
     targets = []
     for index in (5, 9):
-        x, y = explorer.js("(x, i) => x.view.toCanvas(x.model.points[2 * i], x.model.points[2 * i + 1])", index)
+        x, y = explorer.js(
+            "(x, i) => x.view.toCanvas(x.model.points[2 * i], x.model.points[2 * i + 1])", index
+        )
         scale = box["width"] / explorer.js("() => document.getElementById('map').width")
         explorer.page.mouse.click(box["x"] + x * scale, box["y"] + y * scale)
-        targets.append(explorer.js("(x, i) => x.nearestPoint(...x.model.points.slice(2 * i, 2 * i + 2))", index))
+        targets.append(
+            explorer.js(
+                "(x, i) => x.nearestPoint(...x.model.points.slice(2 * i, 2 * i + 2))", index
+            )
+        )
     walk = explorer.js("(x) => [x.walk.start, x.walk.end]")
     assert walk == targets
 

@@ -6,7 +6,7 @@ images, packed into one deflated byte buffer. Floats keep their sign, exponent a
 number of mantissa bits, stored as three byte planes (sign/exponent byte first), which deflate
 squeezes well and the page turns back into float32 exactly. 13 mantissa bits (relative error
 below 6e-5) keep the decoded pixels within 3e-5 of PyTorch's and the quick study's page under
-5 MB; the classifier only has to agree on which digit it reads and keeps 10.
+5 MB (about 4.6 MB); the classifier only has to agree on which digit it reads and keeps 8.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from vaelab.models import MODEL_KINDS, AutoEncoder
 EXPLORER_FILE = "explorer.html"
 MAX_POINTS = 300  # test images drawn on the map and available as walk ends
 DECODER_MANTISSA = 13  # of float32's 23 bits; see the module docstring
-CLASSIFIER_MANTISSA = 10
+CLASSIFIER_MANTISSA = 8
 CODE_MANTISSA = 15  # codes and projections: the most three byte planes can hold
 FLOAT_PLANES = 3  # bytes kept per float: sign + exponent + up to 15 mantissa bits
 
@@ -144,7 +144,10 @@ def explorer_data(
     order = sorted(models, key=lambda key: (key[1], MODEL_KINDS.index(key[0])))
     entries = [_model_entry(pack, k, z, models[(k, z)], data, n) for k, z in order]
     layers = [
-        [pack.floats(f"judge/w{i}", w, CLASSIFIER_MANTISSA), pack.floats(f"judge/b{i}", b, CODE_MANTISSA)]
+        [
+            pack.floats(f"judge/w{i}", w, CLASSIFIER_MANTISSA),
+            pack.floats(f"judge/b{i}", b, CODE_MANTISSA),
+        ]
         for i, (w, b) in enumerate(judge.linear_layers())
     ]
     images = np.rint(data.x_test[:n].numpy() * 255).astype(np.uint8)  # (n, 784)
