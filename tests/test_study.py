@@ -56,7 +56,7 @@ def test_report_is_self_contained_and_shows_every_figure(tiny_study):
     html = (out / "report.html").read_text()
     results = json.loads((out / "results.json").read_text())
     figures = [f for group in results["figures"].values() for f in group]
-    assert len(figures) == 2 + 3 * 2 * 2 + 1 + 3  # recon grids, walks (gif+png), latent, boxes
+    assert len(figures) == 2 + 3 * 2 * 2 + 1 + 3 + 3  # recon, walks, latent, boxes, style
     for f in figures:
         assert (out / f["path"]).stat().st_size > 0
         assert str(escape(f["title"])) in html

@@ -27,7 +27,7 @@ from vaelab.classifier import DigitClassifier
 from vaelab.config import RunConfig, StudyConfig, load_preset, to_dict
 from vaelab.data import MNIST, load_mnist, test_subset, to_float
 from vaelab.errors import VaelabError
-from vaelab.experiments import clustering, interpolation, latent, reconstruction
+from vaelab.experiments import clustering, interpolation, latent, reconstruction, style
 from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData
 from vaelab.progress import Reporting
 from vaelab.runner import start_lines
@@ -129,7 +129,7 @@ def run_experiments(
     console: Console,
     timings: dict[str, Any] | None = None,
 ) -> list[ExperimentResult]:
-    """Run the four experiments, or reuse the last run's results where nothing changed.
+    """Run the experiments, or reuse the last run's results where nothing changed.
 
     `key` names everything the experiments depend on (settings, models, the judge); the
     cache keeps only the latest result of each experiment, whose figures are the ones on disk.
@@ -140,6 +140,7 @@ def run_experiments(
         ("interpolation", lambda: interpolation.run(models, data, e, out, judge)),
         ("latent", lambda: latent.run(models, data, e, out)),
         ("clustering", lambda: clustering.run(models, data, e, out)),
+        ("style", lambda: style.run(models, data, e, out, judge)),
     ]
     cache = _read_cache(out / EXPERIMENT_CACHE)
     results = []
@@ -249,9 +250,12 @@ def run_study(
     experiments = run_experiments(cfg, models, data, judge, out, key, console, timings)
     results = assemble(cfg, mnist, data, training, experiments, {"steps": timings})
     results["timings"]["total"] = time.perf_counter() - started
+    from vaelab.explorer import EXPLORER_FILE, write_explorer
     from vaelab.report import write_report
 
     fileio.write_json(out / RESULTS_FILE, results)
+    steps = cfg.experiments.walk_steps
+    write_explorer(models, data, judge, out / EXPLORER_FILE, title=cfg.name, walk_steps=steps)
     report = write_report(results, experiments, out / REPORT_FILE)
     print_summary(results, console)
     return report
