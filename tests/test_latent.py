@@ -49,6 +49,23 @@ def test_latent_stats_separation_is_high_on_blobs_and_chance_on_noise() -> None:
     assert noise["silhouette"] < 0.05
 
 
+def test_whitened_separation_ignores_any_linear_map_of_the_latents() -> None:
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 10, 500)
+    points = rng.normal(size=(500, 2)) + 2.5 * np.stack([labels % 5, labels // 5], axis=1)
+    stretched = points @ np.array([[50.0, 0.0], [5.0, 0.1]]) + 7.0  # per-axis scale + shear
+    plain, mapped = latent_stats(points, labels), latent_stats(stretched, labels)
+    assert mapped["knn_accuracy"] < plain["knn_accuracy"] - 0.2  # the raw measure is fooled
+    assert mapped["knn_accuracy_whitened"] == pytest.approx(
+        plain["knn_accuracy_whitened"], abs=0.01
+    )
+    assert mapped["silhouette_whitened"] == pytest.approx(plain["silhouette_whitened"], abs=1e-6)
+    white = latent.whiten(stretched)
+    np.testing.assert_allclose(np.cov(white, rowvar=False), np.eye(2), atol=1e-9)
+    flat = latent.whiten(np.stack([points[:, 0], np.full(500, 3.0)], axis=1))
+    assert flat.shape == (500, 1)  # a dimension without variance is dropped, not blown up
+
+
 def test_latent_stats_separation_ignores_the_scale_of_the_latents() -> None:
     rng = np.random.default_rng(2)
     labels = rng.integers(0, 10, 500)

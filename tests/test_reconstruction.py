@@ -1,6 +1,7 @@
 """Experiment 1 on constructed models and a judge whose answers are known."""
 
 import numpy as np
+import pytest
 import torch
 
 from vaelab.config import ExperimentConfig, ModelConfig
@@ -12,9 +13,12 @@ from vaelab.models import Posterior, build_model
 class ReadsTheBrightestBlock:
     """A stand-in judge: image i of the data below lights block y; it reads the brightest block."""
 
+    def predict_proba(self, x):
+        blocks = torch.as_tensor(x)[:, :780].reshape(len(x), 10, 78).mean(-1)
+        return torch.softmax(10 * blocks, dim=1).numpy()
+
     def predict(self, x):
-        x = torch.as_tensor(x)
-        return x[:, :780].reshape(len(x), 10, 78).mean(-1).argmax(-1).numpy()
+        return self.predict_proba(x).argmax(-1)
 
 
 def block_data(n=60):
@@ -73,6 +77,9 @@ def test_table_and_grids_cover_every_model_and_mode(tmp_path):
             assert m["nll"] > 0 and 0 <= m["read_as_true_digit"] <= 1
             assert ("iwae" in m) == (mode not in ("ae", "cvae (wrong label)"))
             assert ("read_as_given_label" in m) == (mode == "cvae (wrong label)")
+    pulls = result.numbers["label_pull"]
+    assert set(pulls) == {"4to9", "2to7"} and set(pulls["4to9"]) == {"4"}
+    assert pulls["2to7"]["4"]["images"] == 6
     assert [f.path for f in result.figures] == [
         "figures/reconstruction_4.png",
         "figures/reconstruction_2.png",
@@ -89,3 +96,36 @@ def test_nll_of_an_untrained_model_is_near_784_log_2_on_half_grey_images():
     m = reconstruction.measure_mode(model, data, None, ReadsTheBrightestBlock(), None)
     np.testing.assert_allclose(m["nll"], 784 * np.log(2), rtol=1e-5)
     np.testing.assert_allclose(m["mse"], (78 * 0.25 + 706 * 0.25) / 784, rtol=1e-5)
+
+
+class PaintsTheLabelFaintly(Identity):
+    """A CVAE stand-in: the reconstruction is x with the given label's block lit at 0.5."""
+
+    uses_labels = True
+
+    def reconstruct(self, x, y=None):
+        out = x.clone()
+        for i, label in enumerate(y.tolist()):
+            if label >= 0:
+                block = out[i, label * 78 : (label + 1) * 78]
+                block.copy_(torch.maximum(block, torch.tensor(0.5)))
+        return out
+
+
+def test_label_pull_measures_a_shift_toward_the_given_label_that_never_wins():
+    data = block_data()
+    pull = reconstruction.label_pull(PaintsTheLabelFaintly(), data, 4, 9, ReadsTheBrightestBlock())
+    assert pull["images"] == 6  # the 4s among 60 images
+    given = pull["prob_given"]
+    assert set(given) == {"wrong label", "no label", "true label"}
+    assert all(len(p) == 6 for p in given.values())
+    # softmax of 10 x block means: block 9 at 0.5 against block 4 at 1 and eight blocks at 0
+    e = np.exp([10.0, 5.0, 0.0])
+    np.testing.assert_allclose(given["wrong label"], e[1] / (e[0] + e[1] + 8), rtol=1e-3)
+    np.testing.assert_allclose(given["no label"], 1 / (e[0] + 9), rtol=1e-3)
+    assert given["true label"] == given["no label"]
+    assert pull["read_as_given"] == {"wrong label": 0.0, "no label": 0.0, "true label": 0.0}
+    assert pull["mean_prob_given"]["wrong label"] == pytest.approx(e[1] / (e[0] + e[1] + 8), 1e-3)
+    assert reconstruction.label_pull(PaintsTheLabelFaintly(), data, 4, 9, ReadsTheBrightestBlock())
+    no_fours = StudyData(data.x_test[:4], data.y_test[:4], data.x_train, data.y_train)
+    assert reconstruction.label_pull(PaintsTheLabelFaintly(), no_fours, 4, 9, None) is None

@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
+from vaelab.claims import judge_claims
 from vaelab.config import load_preset
+from vaelab.experiments.common import ExperimentResult, Figure
+from vaelab.report import write_report
 from vaelab.study import run_study
 
 
@@ -53,7 +56,7 @@ def test_report_is_self_contained_and_shows_every_figure(tiny_study):
     html = (out / "report.html").read_text()
     results = json.loads((out / "results.json").read_text())
     figures = [f for group in results["figures"].values() for f in group]
-    assert len(figures) == 2 + 3 * 2 * 2 + 1 + 3  # recon grids, walks (gif+png), latent, boxes
+    assert len(figures) == 2 + 3 * 2 * 2 + 1 + 3 + 3  # recon, walks, latent, boxes, style
     for f in figures:
         assert (out / f["path"]).stat().st_size > 0
         assert str(escape(f["title"])) in html
@@ -73,13 +76,33 @@ def test_report_is_self_contained_and_shows_every_figure(tiny_study):
     assert html.count("<table") >= 12
 
 
+def test_report_shows_each_comparison_per_seed_and_says_when_it_is_provisional(
+    tiny_study, tmp_path
+):
+    out, _ = tiny_study
+    results = json.loads((out / "results.json").read_text())
+    html = (out / "report.html").read_text()
+    assert "Provisional: one seed" in html and results["claims"][0]["provisional"]
+    shown = sum(len(c["comparisons"]) for c in results["claims"])
+    assert shown > 8 and html.count('class="cmp"') >= shown
+    numbers = results["experiments"]
+    results["claims"] = [c.to_dict() for c in judge_claims([numbers] * 3, seeds=[0, 1, 2])]
+    experiments = [
+        ExperimentResult(name, numbers[name], [Figure(**f) for f in results["figures"][name]])
+        for name in numbers
+    ]
+    three = write_report(results, experiments, out / "three_seeds.html").read_text()
+    assert "Provisional" not in three and "seed 2: " in three
+    assert three.count('<span title="seed 1">') == shown
+
+
 def test_a_second_run_reuses_every_model(tiny_study):
     out, first = tiny_study
     started = time.perf_counter()
     run_study("tiny", out, device="cpu")
     results = json.loads((out / "results.json").read_text())
     assert all(t["reused"] for t in results["training"].values())
-    assert results["timings"]["training"] < 5
+    assert results["timings"]["steps"]["training"]["seconds"] < 5
     assert time.perf_counter() - started < first
 
 

@@ -137,6 +137,15 @@ class DigitClassifier:
             return np.zeros((0, N_CLASSES), dtype=np.float32)
         return torch.cat(parts).numpy()
 
+    def linear_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(weight (out, in), bias (out,)) per layer, a ReLU between each two: for other readers."""
+        net = self._check_fitted()
+        return [
+            (m.weight.detach().numpy().copy(), m.bias.detach().numpy().copy())
+            for m in net
+            if isinstance(m, nn.Linear)
+        ]
+
     def predict(self, x: ArrayLike) -> np.ndarray:
         """(N,) int64: the digit each image most likely shows."""
         return self.predict_proba(x).argmax(axis=1).astype(np.int64)

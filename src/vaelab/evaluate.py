@@ -67,8 +67,30 @@ def evaluate(
     iwae_samples: int = 0,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Every test measure that applies to `model` (labels are used only by a CVAE)."""
-    y = y if model.uses_labels else None
+    """Every test measure that applies to `model`, per image, on all of `x`.
+
+    A CVAE is measured twice: given each image's true label (the top-level numbers: KL of
+    q(z|x,y), bounds on log p(x|y)) and given no label (under "without_label": q(z|x, no label),
+    log p(x | no label)). `iwae_samples` is ignored for an AE, which has no posterior.
+    """
+    if not model.uses_labels:
+        return _measures(model, x, None, elbo_samples, iwae_samples, seed)
+    if y is None:
+        raise ValueError("a CVAE is evaluated with the images' labels; y is None")
+    result = _measures(model, x, y, elbo_samples, iwae_samples, seed)
+    no_label = torch.full_like(y, -1)
+    result["without_label"] = _measures(model, x, no_label, elbo_samples, iwae_samples, seed)
+    return result
+
+
+def _measures(
+    model: AutoEncoder,
+    x: Tensor,
+    y: Tensor | None,
+    elbo_samples: int,
+    iwae_samples: int,
+    seed: int,
+) -> dict[str, Any]:
     result: dict[str, Any] = reconstruction_error(model, x, y)
     if model.is_variational:
         result |= variational_bounds(

@@ -9,12 +9,19 @@ Each model only maps images to latents and latents to pixel logits; losses live 
     reconstruct(x, y=None) -> sigmoid(decode(mean)), no sampling
 
 Labels `y` matter only to the CVAE, where -1 means "no label" and feeds a zero embedding.
+
+Inference gives plain tensors: `embed` and `reconstruct` never track gradients, and `encode` and
+`decode` track them only while the model is in training mode (`model.train()`, as the losses
+use them). A trained or loaded model is in eval mode, so its outputs go straight to `.numpy()`
+or scikit-learn. To differentiate through a trained model, call `model.train()` first.
 """
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -24,6 +31,20 @@ from vaelab.config import ModelConfig
 from vaelab.errors import VaelabError
 
 MODEL_KINDS = ("ae", "vae", "cvae")
+_Method = TypeVar("_Method", bound=Callable)
+
+
+def _grad_only_in_training(method: _Method) -> _Method:
+    """Track gradients through `method` in training mode only; in eval mode it is inference."""
+
+    @functools.wraps(method)
+    def wrapper(self: nn.Module, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.training:
+            return method(self, *args, **kwargs)
+        with torch.no_grad():
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 class Posterior(NamedTuple):
@@ -86,16 +107,22 @@ class AutoEncoder(nn.Module):
                 cfg.embed, cfg.input_dim, fan_in=code_in, bias=False
             )
 
+    @_grad_only_in_training
     def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
         return Posterior(self.enc_mu(torch.tanh(self.enc_hidden(x))), None)
 
+    @_grad_only_in_training
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         return self.dec_out(torch.tanh(self.dec_hidden(z)))
 
+    @torch.no_grad()
     def embed(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The latent code (the posterior mean) for plots and clustering; never tracks grad."""
         return self.encode(x, y).mu
 
+    @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """sigmoid(decode(mean)): pixels in [0, 1], no sampling; never tracks grad."""
         return torch.sigmoid(self.decode(self.encode(x, y).mu, y))
 
 
@@ -104,6 +131,7 @@ class VAE(AutoEncoder):
 
     is_variational = True
 
+    @_grad_only_in_training
     def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
         h = torch.tanh(self.enc_hidden(x))
         return Posterior(self.enc_mu(h), self.enc_ln_var(h))
@@ -118,11 +146,13 @@ class CVAE(VAE):
 
     uses_labels = True
 
+    @_grad_only_in_training
     def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
         y = _labels_or_none(y, x.shape[0], x.device)
         h = torch.cat([torch.tanh(self.enc_hidden(x)), torch.tanh(self.enc_label(y))], dim=-1)
         return Posterior(self.enc_mu(h), self.enc_ln_var(h))
 
+    @_grad_only_in_training
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         # W concat(h_z, h_y) + b = W_z h_z + b + W_y h_y: the label's part is computed once
         # per image and broadcast over any leading sample dims of z.

@@ -11,7 +11,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure as MplFigure
 
 from vaelab import fileio
-from vaelab.experiments.common import ExperimentResult, save_figure
+from vaelab.experiments.common import FIGURE_DIR, ExperimentResult, save_figure
 
 VERDICT_CLASS = {"holds": "holds", "does not hold": "fails", "mixed": "mixed"}
 
@@ -83,4 +83,18 @@ def write_report(results: dict[str, Any], experiments: list[ExperimentResult], p
         verdict_class=VERDICT_CLASS,
     )
     fileio.write_text(path, html)
+    keep = {curves} | {f.path for r in experiments for f in r.figures}
+    remove_stale_figures(out, keep)
     return path
+
+
+def remove_stale_figures(out: Path, keep: set[str]) -> list[str]:
+    """Delete files under out/figures/ that this report does not show (earlier settings')."""
+    folder = out / FIGURE_DIR
+    removed = []
+    for file in sorted(folder.glob("*")) if folder.is_dir() else []:
+        relative = file.relative_to(out).as_posix()
+        if file.is_file() and relative not in keep:
+            file.unlink()
+            removed.append(relative)
+    return removed

@@ -26,9 +26,11 @@ from vaelab.claims import judge_claims
 from vaelab.classifier import DigitClassifier
 from vaelab.config import RunConfig, StudyConfig, load_preset, to_dict
 from vaelab.data import MNIST, load_mnist, test_subset, to_float
-from vaelab.experiments import clustering, interpolation, latent, reconstruction
+from vaelab.errors import VaelabError
+from vaelab.experiments import clustering, interpolation, latent, reconstruction, style
 from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData
 from vaelab.parallel import ParallelOptions, train_units
+from vaelab.runner import start_lines
 from vaelab.train import identity, is_finished, read_metrics, resolve_device
 
 RESULTS_FILE = "results.json"
@@ -96,11 +98,21 @@ def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
     )
 
 
+def data_key(cfg: StudyConfig) -> dict[str, Any]:
+    """The data settings that change numbers: content fingerprint and splits, not the path."""
+    return {k: v for k, v in to_dict(cfg.data).items() if k not in ("path", "source")}
+
+
+def _judge_folder(cfg: StudyConfig, out: Path) -> Path:
+    judge = DigitClassifier(epochs=cfg.experiments.classifier_epochs, seed=cfg.experiments.seed)
+    key = json.dumps({"params": judge.get_params(), "data": data_key(cfg)}, sort_keys=True)
+    return out / "classifier" / hashlib.sha256(key.encode()).hexdigest()[:10]
+
+
 def digit_judge(cfg: StudyConfig, data: StudyData, out: Path) -> tuple[DigitClassifier, str]:
     """The classifier that reads reconstructions and walks, trained once per study folder."""
     judge = DigitClassifier(epochs=cfg.experiments.classifier_epochs, seed=cfg.experiments.seed)
-    key = json.dumps({"params": judge.get_params(), "data": to_dict(cfg.data)}, sort_keys=True)
-    folder = out / "classifier" / hashlib.sha256(key.encode()).hexdigest()[:10]
+    folder = _judge_folder(cfg, out)
     if (folder / "classifier.json").exists():
         return DigitClassifier.load(folder), folder.name
     judge.fit(data.x_train, data.y_train)
@@ -116,8 +128,9 @@ def run_experiments(
     out: Path,
     key: str,
     console: Console,
+    timings: dict[str, Any] | None = None,
 ) -> list[ExperimentResult]:
-    """Run the four experiments, or reuse the last run's results where nothing changed.
+    """Run the experiments, or reuse the last run's results where nothing changed.
 
     `key` names everything the experiments depend on (settings, models, the judge); the
     cache keeps only the latest result of each experiment, whose figures are the ones on disk.
@@ -128,16 +141,20 @@ def run_experiments(
         ("interpolation", lambda: interpolation.run(models, data, e, out, judge)),
         ("latent", lambda: latent.run(models, data, e, out)),
         ("clustering", lambda: clustering.run(models, data, e, out)),
+        ("style", lambda: style.run(models, data, e, out, judge)),
     ]
     cache = _read_cache(out / EXPERIMENT_CACHE)
     results = []
+    timings = {} if timings is None else timings
     for i, (name, step) in enumerate(steps, start=1):
+        t = time.perf_counter()
         cached = cache.get(name)
         if cached and cached["key"] == key and _figures_exist(out, cached["figures"]):
             result = ExperimentResult(
                 name, cached["numbers"], [Figure(**f) for f in cached["figures"]], cached["seconds"]
             )
             console.print(f"experiment {i}/{len(steps)}: {name}: reusing the last results")
+            note = f"reused (computed before in {result.seconds:.1f} s)"
         else:
             with console.status(f"experiment {i}/{len(steps)}: {name}"):
                 started = time.perf_counter()
@@ -146,6 +163,8 @@ def run_experiments(
             console.print(f"experiment {i}/{len(steps)}: {name} done in {result.seconds:.1f} s")
             cache[name] = {"key": key, **_result_dict(result)}
             fileio.write_json(out / EXPERIMENT_CACHE, cache)
+            note = "computed"
+        timings[f"experiment: {name}"] = _step(time.perf_counter() - t, note)
         results.append(result)
     return results
 
@@ -176,7 +195,7 @@ def experiment_key(cfg: StudyConfig, out: Path, judge_folder: str) -> str:
     )
     blob = {
         "experiments": to_dict(cfg.experiments),
-        "data": to_dict(cfg.data),
+        "data": data_key(cfg),
         "runs": runs,
         "judge": judge_folder,
     }
@@ -192,8 +211,12 @@ def run_study(
     console: Console | None = None,
     parallel: ParallelOptions | None = None,
 ) -> Path:
-    """Run the study `preset` (a name or a TOML path) into `out`; returns the report's path."""
+    """Run the study `preset` (a name or a TOML path) into `out`; returns the report's path.
+
+    Run again, it reuses every finished model and experiment and resumes an interrupted one.
+    """
     console = console or Console()
+    started = time.perf_counter()
     cfg = load_preset(preset)
     cfg = dataclasses.replace(
         cfg,
@@ -201,30 +224,59 @@ def run_study(
         train=dataclasses.replace(cfg.train, device=device or cfg.train.device),
     ).validate()
     out = Path(out)
-    started = time.perf_counter()
-    timings: dict[str, float] = {}
+    if out.exists() and not out.is_dir():
+        raise VaelabError(f"{out} is a file, not a study folder")
+    timings: dict[str, Any] = {}
+    t = time.perf_counter()
     mnist = load_mnist(cfg.data.path)
-    console.print(f"study {cfg.name!r}: {len(cfg.models) * len(cfg.latents)} models into {out}")
-    t = time.perf_counter()
-    models, training = train_grid(
-        cfg, mnist, out, resolve_device(cfg.train.device), console, parallel
-    )
-    timings["training"] = time.perf_counter() - t
+    cfg = with_fingerprint(cfg, mnist)
+    timings["data"] = _step(time.perf_counter() - t, "read")
+    torch_device = resolve_device(cfg.train.device)
     data = study_data(cfg, mnist)
+    console.print(f"study {cfg.name!r}: {len(cfg.models) * len(cfg.latents)} models into {out}")
+    for line in start_lines(torch_device, mnist, len(data.y_test)):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
     t = time.perf_counter()
+    models, training = train_grid(cfg, mnist, out, torch_device, console, parallel)
+    trained = sum(not r["reused"] for r in training.values())
+    timings["training"] = _step(
+        time.perf_counter() - t, f"{trained} trained, {len(training) - trained} reused"
+    )
+    t = time.perf_counter()
+    judge_existed = _judge_folder(cfg, out).joinpath("classifier.json").exists()
     judge, judge_folder = digit_judge(cfg, data, out)
-    timings["digit classifier"] = time.perf_counter() - t
+    timings["digit classifier"] = _step(
+        time.perf_counter() - t, "reused" if judge_existed else "computed"
+    )
     key = experiment_key(cfg, out, judge_folder)
-    experiments = run_experiments(cfg, models, data, judge, out, key, console)
-    timings |= {f"experiment: {r.name}": r.seconds for r in experiments}
-    results = assemble(cfg, mnist, data, training, experiments, timings)
+    experiments = run_experiments(cfg, models, data, judge, out, key, console, timings)
+    results = assemble(cfg, mnist, data, training, experiments, {"steps": timings})
     results["timings"]["total"] = time.perf_counter() - started
+    from vaelab.explorer import EXPLORER_FILE, write_explorer
     from vaelab.report import write_report
 
     fileio.write_json(out / RESULTS_FILE, results)
+    steps = cfg.experiments.walk_steps
+    write_explorer(models, data, judge, out / EXPLORER_FILE, title=cfg.name, walk_steps=steps)
     report = write_report(results, experiments, out / REPORT_FILE)
     print_summary(results, console)
     return report
+
+
+def with_fingerprint(cfg: StudyConfig, mnist: MNIST) -> StudyConfig:
+    """`cfg` with the data's content fingerprint and source; a pinned other fingerprint fails."""
+    if cfg.data.sha256 and cfg.data.sha256 != mnist.sha256:
+        raise VaelabError(
+            f"data.sha256 is {cfg.data.sha256[:12]}..., but {mnist.source} has "
+            f"{mnist.sha256[:12]}...: other data than the settings ask for"
+        )
+    data = dataclasses.replace(cfg.data, sha256=mnist.sha256, source=mnist.source)
+    return dataclasses.replace(cfg, data=data)
+
+
+def _step(seconds: float, what: str) -> dict[str, Any]:
+    """One step of this invocation: how long it took here and what it did (computed/reused)."""
+    return {"seconds": seconds, "what": what}
 
 
 def assemble(
@@ -233,7 +285,7 @@ def assemble(
     data: StudyData,
     training: dict[str, Any],
     experiments: list[ExperimentResult],
-    timings: dict[str, float],
+    timings: dict[str, Any],
 ) -> dict[str, Any]:
     """results.json: the settings, the data, every number of every experiment, the verdicts."""
     numbers = {r.name: r.numbers for r in experiments}
@@ -241,9 +293,14 @@ def assemble(
         "config": to_dict(cfg),
         "data": {
             "source": mnist.source,
+            "path": cfg.data.path,
+            "sha256": mnist.sha256,
             "train_images": len(data.x_train),
             "test_images": len(data.x_test),
+            "test_images_of": len(mnist.y_test),
+            "labelled_images": min(cfg.data.n_labelled, len(data.x_train)),
         },
+        "images_per_measure": images_per_measure(cfg, len(data.x_test)),
         "environment": {
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -255,6 +312,30 @@ def assemble(
         "figures": {r.name: _result_dict(r)["figures"] for r in experiments},
         "claims": [c.to_dict() for c in judge_claims(numbers)],
         "timings": timings,
+    }
+
+
+def images_per_measure(cfg: StudyConfig, n_test: int) -> dict[str, Any]:
+    """How many test images each measure of results.json is computed on."""
+    e = cfg.experiments
+    bounds = n_test if e.iwae_images is None else min(e.iwae_images, n_test)
+    return {
+        "reconstruction": {
+            "nll": n_test,
+            "mse": n_test,
+            "read_as_true_digit": n_test,
+            "fours_read_as_nine": "the test 4s among them",
+            "read_as_given_label": n_test,
+            "kl": n_test,
+            "elbo": n_test,
+            "kl_on_iwae_images": bounds,
+            "elbo_on_iwae_images": bounds,
+            "iwae": bounds,
+        },
+        "interpolation": "two test images per walk",
+        "latent": n_test,
+        "clustering": n_test,
+        "training": "test_loss: every test image of the subset",
     }
 
 
@@ -272,8 +353,17 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
             *[f"{by_z[str(z)]['nll']:.1f}" if str(z) in by_z else "-" for z in rec["latents_all"]],
         )
     console.print(nll)
-    claims = Table("#", "the article's claim", "verdict", title="Claims, judged on this run")
+    claims = Table(title="Claims, judged on this run")
+    claims.add_column("#", no_wrap=True)
+    claims.add_column("the article's claim", overflow="fold")
+    claims.add_column("comparisons", overflow="fold")
+    claims.add_column("verdict", no_wrap=True, min_width=len("does not hold"))
     for claim in results["claims"]:
-        claims.add_row(str(claim["number"]), claim["text"], claim["verdict"])
+        statuses = [c["status"] for c in claim.get("comparisons", [])]
+        verbs = {"agrees": "agree", "disagrees": "disagree", "unsettled": "unsettled"}
+        counts = ", ".join(f"{statuses.count(s)} {verbs[s]}" for s in dict.fromkeys(statuses))
+        claims.add_row(str(claim["number"]), claim["text"], counts or "-", claim["verdict"])
     console.print(claims)
+    if results["claims"] and results["claims"][0].get("provisional"):
+        console.print("provisional: one seed; every verdict may change with another seed")
     console.print(f"total time: {results['timings']['total']:.0f} s")

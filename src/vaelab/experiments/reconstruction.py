@@ -5,7 +5,10 @@ true label, or a wrong one. Every trained model is also measured on the whole te
 Bernoulli NLL and MSE of the reconstruction from the mean, the ELBO (C = 1) and the
 importance-weighted bound for the VAEs, and what a fixed digit classifier reads in the
 reconstructions (how often it reads the true digit, how often a "4" comes back as a "9",
-how often a wrong label wins).
+how often the reconstruction is read as the wrong label given). A wrong label may pull a
+reconstruction toward itself without winning, so for every test image of each grid's digit the
+classifier's probability of the grid's wrong label is kept per image, for the CVAE given that
+label, no label and the true one.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def measure_bounds(
         model,
         data.x_test[:n],
         None if labels is None else labels[:n],
-        elbo_samples=1,
+        elbo_samples=cfg.elbo_samples,
         iwae_samples=cfg.iwae_samples,
         seed=cfg.seed,
     )
@@ -99,7 +102,9 @@ def measure_bounds(
         "kl": bounds["kl"],
         "elbo": bounds["elbo"],
         "iwae": iwae["iwae"],
+        "kl_on_iwae_images": iwae["kl"],
         "elbo_on_iwae_images": iwae["elbo"],
+        "iwae_images": n,
     }
 
 
@@ -120,6 +125,48 @@ def table(
                 numbers |= measure_bounds(model, data, labels, cfg)
             rows.setdefault(mode, {})[str(z)] = numbers
     return rows
+
+
+@torch.no_grad()
+def label_pull(
+    model: AutoEncoder, data: StudyData, digit: int, wrong: int, judge: DigitClassifier
+) -> dict[str, Any] | None:
+    """How much label `wrong` pulls the CVAE's reconstructions of every test `digit`.
+
+    Per image, the classifier's probability of `wrong` on the reconstruction given `wrong`,
+    no label and the true label (4 significant digits, paired by position), their means and
+    how often `wrong` wins. None when the test images hold no `digit`.
+    """
+    x = data.x_test[data.y_test == digit]
+    if len(x) == 0:
+        return None
+    given: dict[str, list[float]] = {}
+    wins: dict[str, float] = {}
+    for name, label in (("wrong label", wrong), ("no label", -1), ("true label", digit)):
+        proba = judge.predict_proba(model.reconstruct(x, torch.full((len(x),), label)))
+        given[name] = [float(f"{p:.4g}") for p in proba[:, wrong].tolist()]
+        wins[name] = float(np.mean(proba.argmax(axis=1) == wrong))
+    return {
+        "images": len(x),
+        "prob_given": given,
+        "mean_prob_given": {name: float(np.mean(p)) for name, p in given.items()},
+        "read_as_given": wins,
+    }
+
+
+def label_pulls(
+    models: Models, data: StudyData, cfg: ExperimentConfig, judge: DigitClassifier, latents: Any
+) -> dict[str, dict[str, Any]]:
+    """{"4to9": {z: label_pull(...)}} for every grid digit and every CVAE among `latents`."""
+    pulls: dict[str, dict[str, Any]] = {}
+    for digit, wrong in zip(cfg.recon_digits, cfg.wrong_labels, strict=True):
+        by_z = pulls.setdefault(f"{digit}to{wrong}", {})
+        for z in latents:
+            model = models.get(("cvae", z))
+            pull = None if model is None else label_pull(model, data, digit, wrong, judge)
+            if pull is not None:
+                by_z[str(z)] = pull
+    return pulls
 
 
 def grid_figure(
@@ -191,5 +238,6 @@ def run(
         "iwae_images": cfg.iwae_images,
         "elbo_samples": cfg.elbo_samples,
         "table": table(models, data, cfg, judge),
+        "label_pull": label_pulls(models, data, cfg, judge, latents),
     }
     return ExperimentResult("reconstruction", numbers, figures, time.perf_counter() - started)

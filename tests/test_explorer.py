@@ -1,0 +1,159 @@
+"""explorer.html without a browser: the packed format, the numbers in it, the study writes it."""
+
+import base64
+import json
+import re
+import zlib
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_models, tiny_study
+from vaelab.classifier import DigitClassifier
+from vaelab.explorer import (
+    CODE_MANTISSA,
+    DECODER_MANTISSA,
+    Packer,
+    explorer_data,
+    quantize,
+    render_explorer,
+)
+from vaelab.study import run_study
+
+
+def unpack(buffer: bytes, spec: dict) -> np.ndarray:
+    """What the page's unpack() does: byte planes, most significant first, back to float32."""
+    count = int(np.prod(spec["shape"]))
+    raw = np.frombuffer(buffer, np.uint8)
+    if spec["format"] == "u8":
+        return raw[spec["offset"] : spec["offset"] + count].reshape(spec["shape"])
+    bits = np.zeros(count, np.uint32)
+    for p in range(3):
+        plane = raw[spec["offset"] + p * count : spec["offset"] + (p + 1) * count]
+        bits |= plane.astype(np.uint32) << (24 - 8 * p)
+    return bits.view(np.float32).reshape(spec["shape"])
+
+
+def tensors_of(payload: dict) -> dict[str, np.ndarray]:
+    buffer = zlib.decompress(base64.b64decode(payload["blob"]))
+    return {name: unpack(buffer, spec) for name, spec in payload["tensors"].items()}
+
+
+@pytest.fixture(scope="module")
+def judge():
+    data = tiny_study(100)
+    return DigitClassifier(hidden=16, epochs=1).fit(data.x_train, data.y_train)
+
+
+@pytest.mark.parametrize("mantissa", [10, 13, 15])
+def test_quantize_keeps_the_relative_error_below_half_a_unit(mantissa):
+    values = np.random.default_rng(0).normal(0, 3, 10_000).astype(np.float32)
+    rounded = quantize(values, mantissa)
+    assert np.all(np.abs(rounded - values) <= np.abs(values) * 2.0 ** -(mantissa + 1))
+    assert np.array_equal(quantize(rounded, mantissa), rounded)  # rounded values stay put
+    assert not np.array_equal(rounded, values)
+
+
+def test_packed_tensors_come_back_as_quantized():
+    pack = Packer()
+    values = np.random.default_rng(1).normal(size=(5, 7)).astype(np.float32)
+    images = np.arange(20, dtype=np.uint8).reshape(4, 5)
+    pack.floats("w", values, 12)
+    pack.bytes_u8("images", images)
+    payload = {"blob": pack.blob(), "tensors": pack.index}
+    got = tensors_of(payload)
+    assert np.array_equal(got["w"], quantize(values, 12))
+    assert np.array_equal(got["images"], images)
+
+
+def decode_numpy(t: dict, model_entry: dict, z: np.ndarray, label: int) -> np.ndarray:
+    """The page's decode, written again in numpy (float64)."""
+    d = {k: t[v].astype(np.float64) for k, v in model_entry["decoder"].items()}
+    logits = np.tanh(z @ d["w1"].T + d["b1"]) @ d["w2"].T + d["b2"]
+    if label >= 0 and "label_logits" in d:
+        logits = logits + d["label_logits"][label]
+    return 1 / (1 + np.exp(-logits))
+
+
+def test_the_payload_decodes_as_pytorch_and_maps_codes_back(judge):
+    models = tiny_models((2, 5))
+    data = tiny_study(40)
+    payload = explorer_data(models, data, judge, title="t", walk_steps=4)
+    t = tensors_of(payload)
+    assert [m["id"] for m in payload["models"]] == [
+        f"{k}-z{z}" for z in (2, 5) for k in models_kinds()
+    ]
+    assert t[payload["images"]].shape == (40, 784) and payload["labels"] == data.y_test.tolist()
+    rng = np.random.default_rng(0)
+    for entry in payload["models"]:
+        model = models[(entry["kind"], entry["latent"])]
+        z = rng.normal(0, 2, size=(8, entry["latent"]))
+        for label in (-1, 4) if model.uses_labels else (-1,):
+            y = torch.full((8,), label) if model.uses_labels else None
+            with torch.no_grad():
+                expected = torch.sigmoid(model.decode(torch.tensor(z, dtype=torch.float32), y))
+            assert np.abs(decode_numpy(t, entry, z, label) - expected.numpy()).max() < 1e-4
+        codes, points = t[entry["codes"]], t[entry["map"]]
+        mean, axes = t[entry["pca"]["mean"]], t[entry["pca"]["axes"]]
+        labels = data.y_test if model.uses_labels else None
+        exact = model.embed(data.x_test, labels).detach().numpy()
+        assert np.allclose(codes, exact, rtol=2.0**-CODE_MANTISSA, atol=1e-7)
+        # the map is the codes' projection: mapping it back lands on the codes' 2-D shadow
+        back = mean + points @ axes
+        shadow = mean + (codes - mean) @ axes.T @ axes
+        assert np.abs(back - shadow).max() < 1e-3
+        if entry["latent"] == 2:
+            assert np.allclose(points, codes, atol=1e-5)
+        else:
+            assert np.allclose(axes @ axes.T, np.eye(2), atol=1e-4)
+            assert 0 < sum(entry["pca"]["variance_share"]) <= 1 + 1e-9
+
+
+def models_kinds():
+    return ("ae", "vae", "cvae")
+
+
+def test_a_title_cannot_close_the_data_script(judge):
+    payload = explorer_data(
+        tiny_models((2,)), tiny_study(20), judge, title="</script>x", walk_steps=3
+    )
+    html = render_explorer(payload)
+    assert html.count("</script>") == 2  # the data's and the program's own
+    data = re.search(r'id="vaelab-data">(.*?)</script>', html, re.S).group(1)
+    assert json.loads(data)["title"] == "</script>x"
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+
+
+def test_a_quick_sized_page_stays_under_5_mb():
+    """Twelve decoders (z = 2, 4, 16, 64) and the study's classifier (hidden 256)."""
+    torch.manual_seed(0)
+    data = tiny_study(2000)
+    judge = DigitClassifier(epochs=1).fit(data.x_test[:200], data.y_test[:200])
+    payload = explorer_data(tiny_models((2, 4, 16, 64)), data, judge, title="q", walk_steps=30)
+    size = len(render_explorer(payload).encode())
+    print(f"explorer.html for a quick-sized study: {size / 1e6:.2f} MB")
+    assert 2e6 < size < 5e6
+    assert DECODER_MANTISSA == 13
+
+
+def test_a_study_writes_the_explorer_and_the_report_links_it(tmp_path, prototype_npz):
+    preset = tmp_path / "mini.toml"
+    preset.write_text(
+        'name = "mini"\nmodels = ["vae", "cvae"]\nlatents = [2, 4]\n'
+        "[train]\nepochs = 1\nbatch_size = 50\ncheckpoint_every = 1\neval_every = 1\n"
+        "[data]\ntest_size = 100\nn_labelled = 200\n"
+        "[experiments]\nrecon_latents = [4]\nkmeans_runs = 2\niwae_samples = 4\n"
+        "iwae_images = 10\nelbo_samples = 1\nwalk_steps = 4\nclassifier_epochs = 1\n"
+    )
+    out = tmp_path / "study"
+    report = run_study(str(preset), out, data_path=prototype_npz, device="cpu")
+    html = report.read_text()
+    assert 'href="explorer.html"' in html and "<script" not in html
+    assert "Style versus digit" in html
+    page = (out / "explorer.html").read_text()
+    data = json.loads(re.search(r'id="vaelab-data">(.*?)</script>', page, re.S).group(1))
+    assert [m["id"] for m in data["models"]] == ["vae-z2", "cvae-z2", "vae-z4", "cvae-z4"]
+    assert data["walk_steps"] == 4 and len(data["labels"]) == 100
+    results = json.loads((out / "results.json").read_text())
+    assert results["experiments"]["style"]["latents"] == [4]
