@@ -284,7 +284,7 @@ def evaluate_cmd(
 @app.command()
 def study(
     preset: Annotated[
-        str, typer.Option("--preset", help="quick, paper, tiny, or a TOML file.")
+        str, typer.Option("--preset", help="quick, long, paper, tiny, or a TOML file.")
     ] = "quick",
     out: Annotated[
         Path,

@@ -93,7 +93,10 @@ class DataConfig:
         2000, "size of the seeded test subset, as in the article; unset: all 10,000", "images"
     )
     n_labelled: int = setting(30000, "training images whose label the CVAE sees", "images")
-    seed: int = setting(0, "seed of which test images and which labels are kept")
+    seed: int = setting(0, "seed of which test images are kept (the same for every run seed)")
+    label_seed: int | None = setting(
+        None, "seed of which training images keep their label; unset: the run's train.seed"
+    )
     sha256: str | None = setting(
         None, "content fingerprint of the data, recorded by vaelab; set it to insist on that data"
     )
@@ -134,7 +137,9 @@ class ExperimentConfig:
     walk_steps: int = setting(30, "frames per interpolation, endpoints included", "frames")
     kmeans_runs: int = setting(50, "k-means restarts with different seeds, each scored", "runs")
     kmeans_clusters: int = setting(10, "clusters of k-means", "clusters")
-    iwae_samples: int = setting(1000, "importance samples for the log p(x) bound", "samples")
+    iwae_samples: int = setting(
+        1000, "importance samples for the log p(x) bound; 0 leaves the bound out", "samples"
+    )
     iwae_images: int | None = setting(
         None, "test images for the bounds table (KL, ELBO, IWAE); unset: the whole subset", "images"
     )
@@ -144,13 +149,17 @@ class ExperimentConfig:
     classifier_epochs: int = setting(
         8, "training epochs of the digit classifier that reads reconstructions and walks", "epochs"
     )
+    milestone_kmeans_runs: int = setting(
+        10, "k-means runs per model when the claims are judged again at milestone epochs", "runs"
+    )
     seed: int = setting(0, "seed of the experiments' own randomness (wrong labels, k-means, ...)")
 
     def validate(self) -> None:
         _require(self.walk_steps >= 2, "experiments.walk_steps must be >= 2")
         _require(self.kmeans_runs >= 1, "experiments.kmeans_runs must be >= 1")
+        _require(self.milestone_kmeans_runs >= 1, "experiments.milestone_kmeans_runs must be >= 1")
         _require(self.kmeans_clusters >= 2, "experiments.kmeans_clusters must be >= 2")
-        _require(self.iwae_samples >= 1, "experiments.iwae_samples must be >= 1")
+        _require(self.iwae_samples >= 0, "experiments.iwae_samples must be >= 0")
         _require(self.elbo_samples >= 1, "experiments.elbo_samples must be >= 1")
         _require(self.classifier_epochs >= 1, "experiments.classifier_epochs must be >= 1")
         _require(
@@ -166,6 +175,11 @@ class StudyConfig:
     name: str = setting("custom", "the study's name, shown in the report")
     models: tuple[str, ...] = setting(("ae", "vae", "cvae"), "model kinds of the grid")
     latents: tuple[int, ...] = setting((2, 4, 16, 64), "latent sizes of the grid", "dimensions")
+    seeds: tuple[int, ...] = setting(
+        (0,),
+        "run seeds: each trains the whole grid again with other initial weights, batch order, "
+        "noise of z and CVAE labelled subset; the test images stay the same",
+    )
     model: ModelConfig = field(default_factory=ModelConfig)  # kind and latent set per run
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -175,14 +189,22 @@ class StudyConfig:
         for kind in self.models:
             dataclasses.replace(self.model, kind=kind).validate()
         _require(all(z >= 1 for z in self.latents), "latents must all be >= 1")
+        _require(len(self.seeds) >= 1, "seeds must name at least one seed")
+        _require(len(set(self.seeds)) == len(self.seeds), "seeds must not repeat")
+        _require(
+            self.train.seed == 0,
+            "a study takes its run seeds from `seeds`; set seeds = [...] instead of train.seed",
+        )
         self.train.validate()
         self.data.validate()
         self.experiments.validate()
         return self
 
-    def run_config(self, kind: str, latent: int) -> RunConfig:
+    def run_config(self, kind: str, latent: int, seed: int | None = None) -> RunConfig:
+        """The run of `kind` at `latent` for run seed `seed` (default: the first of `seeds`)."""
         model = dataclasses.replace(self.model, kind=kind, latent=latent)
-        return RunConfig(model=model, train=self.train, data=self.data)
+        train = dataclasses.replace(self.train, seed=self.seeds[0] if seed is None else seed)
+        return RunConfig(model=model, train=train, data=self.data)
 
 
 def _require(ok: bool, message: str) -> None:
@@ -255,11 +277,11 @@ def load_toml(path: str | Path, cls: type = StudyConfig) -> Any:
     return from_dict(cls, data).validate()
 
 
-PRESETS = ("quick", "paper", "tiny")
+PRESETS = ("quick", "long", "paper", "tiny")
 
 
 def load_preset(name_or_path: str) -> StudyConfig:
-    """A shipped preset by name (quick, paper, tiny), or a user's TOML file by path."""
+    """A shipped preset by name (quick, long, paper, tiny), or a user's TOML file by path."""
     if name_or_path in PRESETS:
         text = resources.files("vaelab.presets").joinpath(f"{name_or_path}.toml").read_text()
         return from_dict(StudyConfig, tomllib.loads(text)).validate()

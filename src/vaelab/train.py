@@ -52,7 +52,8 @@ class TensorData:
         n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
         y_train = mnist.y_train[:n].astype(np.int64)
         if cfg.model.kind == "cvae":
-            y_train = semi_supervised_labels(y_train, min(d.n_labelled, n), d.seed)
+            label_seed = cfg.train.seed if d.label_seed is None else d.label_seed
+            y_train = semi_supervised_labels(y_train, min(d.n_labelled, n), label_seed)
         test = test_subset(mnist.y_test, d.test_size, d.seed)
         return cls(
             x_train=torch.from_numpy(to_float(mnist.x_train[:n])).to(device),
@@ -153,9 +154,9 @@ _UNUSED = {
     "ae": {
         "model": ("embed", "n_labels"),
         "train": ("kl_weight", "n_samples"),
-        "data": ("n_labelled",),
+        "data": ("n_labelled", "label_seed"),
     },
-    "vae": {"model": ("embed", "n_labels"), "data": ("n_labelled",)},
+    "vae": {"model": ("embed", "n_labels"), "data": ("n_labelled", "label_seed")},
     "cvae": {},
 }
 

@@ -101,7 +101,7 @@ def measure_bounds(
     return {
         "kl": bounds["kl"],
         "elbo": bounds["elbo"],
-        "iwae": iwae["iwae"],
+        "iwae": iwae.get("iwae"),  # None when iwae_samples is 0
         "kl_on_iwae_images": iwae["kl"],
         "elbo_on_iwae_images": iwae["elbo"],
         "iwae_images": n,

@@ -1,0 +1,124 @@
+"""The claims judged again at milestone epochs: do the verdicts settle with training?
+
+Every run keeps its weights at epochs 1, 2, 4, 8, ... and at its last epoch
+(`checkpoint.load_milestones`). For each milestone epoch that every run of the study reached,
+the experiments' numbers are computed again from those weights in every seed -- without
+figures, without the importance-weighted bound and with fewer k-means runs, since only the
+claims read them -- and the claims are judged on them. Nothing is trained again, and each
+(epoch, seed) is cached under the hashes of the weights it read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from vaelab import checkpoint, fileio
+from vaelab.claims import judge_claims
+from vaelab.config import ExperimentConfig, to_dict
+from vaelab.experiments.common import Models
+
+MILESTONE_CACHE = "milestones.json"
+RunDirs = Mapping[tuple[str, int], Path]  # (kind, latent) -> run folder, for one seed
+NumbersOf = Callable[[Models, ExperimentConfig], dict[str, Any]]  # models -> experiment numbers
+
+
+def milestone_config(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The experiments' settings at a milestone: no IWAE bound, fewer k-means runs."""
+    runs = min(cfg.kmeans_runs, cfg.milestone_kmeans_runs)
+    return dataclasses.replace(cfg, iwae_samples=0, kmeans_runs=runs)
+
+
+def recorded_epochs(run_dir: Path) -> dict[int, str]:
+    """{epoch: sha256 of the weights} of every milestone `run_dir` holds (unchecked here)."""
+    found = {}
+    for path in sorted((Path(run_dir) / checkpoint.MILESTONE_DIR).glob("epoch-*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            found[int(record["epoch"])] = str(record["sha256"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged record: that epoch is simply not a shared milestone
+    return found
+
+
+def shared_epochs(runs_by_seed: Mapping[int, RunDirs]) -> list[int]:
+    """The milestone epochs that every run of every seed reached, oldest first."""
+    shared: set[int] | None = None
+    for runs in runs_by_seed.values():
+        for run_dir in runs.values():
+            epochs = set(recorded_epochs(run_dir))
+            shared = epochs if shared is None else shared & epochs
+    return sorted(shared or ())
+
+
+def _load_at(runs: RunDirs, epoch: int) -> Models:
+    models: Models = {}
+    for key, run_dir in runs.items():
+        models[key] = checkpoint.load_milestones(run_dir, "cpu", epochs=[epoch])[epoch]
+    return models
+
+
+def claims_over_training(
+    runs_by_seed: Mapping[int, RunDirs],
+    cfg: ExperimentConfig,
+    numbers_of: NumbersOf,
+    out: Path,
+    key: str,
+    log: Callable[[str], None] = lambda line: None,
+) -> dict[str, Any]:
+    """The claims x epochs map: each claim's verdict at every shared milestone epoch.
+
+    `numbers_of(models, cfg)` computes one seed's experiment numbers; `key` names everything
+    else they depend on (data, judge, settings). Returns JSON-ready data for results.json.
+    """
+    seeds = sorted(runs_by_seed)
+    epochs = shared_epochs(runs_by_seed)
+    at_milestones = milestone_config(cfg)
+    cache_path = Path(out) / MILESTONE_CACHE
+    cache = _read_cache(cache_path)
+    verdicts: dict[str, list[str]] = {}
+    comparisons: dict[str, list[list[str]]] = {}
+    for i, epoch in enumerate(epochs):
+        per_seed = []
+        for seed in seeds:
+            runs = runs_by_seed[seed]
+            entry = _entry_key(key, at_milestones, epoch, runs)
+            if entry not in cache:
+                log(f"claims at epoch {epoch}, seed {seed}: computing")
+                cache[entry] = numbers_of(_load_at(runs, epoch), at_milestones)
+                fileio.write_json(cache_path, cache)
+            per_seed.append(cache[entry])
+        for claim in judge_claims(per_seed, seeds):
+            verdicts.setdefault(str(claim.number), [None] * len(epochs))[i] = claim.verdict
+            labels = [c.label for c in claim.comparisons]
+            comparisons.setdefault(str(claim.number), [[]] * len(epochs))[i] = labels
+    return {
+        "epochs": epochs,
+        "seeds": seeds,
+        "kmeans_runs": at_milestones.kmeans_runs,
+        "verdicts": verdicts,
+        "comparisons": comparisons,
+    }
+
+
+def _entry_key(key: str, cfg: ExperimentConfig, epoch: int, runs: RunDirs) -> str:
+    weights = sorted(
+        (f"{kind}-z{z}", recorded_epochs(run_dir).get(epoch))
+        for (kind, z), run_dir in runs.items()
+    )
+    blob = json.dumps(
+        {"key": key, "cfg": to_dict(cfg), "epoch": epoch, "weights": weights}, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _read_cache(path: Path) -> dict[str, Any]:
+    try:
+        cache = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return cache if isinstance(cache, dict) else {}
