@@ -211,8 +211,8 @@ def _write_cache(folder: Path, arrays: Mapping[str, np.ndarray], source: str) ->
             digests[role] = hashlib.sha256(buffer.getvalue()).hexdigest()
             fileio.write_bytes(folder / f"{role}.npy", buffer.getvalue())
         meta = {"source": source, "sha256": digests}
-        fileio.write_bytes(folder / "meta.json", json.dumps(meta, indent=2).encode())
-    except OSError as err:
+        fileio.write_json(folder / "meta.json", meta)
+    except (OSError, VaelabError) as err:
         log.warning("could not cache MNIST in %s: %s", folder, err)
     return MNIST(**arrays, source=source)
 

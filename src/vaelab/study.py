@@ -28,6 +28,8 @@ from vaelab.config import RunConfig, StudyConfig, load_preset, to_dict
 from vaelab.data import MNIST, load_mnist, test_subset, to_float
 from vaelab.experiments import clustering, interpolation, latent, reconstruction
 from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData
+from vaelab.lock import folder_lock
+from vaelab.preflight import NOT_MEASURED, preflight
 from vaelab.progress import RichReporter, make_progress
 from vaelab.train import TensorData, Trainer, identity, is_finished, read_metrics, resolve_device
 
@@ -201,9 +203,17 @@ def run_study(
         train=dataclasses.replace(cfg.train, device=device or cfg.train.device),
     ).validate()
     out = Path(out)
+    mnist = load_mnist(cfg.data.path)
+    skipped = preflight(cfg, mnist)  # every check that can fail comes before any work
+    with folder_lock(out):  # one study per folder
+        return _run_locked(cfg, mnist, out, skipped, console)
+
+
+def _run_locked(
+    cfg: StudyConfig, mnist: MNIST, out: Path, skipped: dict[str, str], console: Console
+) -> Path:
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    mnist = load_mnist(cfg.data.path)
     console.print(f"study {cfg.name!r}: {len(cfg.models) * len(cfg.latents)} models into {out}")
     t = time.perf_counter()
     models, training = train_grid(cfg, mnist, out, resolve_device(cfg.train.device), console)
@@ -216,6 +226,7 @@ def run_study(
     experiments = run_experiments(cfg, models, data, judge, out, key, console)
     timings |= {f"experiment: {r.name}": r.seconds for r in experiments}
     results = assemble(cfg, mnist, data, training, experiments, timings)
+    results[NOT_MEASURED] = skipped
     results["timings"]["total"] = time.perf_counter() - started
     from vaelab.report import write_report
 
