@@ -7,6 +7,7 @@ is a VaelabError naming the file and the reason, and leaves the old file as it w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -102,7 +103,5 @@ def write_error(path: Path, err: OSError) -> VaelabError:
 
 
 def _discard(tmp: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):  # on a read-only disk it was never created
         tmp.unlink(missing_ok=True)
-    except OSError:
-        pass  # on a read-only disk it was never created

@@ -23,6 +23,7 @@ Choices, and why:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -103,10 +104,8 @@ class FolderLock:
         self._key = None
         if not last or self._fd is None:
             return
-        try:
-            (self.path / LOCK_FILE).unlink(missing_ok=True)  # still held: no waiter sees a gap
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # unlinked while still held: no waiter sees a gap
+            (self.path / LOCK_FILE).unlink(missing_ok=True)
         os.close(self._fd)
         self._fd = None
         self._remove_folder_if_empty()
@@ -170,10 +169,8 @@ class FolderLock:
     def _remove_folder_if_empty(self) -> None:
         if not self._created_folder:
             return
-        try:
-            self.path.rmdir()  # fails, as it should, if anything was written into it
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # fails, as it should, if anything was written
+            self.path.rmdir()
 
 
 def read_holder(path: str | Path) -> str:
