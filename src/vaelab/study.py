@@ -56,15 +56,17 @@ def train_grid(
         for i, (kind, z) in enumerate(grid, start=1):
             run_cfg = cfg.run_config(kind, z)
             run_dir = run_dir_for(out, run_cfg)
-            reused = is_finished(run_dir, run_cfg)
-            if reused:
-                progress.console.print(
-                    f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}"
-                )
-            else:
-                data = TensorData.from_mnist(mnist, run_cfg, device)
-                reporter = RichReporter(progress, label=f"[{i}/{len(grid)}] ")
-                Trainer(run_cfg, data, run_dir, reporter).fit(resume=True)
+            # another process training this model: wait for it, then reuse what it finished
+            with folder_lock(run_dir, wait=True, on_wait=progress.console.print):
+                reused = is_finished(run_dir, run_cfg)
+                if reused:
+                    progress.console.print(
+                        f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}"
+                    )
+                else:
+                    data = TensorData.from_mnist(mnist, run_cfg, device)
+                    reporter = RichReporter(progress, label=f"[{i}/{len(grid)}] ")
+                    Trainer(run_cfg, data, run_dir, reporter).fit(resume=True)
             models[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
             records[f"{kind}-z{z}"] = _training_record(run_dir, kind, z, reused)
     return models, records
