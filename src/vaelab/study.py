@@ -138,7 +138,7 @@ def run_experiments(
     results = []
     for i, (name, step) in enumerate(steps, start=1):
         cached = cache.get(name)
-        if cached and cached["key"] == key and _figures_exist(out, cached["figures"]):
+        if cached and cached.get("key") == key and _intact(out, cached):
             result = ExperimentResult(
                 name, cached["numbers"], [Figure(**f) for f in cached["figures"]], cached["seconds"]
             )
@@ -149,7 +149,7 @@ def run_experiments(
                 result = step()
                 result.seconds = time.perf_counter() - started
             console.print(f"experiment {i}/{len(steps)}: {name} done in {result.seconds:.1f} s")
-            cache[name] = {"key": key, **_result_dict(result)}
+            cache[name] = _sealed(out, {"key": key, **_result_dict(result)})
             fileio.write_json(out / EXPERIMENT_CACHE, cache)
         results.append(result)
     return results
@@ -171,8 +171,33 @@ def _read_cache(path: Path) -> dict[str, Any]:
     return cache if isinstance(cache, dict) else {}
 
 
-def _figures_exist(out: Path, figures: list[dict[str, Any]]) -> bool:
-    return all((out / f["path"]).is_file() for f in figures)
+def _sealed(out: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """A cache entry with the sha256 of its figures and of itself, so damage is seen."""
+    entry = {
+        **entry,
+        "figure_sha256": {f["path"]: _file_sha256(out / f["path"]) for f in entry["figures"]},
+    }
+    return {**entry, "sha256": _entry_sha256(entry)}
+
+
+def _intact(out: Path, entry: dict[str, Any]) -> bool:
+    """True if the entry and every figure it names are as they were written."""
+    try:
+        if entry["sha256"] != _entry_sha256({k: v for k, v in entry.items() if k != "sha256"}):
+            return False
+        return all(
+            _file_sha256(out / path) == digest for path, digest in entry["figure_sha256"].items()
+        ) and {f["path"] for f in entry["figures"]} == set(entry["figure_sha256"])
+    except (KeyError, TypeError, AttributeError, OSError):
+        return False
+
+
+def _entry_sha256(entry: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def experiment_key(cfg: StudyConfig, out: Path, judge_folder: str) -> str:
