@@ -136,9 +136,7 @@ def test_a_failed_write_is_one_line_and_leaves_earlier_files_intact(
 
 def _files(out: Path) -> dict[str, str]:
     """Every file's hash; the lock file and empty folders go when the lock is released."""
-    return {
-        k: v for k, v in tree_hash(out).items() if not k.endswith(LOCK_FILE) and v != "dir"
-    }
+    return {k: v for k, v in tree_hash(out).items() if not k.endswith(LOCK_FILE) and v != "dir"}
 
 
 # --- damaged files ------------------------------------------------------------------------

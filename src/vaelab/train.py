@@ -9,6 +9,7 @@ killed and resumed ends with the same weights, bit for bit on the CPU, as one th
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,8 +78,12 @@ class SilentReporter:
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise VaelabError("device cuda was asked for, but torch sees no CUDA GPU")
+    if name != "cpu" and not re.fullmatch(r"cuda(:\d+)?", name):
+        raise VaelabError(f"unknown device {name!r}: use auto, cpu, cuda or cuda:N")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise VaelabError(f"device {name} was asked for, but torch sees no CUDA GPU")
+    if name.startswith("cuda:") and int(name[5:]) >= torch.cuda.device_count():
+        raise VaelabError(f"device {name}: torch sees {torch.cuda.device_count()} CUDA GPU(s)")
     return torch.device(name)
 
 
