@@ -113,12 +113,13 @@ RESUME = ["train", "--out", "{w}/run", "--data", "{w}/m.npz", "--epochs", "3", "
 CONFIG = ["train", "--out", "{w}/new-run", "--config", "{w}/run.toml"]
 EVAL = ["eval", "{w}/run", "--device", "cpu"]
 DATA = ["data", "--data"]
+FILE, NPZ, KM, CHECKPOINTS = "{w}/file.txt", "{w}/m.npz", "kmeans_runs = 2", "run/checkpoints"
 
 # (name, setup or None, argv with {w} for the world's folder; a setup may return the argv)
 CASES: list[tuple[str, Callable | None, list[str] | None]] = [
     # the command line
-    ("train --out an existing file", None, ["train", "--out", "{w}/file.txt", "--data", "{w}/m.npz"]),
-    ("study --out an existing file", None, ["study", "--preset", "{w}/study.toml", "--out", "{w}/file.txt"]),
+    ("train --out an existing file", None, ["train", "--out", FILE, "--data", "{w}/m.npz"]),
+    ("study --out an existing file", None, ["study", "--preset", "{w}/study.toml", "--out", FILE]),
     ("eval --device gpu", None, ["eval", "{w}/run", "--device", "gpu"]),
     ("eval --device mps", None, ["eval", "{w}/run", "--device", "mps"]),
     ("eval --device cuda:0 without a GPU", None, ["eval", "{w}/run", "--device", "cuda:0"]),
@@ -161,11 +162,11 @@ CASES: list[tuple[str, Callable | None, list[str] | None]] = [
     ("study: latents a string", study_with(**{"latents = [2, 4]": 'latents = "2,4"'}), None),
     ("study: unknown setting", study_with(**{"kmeans_runs = 2": "kmeans_run = 2"}), None),
     ("study: digit 11", study_with(**{"kmeans_runs = 2": "recon_digits = [11, 2]"}), None),
-    ("study: wrong label = digit", study_with(**{"kmeans_runs = 2": "wrong_labels = [4, 7]"}), None),
+    ("study: wrong label = digit", study_with(**{KM: "wrong_labels = [4, 7]"}), None),
     ("study: labels count", study_with(**{"kmeans_runs = 2": "wrong_labels = [9]"}), None),
     ("study: walk_steps 1", study_with(**{"walk_steps = 4": "walk_steps = 1"}), None),
     ("study: plot_latent 1", study_with(**{"kmeans_runs = 2": "plot_latent = 1"}), None),
-    ("study: more clusters than images", study_with(**{"kmeans_runs = 2": "kmeans_clusters = 500"}), None),
+    ("study: more clusters than images", study_with(**{KM: "kmeans_clusters = 500"}), None),
     ("study: test images lack a digit", study_with(**{"test_size = 100": "test_size = 3"}), None),
     ("study: lr infinite", study_with(**{"epochs = 2": "epochs = 2\nlr = inf"}), None),
     # data files
@@ -203,14 +204,14 @@ CASES: list[tuple[str, Callable | None, list[str] | None]] = [
         {k: v for k, v in json.loads(r).items() if k != "config"}).encode()), EVAL),
     ("eval: model.json config a number", edit("run/model.json", lambda r: json.dumps(
         {**json.loads(r), "config": 5}).encode()), EVAL),
-    ("train onto a finished run", None, ["train", "--out", "{w}/run", "--data", "{w}/m.npz", *RUN_ARGS]),
+    ("train onto a finished run", None, ["train", "--out", "{w}/run", "--data", NPZ, *RUN_ARGS]),
     ("train onto a foreign folder", None, ["train", "--out", "{w}/idx", "--data", "{w}/m.npz"]),
     ("resume with other settings", None, [*RESUME, "--z", "4"]),
     ("resume asking fewer epochs", None, [*RESUME[:6], "1", *RESUME[7:]]),
     # checkpoints
     ("checkpoint hash mismatch", lambda w: edit(newest_checkpoint(w), flip)(w), RESUME),
     ("checkpoint truncated", lambda w: edit(newest_checkpoint(w), lambda r: r[:100])(w), RESUME),
-    ("checkpoint JSON corrupt", edit("run/checkpoints/epoch-000002.json", lambda r: r[:10]), RESUME),
+    ("checkpoint JSON corrupt", edit(f"{CHECKPOINTS}/epoch-000002.json", lambda r: r[:10]), RESUME),
     ("checkpoint tensors missing", lambda w: (w / newest_checkpoint(w)).unlink(), RESUME),
 ]  # fmt: skip
 
