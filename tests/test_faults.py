@@ -61,6 +61,7 @@ def reference(tmp_path_factory) -> tuple[Path, Path, float]:
     return toml, tmp / "study", time.monotonic() - started
 
 
+@pytest.mark.slow  # about 2 minutes on 2 busy cores
 def test_kill_9_anywhere_then_rerun_gives_the_same_study(reference, tmp_path):
     toml, ref_out, duration = reference
     out = tmp_path / "study"
