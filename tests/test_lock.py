@@ -219,3 +219,20 @@ def test_a_study_waits_for_a_model_held_elsewhere_and_does_not_train_it_again(tm
     assert results["training"]["ae-z2"]["reused"] is False
     folder = out / "models" / results["training"]["vae-z2"]["folder"]
     assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2  # trained once
+
+
+def test_eval_reads_a_run_folder_without_taking_its_lock(tmp_path, capsys):
+    from vaelab.cli import run
+
+    data = write_npz(tmp_path / "m.npz", 100, 30)
+    out = tmp_path / "run"
+    args = ["--data", str(data), "--z", "2", "--epochs", "1", "--train-size", "100"]
+    assert run(["train", "--out", str(out), "--test-size", "30", *args]) == 0
+    proc = hold(out)
+    try:
+        before = tree_hash(out)
+        assert run(["eval", str(out), "--data", str(data), "--device", "cpu"]) == 0
+        assert tree_hash(out) == before
+    finally:
+        proc.kill()
+        proc.wait()
