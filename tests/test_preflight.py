@@ -119,3 +119,18 @@ def test_a_test_subset_without_a_needed_digit_fails_before_training(tmp_path):
     with pytest.raises(VaelabError, match=r"the 5 test images \(data.test_size\) hold no "):
         run_study(str(toml), tmp_path / "out", console=Console(file=io.StringIO()))
     assert not (tmp_path / "out").exists()
+
+
+def test_too_few_images_per_digit_skips_the_latent_experiment():
+    import numpy as np
+
+    from vaelab.config import StudyConfig
+    from vaelab.preflight import skipped_experiments
+
+    cfg = StudyConfig(models=("vae",), latents=(2, 4))
+    assert skipped_experiments(cfg, np.arange(10).repeat(5)) == {}
+    assert "5-fold" in skipped_experiments(cfg, np.arange(10).repeat(4))["latent"]
+    cfg = StudyConfig(models=("ae",), latents=(3,))
+    assert set(skipped_experiments(cfg, np.arange(10).repeat(5))) == {
+        "reconstruction grids", "interpolation", "latent", "clustering"
+    }  # fmt: skip
