@@ -132,6 +132,8 @@ def load_model(
     blob = _read_bytes(run_dir / MODEL_FILE)
     if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
         raise VaelabError(f"{run_dir / MODEL_FILE} is corrupt (hash mismatch)")
+    if "config" not in record:
+        raise VaelabError(f"{run_dir / 'model.json'} holds no config (corrupt)")
     cfg = from_dict(RunConfig, record["config"]).validate()
     model = build_model(cfg.model)
     try:

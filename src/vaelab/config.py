@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import types
 import typing
@@ -62,6 +63,8 @@ class TrainConfig:
     def validate(self) -> None:
         _require(self.epochs >= 1, "train.epochs must be >= 1")
         _require(self.batch_size >= 1, "train.batch_size must be >= 1")
+        for name in ("lr", "beta1", "beta2", "adam_eps", "kl_weight"):
+            _require(math.isfinite(getattr(self, name)), f"train.{name} must be a finite number")
         _require(self.lr > 0, "train.lr must be > 0")
         _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1/beta2 must be in [0, 1)")
         _require(self.adam_eps > 0, "train.adam_eps must be > 0")
@@ -186,8 +189,11 @@ class StudyConfig:
     experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
 
     def validate(self) -> StudyConfig:
+        _require(len(self.models) >= 1, "models must name at least one of ae, vae, cvae")
+        _require(len(set(self.models)) == len(self.models), "models must not repeat a model")
         for kind in self.models:
             dataclasses.replace(self.model, kind=kind).validate()
+        _require(len(self.latents) >= 1, "latents must hold at least one latent size")
         _require(all(z >= 1 for z in self.latents), "latents must all be >= 1")
         _require(len(self.seeds) >= 1, "seeds must name at least one seed")
         _require(len(set(self.seeds)) == len(self.seeds), "seeds must not repeat")
@@ -195,6 +201,19 @@ class StudyConfig:
             self.train.seed == 0,
             "a study takes its run seeds from `seeds`; set seeds = [...] instead of train.seed",
         )
+        _require(len(set(self.latents)) == len(self.latents), "latents must not repeat a size")
+        e = self.experiments
+        digits = [*e.recon_digits, *e.wrong_labels, *(d for pair in e.walks for d in pair)]
+        _require(
+            all(0 <= d <= 9 for d in digits),
+            "experiments.recon_digits, wrong_labels and walks must be digits 0-9",
+        )
+        _require(
+            all(d != w for d, w in zip(e.recon_digits, e.wrong_labels, strict=False)),
+            "experiments.wrong_labels must differ from the recon_digits they are given to",
+        )
+        _require(e.plot_latent >= 2, "experiments.plot_latent must be >= 2 (a 2-D plot)")
+        _require(e.iwae_images is None or e.iwae_images >= 1, "experiments.iwae_images >= 1")
         self.train.validate()
         self.data.validate()
         self.experiments.validate()

@@ -245,15 +245,15 @@ def _write_cache(folder: Path, arrays: Mapping[str, np.ndarray], source: str) ->
             digests[role] = hashlib.sha256(buffer.getvalue()).hexdigest()
             fileio.write_bytes(folder / f"{role}.npy", buffer.getvalue())
         _write_meta(folder, {"source": source, "sha256": digests, "content_sha256": content})
-    except OSError as err:
+    except (OSError, VaelabError) as err:
         log.warning("could not cache MNIST in %s: %s", folder, err)
     return MNIST(**arrays, source=source, sha256=content)
 
 
 def _write_meta(folder: Path, meta: dict) -> None:
     try:
-        fileio.write_bytes(folder / "meta.json", json.dumps(meta, indent=2).encode())
-    except OSError as err:  # a read-only cache still serves its data
+        fileio.write_json(folder / "meta.json", meta)
+    except (OSError, VaelabError) as err:  # a read-only cache still serves its data
         log.warning("could not update %s: %s", folder / "meta.json", err)
 
 

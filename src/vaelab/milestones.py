@@ -107,8 +107,7 @@ def claims_over_training(
 
 def _entry_key(key: str, cfg: ExperimentConfig, epoch: int, runs: RunDirs) -> str:
     weights = sorted(
-        (f"{kind}-z{z}", recorded_epochs(run_dir).get(epoch))
-        for (kind, z), run_dir in runs.items()
+        (f"{kind}-z{z}", recorded_epochs(run_dir).get(epoch)) for (kind, z), run_dir in runs.items()
     )
     blob = json.dumps(
         {"key": key, "cfg": to_dict(cfg), "epoch": epoch, "weights": weights}, sort_keys=True

@@ -29,7 +29,9 @@ from vaelab.data import MNIST, load_mnist, test_subset, to_float
 from vaelab.errors import VaelabError
 from vaelab.experiments import clustering, interpolation, latent, reconstruction, style
 from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData
+from vaelab.lock import folder_lock
 from vaelab.parallel import ParallelOptions, train_units
+from vaelab.preflight import NOT_MEASURED, preflight
 from vaelab.runner import start_lines
 from vaelab.train import identity, is_finished, read_metrics, resolve_device
 
@@ -129,6 +131,7 @@ def run_experiments(
     key: str,
     console: Console,
     timings: dict[str, Any] | None = None,
+    skipped: dict[str, str] | None = None,
 ) -> list[ExperimentResult]:
     """Run the experiments, or reuse the last run's results where nothing changed.
 
@@ -143,13 +146,15 @@ def run_experiments(
         ("clustering", lambda: clustering.run(models, data, e, out)),
         ("style", lambda: style.run(models, data, e, out, judge)),
     ]
+    if "latent" in (skipped or {}):  # too few test images per digit: it would fail
+        steps[2] = ("latent", lambda: ExperimentResult("latent", {}))
     cache = _read_cache(out / EXPERIMENT_CACHE)
     results = []
     timings = {} if timings is None else timings
     for i, (name, step) in enumerate(steps, start=1):
         t = time.perf_counter()
         cached = cache.get(name)
-        if cached and cached["key"] == key and _figures_exist(out, cached["figures"]):
+        if cached and cached.get("key") == key and _intact(out, cached):
             result = ExperimentResult(
                 name, cached["numbers"], [Figure(**f) for f in cached["figures"]], cached["seconds"]
             )
@@ -161,7 +166,7 @@ def run_experiments(
                 result = step()
                 result.seconds = time.perf_counter() - started
             console.print(f"experiment {i}/{len(steps)}: {name} done in {result.seconds:.1f} s")
-            cache[name] = {"key": key, **_result_dict(result)}
+            cache[name] = _sealed(out, {"key": key, **_result_dict(result)})
             fileio.write_json(out / EXPERIMENT_CACHE, cache)
             note = "computed"
         timings[f"experiment: {name}"] = _step(time.perf_counter() - t, note)
@@ -185,8 +190,33 @@ def _read_cache(path: Path) -> dict[str, Any]:
     return cache if isinstance(cache, dict) else {}
 
 
-def _figures_exist(out: Path, figures: list[dict[str, Any]]) -> bool:
-    return all((out / f["path"]).is_file() for f in figures)
+def _sealed(out: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """A cache entry with the sha256 of its figures and of itself, so damage is seen."""
+    entry = {
+        **entry,
+        "figure_sha256": {f["path"]: _file_sha256(out / f["path"]) for f in entry["figures"]},
+    }
+    return {**entry, "sha256": _entry_sha256(entry)}
+
+
+def _intact(out: Path, entry: dict[str, Any]) -> bool:
+    """True if the entry and every figure it names are as they were written."""
+    try:
+        if entry["sha256"] != _entry_sha256({k: v for k, v in entry.items() if k != "sha256"}):
+            return False
+        return all(
+            _file_sha256(out / path) == digest for path, digest in entry["figure_sha256"].items()
+        ) and {f["path"] for f in entry["figures"]} == set(entry["figure_sha256"])
+    except (KeyError, TypeError, AttributeError, OSError):
+        return False
+
+
+def _entry_sha256(entry: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def experiment_key(cfg: StudyConfig, out: Path, judge_folder: str) -> str:
@@ -231,6 +261,21 @@ def run_study(
     mnist = load_mnist(cfg.data.path)
     cfg = with_fingerprint(cfg, mnist)
     timings["data"] = _step(time.perf_counter() - t, "read")
+    skipped = preflight(cfg, mnist)  # every check that can fail comes before any work
+    with folder_lock(out):  # one study per folder
+        return _run_locked(cfg, mnist, out, skipped, timings, started, console, parallel)
+
+
+def _run_locked(
+    cfg: StudyConfig,
+    mnist: MNIST,
+    out: Path,
+    skipped: dict[str, str],
+    timings: dict[str, Any],
+    started: float,
+    console: Console,
+    parallel: ParallelOptions | None,
+) -> Path:
     torch_device = resolve_device(cfg.train.device)
     data = study_data(cfg, mnist)
     console.print(f"study {cfg.name!r}: {len(cfg.models) * len(cfg.latents)} models into {out}")
@@ -249,8 +294,9 @@ def run_study(
         time.perf_counter() - t, "reused" if judge_existed else "computed"
     )
     key = experiment_key(cfg, out, judge_folder)
-    experiments = run_experiments(cfg, models, data, judge, out, key, console, timings)
+    experiments = run_experiments(cfg, models, data, judge, out, key, console, timings, skipped)
     results = assemble(cfg, mnist, data, training, experiments, {"steps": timings})
+    results[NOT_MEASURED] = skipped
     results["timings"]["total"] = time.perf_counter() - started
     from vaelab.explorer import EXPLORER_FILE, write_explorer
     from vaelab.report import write_report

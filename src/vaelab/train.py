@@ -24,6 +24,7 @@ from vaelab import checkpoint, fileio
 from vaelab.config import RunConfig, check_device, to_dict
 from vaelab.data import MNIST, semi_supervised_labels, test_subset, to_float
 from vaelab.errors import VaelabError
+from vaelab.lock import LOCK_FILE, folder_lock
 from vaelab.losses import objective
 from vaelab.models import AutoEncoder, build_model
 
@@ -204,7 +205,7 @@ def _check_run_folder(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"{run_dir} is a file, not a folder", "not a run")
     if not config_path.exists():
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != LOCK_FILE for p in run_dir.iterdir()):
             raise RunFolderError(
                 f"{run_dir} exists and is not a vaelab run folder; train into another folder",
                 "not a run",
@@ -262,6 +263,10 @@ class Trainer:
     # --- the loop -------------------------------------------------------------------------
 
     def fit(self, resume: bool = False) -> AutoEncoder:
+        with folder_lock(self.run_dir):  # one writer per run folder
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> AutoEncoder:
         _check_run_folder(self.run_dir, self.cfg, resume)
         if resume:
             self._restore()
@@ -377,14 +382,14 @@ class Trainer:
         self.epoch = int(record["epoch"])
 
     def _append_metrics(self, metrics: dict[str, Any]) -> None:
-        with open(self.run_dir / METRICS_FILE, "a", encoding="utf-8") as f:
-            f.write(json.dumps(metrics) + "\n")
+        fileio.append_line(self.run_dir / METRICS_FILE, fileio.json_line(metrics))
 
     def _read_metrics(self) -> list[dict[str, Any]]:
         return read_metrics(self.run_dir)
 
     def _write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        fileio.write_text(self.run_dir / METRICS_FILE, "".join(json.dumps(r) + "\n" for r in rows))
+        text = "".join(fileio.json_line(r) + "\n" for r in rows)
+        fileio.write_text(self.run_dir / METRICS_FILE, text)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

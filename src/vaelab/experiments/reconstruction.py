@@ -218,7 +218,8 @@ def run(
     started = time.perf_counter()
     latents = tuple(z for z in cfg.recon_latents if any(k == z for _, k in models))
     figures = []
-    for digit, wrong in zip(cfg.recon_digits, cfg.wrong_labels, strict=True):
+    pairs = zip(cfg.recon_digits, cfg.wrong_labels, strict=True) if latents else ()
+    for digit, wrong in pairs:  # no grid without a column: the study notes it as not measured
         path = save_figure(
             grid_figure(models, data, digit, wrong, latents), out_dir, f"reconstruction_{digit}.png"
         )
