@@ -69,14 +69,16 @@ def claims_over_training(
     out: Path,
     key: str,
     log: Callable[[str], None] = lambda line: None,
+    before: int | None = None,
 ) -> dict[str, Any]:
     """The claims x epochs map: each claim's verdict at every shared milestone epoch.
 
     `numbers_of(models, cfg)` computes one seed's experiment numbers; `key` names everything
-    else they depend on (data, judge, settings). Returns JSON-ready data for results.json.
+    else they depend on (data, judge, settings); only epochs below `before` are judged (the
+    study judges its final models itself). Returns JSON-ready data for results.json.
     """
-    seeds = sorted(runs_by_seed)
-    epochs = shared_epochs(runs_by_seed)
+    seeds = list(runs_by_seed)
+    epochs = [e for e in shared_epochs(runs_by_seed) if before is None or e < before]
     at_milestones = milestone_config(cfg)
     cache_path = Path(out) / MILESTONE_CACHE
     cache = _read_cache(cache_path)

@@ -11,7 +11,8 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure as MplFigure
 
 from vaelab import fileio
-from vaelab.experiments.common import FIGURE_DIR, ExperimentResult, save_figure
+from vaelab.experiments.common import FIGURE_DIR, save_figure
+from vaelab.stats import is_summary
 
 VERDICT_CLASS = {"holds": "holds", "does not hold": "fails", "mixed": "mixed"}
 
@@ -22,6 +23,11 @@ def fmt(value: Any, digits: int = 3) -> str:
         return "—" if value is None else str(value).lower()
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) >= 100 else f"{value:.{digits}g}"
+    if is_summary(value):  # a number that differs between seeds: mean ± sd
+        if value["mean"] is None:
+            return "—"
+        sd = "" if value["sd"] is None else f" ± {value['sd']:.2g}"
+        return f"{fmt(value['mean'], digits)}{sd}"
     if isinstance(value, list):
         return "[" + ", ".join(fmt(v, digits) for v in value) + "]"
     if isinstance(value, dict):
@@ -35,7 +41,10 @@ def data_uri(path: Path) -> str:
 
 
 def training_figure(training: dict[str, Any]) -> MplFigure:
-    """Training loss per epoch, one panel per model kind, one line per latent size."""
+    """Training loss per epoch, one panel per model kind, one line per latent size (of the
+    first seed: the other seeds' curves are alike and would hide each other)."""
+    first = min((r.get("seed", 0) for r in training.values()), default=0)
+    training = {k: r for k, r in training.items() if r.get("seed", 0) == first}
     kinds = sorted({r["kind"] for r in training.values()}, key=["ae", "vae", "cvae"].index)
     fig = MplFigure(figsize=(4 * len(kinds), 3.2))
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
@@ -57,8 +66,8 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
     return fig
 
 
-def write_report(results: dict[str, Any], experiments: list[ExperimentResult], path: Path) -> Path:
-    """Render report.html beside the figures; returns its path."""
+def write_report(results: dict[str, Any], path: Path) -> Path:
+    """Render report.html beside the figures `results["figures"]` names; returns its path."""
     out = path.parent
     curves = save_figure(training_figure(results["training"]), out, "training_curves.png")
     env = Environment(
@@ -69,11 +78,7 @@ def write_report(results: dict[str, Any], experiments: list[ExperimentResult], p
     )
     env.filters["fmt"] = fmt
     figures = {
-        r.name: [
-            {"title": f.title, "caption": f.caption, "src": data_uri(out / f.path), "file": f.path}
-            for f in r.figures
-        ]
-        for r in experiments
+        name: [_inlined(out, f) for f in listed] for name, listed in results["figures"].items()
     }
     html = env.get_template("report.html").render(
         r=results,
@@ -83,9 +88,19 @@ def write_report(results: dict[str, Any], experiments: list[ExperimentResult], p
         verdict_class=VERDICT_CLASS,
     )
     fileio.write_text(path, html)
-    keep = {curves} | {f.path for r in experiments for f in r.figures}
+    keep = {curves} | {f["path"] for listed in results["figures"].values() for f in listed}
     remove_stale_figures(out, keep)
     return path
+
+
+def _inlined(out: Path, figure: dict[str, str]) -> dict[str, str]:
+    """A figure as the template shows it: title, caption, the image as a data URI."""
+    return {
+        "title": figure["title"],
+        "caption": figure["caption"],
+        "src": data_uri(out / figure["path"]),
+        "file": figure["path"],
+    }
 
 
 def remove_stale_figures(out: Path, keep: set[str]) -> list[str]:

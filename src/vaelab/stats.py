@@ -116,3 +116,29 @@ def _result(mean_a: float, mean_b: float, p: float | None, n_a: int, n_b: int) -
         "p": p,
         "shown": p is not None and p < ALPHA,
     }
+
+
+def across_seeds(per_seed: Sequence[Any]) -> Any:
+    """The same nested numbers of every seed -> one tree for tables: a number equal in every
+    seed stays as it is (a setting, a count); one that differs becomes `summarize_seeds`'
+    {mean, sd, n, min, max}. Lists and strings are the first seed's (figures show it)."""
+    present = [t for t in per_seed if t is not None]
+    if not present:
+        return None
+    if all(isinstance(t, dict) for t in present):
+        keys = list(dict.fromkeys(k for t in present for k in t))
+        return {k: across_seeds([t.get(k) for t in present]) for k in keys}
+    numbers = all(isinstance(t, int | float) and not isinstance(t, bool) for t in present)
+    if numbers and (len(present) < len(per_seed) or len(set(present)) > 1):
+        return summarize_seeds(list(per_seed))
+    return present[0]
+
+
+def is_summary(value: Any) -> bool:
+    """True for what `summarize_seeds` returns."""
+    return isinstance(value, dict) and set(value) == {"mean", "sd", "n", "min", "max"}
+
+
+def central(value: Any) -> Any:
+    """A summary's mean, anything else as it is: for code that wants one number per cell."""
+    return value["mean"] if is_summary(value) else value

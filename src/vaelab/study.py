@@ -1,9 +1,12 @@
-"""`vaelab study`: train the grid, run the four experiments, judge the claims, write the report.
+"""`vaelab study`: train the grid in every seed, run the experiments, judge the claims, report.
 
-The study folder holds one run folder per model, named by the model and a hash of every
-setting that changes its numbers: running the study again finds finished models and
-resumes unfinished ones, and a changed setting leads to new folders for the models it
-touches while the others are reused.
+The study folder holds one run folder per model and seed, named by the model and a hash of
+every setting that changes its numbers (the run seed and the data's content among them):
+running the study again finds finished models and resumes unfinished ones, a changed setting
+leads to new folders for the models it touches, and a seed added to `seeds` trains only its
+own models. Every experiment runs once per seed (`study_experiments`), the claims are judged
+in every seed and again at the milestone epochs of training (`milestones`), and
+`study_results` turns it all into results.json and the report.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -19,32 +21,50 @@ from typing import Any
 import numpy as np
 import torch
 from rich.console import Console
-from rich.table import Table
 
 from vaelab import checkpoint, fileio
-from vaelab.claims import judge_claims
 from vaelab.classifier import DigitClassifier
 from vaelab.config import RunConfig, StudyConfig, load_preset, to_dict
 from vaelab.data import MNIST, load_mnist, test_subset, to_float
 from vaelab.errors import VaelabError
-from vaelab.experiments import clustering, interpolation, latent, reconstruction, style
-from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData
+from vaelab.experiments.common import Models, StudyData
 from vaelab.lock import folder_lock
+from vaelab.milestones import claims_over_training
 from vaelab.parallel import ParallelOptions, train_units
 from vaelab.preflight import NOT_MEASURED, preflight
 from vaelab.runner import start_lines
-from vaelab.train import identity, is_finished, read_metrics, resolve_device
+from vaelab.study_experiments import (
+    experiment_key,
+    experiment_numbers,
+    pooled_clustering_figures,
+    run_seed,
+)
+from vaelab.study_results import assemble, print_summary, report_figures, training_record
+from vaelab.train import identity, is_finished, resolve_device
 
 RESULTS_FILE = "results.json"
-EXPERIMENT_CACHE = "experiments.json"
 REPORT_FILE = "report.html"
+RunDirs = dict[tuple[str, int], Path]  # (kind, latent) -> run folder, for one seed
 
 
 def run_dir_for(out: Path, cfg: RunConfig) -> Path:
-    """models/<kind>-z<latent>-<hash of the settings that change the numbers>."""
+    """models/<kind>-z<latent>-s<seed>-<hash of the settings that change the numbers>."""
     key = json.dumps(identity(to_dict(cfg)), sort_keys=True).encode()
     digest = hashlib.sha256(key).hexdigest()[:10]
-    return out / "models" / f"{cfg.model.kind}-z{cfg.model.latent}-{digest}"
+    m = cfg.model
+    return out / "models" / f"{m.kind}-z{m.latent}-s{cfg.train.seed}-{digest}"
+
+
+def grid_runs(cfg: StudyConfig, out: Path) -> dict[int, RunDirs]:
+    """Every run folder of the study: {seed: {(kind, latent): folder}}."""
+    return {
+        seed: {
+            (kind, z): run_dir_for(out, cfg.run_config(kind, z, seed))
+            for z in cfg.latents
+            for kind in cfg.models
+        }
+        for seed in cfg.seeds
+    }
 
 
 def train_grid(
@@ -54,41 +74,36 @@ def train_grid(
     device: torch.device,
     console: Console,
     parallel: ParallelOptions | None = None,
-) -> tuple[Models, dict[str, Any]]:
-    """Every (model, z) of the grid, trained, resumed or loaded; and each one's training record."""
-    grid = [(kind, z) for z in cfg.latents for kind in cfg.models]
-    runs = [(cfg.run_config(k, z), run_dir_for(out, cfg.run_config(k, z))) for k, z in grid]
-    reused = [is_finished(run_dir, run_cfg) for run_cfg, run_dir in runs]
-    for i, ((kind, z), (_, run_dir), r) in enumerate(zip(grid, runs, reused, strict=True), 1):
-        if r:
-            console.print(f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}")
+) -> tuple[dict[int, Models], dict[int, RunDirs], dict[str, Any]]:
+    """Every run of every seed trained, resumed or reused; the models per seed, their folders
+    and each run's training record."""
+    folders = grid_runs(cfg, out)
+    runs = [
+        (cfg.run_config(kind, z, seed), run_dir)
+        for seed, by_key in folders.items()
+        for (kind, z), run_dir in by_key.items()
+    ]
+    reused = {run_dir: is_finished(run_dir, run_cfg) for run_cfg, run_dir in runs}
+    for i, (run_cfg, run_dir) in enumerate(runs, start=1):
+        if reused[run_dir]:
+            m = run_cfg.model
+            console.print(
+                f"[{i}/{len(runs)}] {m.kind.upper()} z={m.latent} seed {run_cfg.train.seed}: "
+                f"reusing {run_dir.name}"
+            )
     train_units(runs, mnist, out, device, console, parallel)
-    models: Models = {}
+    models: dict[int, Models] = {}
     records: dict[str, Any] = {}
-    for (kind, z), (_, run_dir), r in zip(grid, runs, reused, strict=True):
-        models[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
-        records[f"{kind}-z{z}"] = _training_record(run_dir, kind, z, r)
-    return models, records
-
-
-def _training_record(run_dir: Path, kind: str, z: int, reused: bool) -> dict[str, Any]:
-    rows = read_metrics(run_dir)
-    last = rows[-1] if rows else {}
-    tested = [r for r in rows if "test_loss" in r]
-    return {
-        "kind": kind,
-        "latent": z,
-        "folder": str(run_dir.name),
-        "reused": reused,
-        "epochs": last.get("epoch", 0),
-        "seconds": sum(r.get("seconds", 0.0) for r in rows),
-        "train_loss": last.get("loss"),
-        "test_loss": tested[-1]["test_loss"] if tested else None,
-        "loss_curve": [r["loss"] for r in rows],
-    }
+    for seed, by_key in folders.items():
+        for (kind, z), run_dir in by_key.items():
+            models.setdefault(seed, {})[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
+            record = training_record(run_dir, kind, z, seed, reused[run_dir])
+            records[f"{kind}-z{z}-seed{seed}"] = record
+    return models, folders, records
 
 
 def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
+    """The test subset (the same for every seed) and the training images with true labels."""
     d = cfg.data
     n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
     test = test_subset(mnist.y_test, d.test_size, d.seed)
@@ -120,116 +135,6 @@ def digit_judge(cfg: StudyConfig, data: StudyData, out: Path) -> tuple[DigitClas
     judge.fit(data.x_train, data.y_train)
     judge.save(folder)
     return judge, folder.name
-
-
-def run_experiments(
-    cfg: StudyConfig,
-    models: Models,
-    data: StudyData,
-    judge: DigitClassifier,
-    out: Path,
-    key: str,
-    console: Console,
-    timings: dict[str, Any] | None = None,
-    skipped: dict[str, str] | None = None,
-) -> list[ExperimentResult]:
-    """Run the experiments, or reuse the last run's results where nothing changed.
-
-    `key` names everything the experiments depend on (settings, models, the judge); the
-    cache keeps only the latest result of each experiment, whose figures are the ones on disk.
-    """
-    e = cfg.experiments
-    steps = [
-        ("reconstruction", lambda: reconstruction.run(models, data, e, out, judge)),
-        ("interpolation", lambda: interpolation.run(models, data, e, out, judge)),
-        ("latent", lambda: latent.run(models, data, e, out)),
-        ("clustering", lambda: clustering.run(models, data, e, out)),
-        ("style", lambda: style.run(models, data, e, out, judge)),
-    ]
-    if "latent" in (skipped or {}):  # too few test images per digit: it would fail
-        steps[2] = ("latent", lambda: ExperimentResult("latent", {}))
-    cache = _read_cache(out / EXPERIMENT_CACHE)
-    results = []
-    timings = {} if timings is None else timings
-    for i, (name, step) in enumerate(steps, start=1):
-        t = time.perf_counter()
-        cached = cache.get(name)
-        if cached and cached.get("key") == key and _intact(out, cached):
-            result = ExperimentResult(
-                name, cached["numbers"], [Figure(**f) for f in cached["figures"]], cached["seconds"]
-            )
-            console.print(f"experiment {i}/{len(steps)}: {name}: reusing the last results")
-            note = f"reused (computed before in {result.seconds:.1f} s)"
-        else:
-            with console.status(f"experiment {i}/{len(steps)}: {name}"):
-                started = time.perf_counter()
-                result = step()
-                result.seconds = time.perf_counter() - started
-            console.print(f"experiment {i}/{len(steps)}: {name} done in {result.seconds:.1f} s")
-            cache[name] = _sealed(out, {"key": key, **_result_dict(result)})
-            fileio.write_json(out / EXPERIMENT_CACHE, cache)
-            note = "computed"
-        timings[f"experiment: {name}"] = _step(time.perf_counter() - t, note)
-        results.append(result)
-    return results
-
-
-def _result_dict(result: ExperimentResult) -> dict[str, Any]:
-    return {
-        "numbers": result.numbers,
-        "seconds": result.seconds,
-        "figures": [dataclasses.asdict(f) for f in result.figures],
-    }
-
-
-def _read_cache(path: Path) -> dict[str, Any]:
-    try:
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return cache if isinstance(cache, dict) else {}
-
-
-def _sealed(out: Path, entry: dict[str, Any]) -> dict[str, Any]:
-    """A cache entry with the sha256 of its figures and of itself, so damage is seen."""
-    entry = {
-        **entry,
-        "figure_sha256": {f["path"]: _file_sha256(out / f["path"]) for f in entry["figures"]},
-    }
-    return {**entry, "sha256": _entry_sha256(entry)}
-
-
-def _intact(out: Path, entry: dict[str, Any]) -> bool:
-    """True if the entry and every figure it names are as they were written."""
-    try:
-        if entry["sha256"] != _entry_sha256({k: v for k, v in entry.items() if k != "sha256"}):
-            return False
-        return all(
-            _file_sha256(out / path) == digest for path, digest in entry["figure_sha256"].items()
-        ) and {f["path"] for f in entry["figures"]} == set(entry["figure_sha256"])
-    except (KeyError, TypeError, AttributeError, OSError):
-        return False
-
-
-def _entry_sha256(entry: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def experiment_key(cfg: StudyConfig, out: Path, judge_folder: str) -> str:
-    runs = sorted(
-        run_dir_for(out, cfg.run_config(k, z)).name for k in cfg.models for z in cfg.latents
-    )
-    blob = {
-        "experiments": to_dict(cfg.experiments),
-        "data": data_key(cfg),
-        "runs": runs,
-        "judge": judge_folder,
-    }
-    return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 
 
 def run_study(
@@ -278,11 +183,13 @@ def _run_locked(
 ) -> Path:
     torch_device = resolve_device(cfg.train.device)
     data = study_data(cfg, mnist)
-    console.print(f"study {cfg.name!r}: {len(cfg.models) * len(cfg.latents)} models into {out}")
+    n_runs = len(cfg.models) * len(cfg.latents) * len(cfg.seeds)
+    seeds = ", ".join(map(str, cfg.seeds))
+    console.print(f"study {cfg.name!r}: {n_runs} models (seeds {seeds}) into {out}")
     for line in start_lines(torch_device, mnist, len(data.y_test)):
         console.print(line, soft_wrap=True, markup=False, highlight=False)
     t = time.perf_counter()
-    models, training = train_grid(cfg, mnist, out, torch_device, console, parallel)
+    models, folders, training = train_grid(cfg, mnist, out, torch_device, console, parallel)
     trained = sum(not r["reused"] for r in training.values())
     timings["training"] = _step(
         time.perf_counter() - t, f"{trained} trained, {len(training) - trained} reused"
@@ -293,18 +200,86 @@ def _run_locked(
     timings["digit classifier"] = _step(
         time.perf_counter() - t, "reused" if judge_existed else "computed"
     )
-    key = experiment_key(cfg, out, judge_folder)
-    experiments = run_experiments(cfg, models, data, judge, out, key, console, timings, skipped)
-    results = assemble(cfg, mnist, data, training, experiments, {"steps": timings})
+    per_seed = {}
+    for seed in cfg.seeds:
+        names = [run_dir.name for run_dir in folders[seed].values()]
+        key = experiment_key(cfg, names, judge_folder, data_key(cfg))
+        first = seed == cfg.seeds[0]
+        per_seed[seed] = run_seed(
+            models[seed],
+            data,
+            cfg,
+            judge,
+            out,
+            seed,
+            key,
+            console,
+            figures=first,
+            timings=timings,
+            skipped=skipped,
+        )
+    numbers = {seed: {r.name: r.numbers for r in results} for seed, results in per_seed.items()}
+    pooled = pooled_clustering_figures(numbers, cfg.experiments, out)
+    figures = report_figures(per_seed[cfg.seeds[0]], pooled)
+    results = assemble(cfg, mnist, data, training, per_seed, figures, {"steps": timings})
+    t = time.perf_counter()
+    results["claims_over_training"] = _claims_over_training(
+        cfg, folders, data, judge, judge_folder, skipped, out, results, console
+    )
+    timings["claims at milestone epochs"] = _step(time.perf_counter() - t, "see the log")
     results[NOT_MEASURED] = skipped
     results["timings"]["total"] = time.perf_counter() - started
+    return _write_outputs(cfg, results, models[cfg.seeds[0]], data, judge, out, console)
+
+
+def _claims_over_training(
+    cfg: StudyConfig,
+    folders: dict[int, RunDirs],
+    data: StudyData,
+    judge: DigitClassifier,
+    judge_folder: str,
+    skipped: dict[str, str],
+    out: Path,
+    results: dict[str, Any],
+    console: Console,
+) -> dict[str, Any]:
+    """The claims x epochs map: milestone epochs from the saved weights, then the final one."""
+    final = cfg.train.epochs
+    key = experiment_key(cfg, [], judge_folder, data_key(cfg))
+
+    def numbers_of(models: Models, e: Any) -> dict[str, Any]:
+        return experiment_numbers(models, data, e, judge, skipped)
+
+    found = claims_over_training(
+        folders, cfg.experiments, numbers_of, out, key, log=console.print, before=final
+    )
+    found["epochs"].append(final)
+    for claim in results["claims"]:
+        number = str(claim["number"])
+        found["verdicts"].setdefault(number, [None] * (len(found["epochs"]) - 1))
+        found["verdicts"][number].append(claim["verdict"])
+        labels = [c["label"] for c in claim["comparisons"]]
+        found["comparisons"].setdefault(number, [[]] * (len(found["epochs"]) - 1))
+        found["comparisons"][number].append(labels)
+    return found
+
+
+def _write_outputs(
+    cfg: StudyConfig,
+    results: dict[str, Any],
+    models: Models,
+    data: StudyData,
+    judge: DigitClassifier,
+    out: Path,
+    console: Console,
+) -> Path:
     from vaelab.explorer import EXPLORER_FILE, write_explorer
     from vaelab.report import write_report
 
     fileio.write_json(out / RESULTS_FILE, results)
     steps = cfg.experiments.walk_steps
     write_explorer(models, data, judge, out / EXPLORER_FILE, title=cfg.name, walk_steps=steps)
-    report = write_report(results, experiments, out / REPORT_FILE)
+    report = write_report(results, out / REPORT_FILE)
     print_summary(results, console)
     return report
 
@@ -323,93 +298,3 @@ def with_fingerprint(cfg: StudyConfig, mnist: MNIST) -> StudyConfig:
 def _step(seconds: float, what: str) -> dict[str, Any]:
     """One step of this invocation: how long it took here and what it did (computed/reused)."""
     return {"seconds": seconds, "what": what}
-
-
-def assemble(
-    cfg: StudyConfig,
-    mnist: MNIST,
-    data: StudyData,
-    training: dict[str, Any],
-    experiments: list[ExperimentResult],
-    timings: dict[str, Any],
-) -> dict[str, Any]:
-    """results.json: the settings, the data, every number of every experiment, the verdicts."""
-    numbers = {r.name: r.numbers for r in experiments}
-    return {
-        "config": to_dict(cfg),
-        "data": {
-            "source": mnist.source,
-            "path": cfg.data.path,
-            "sha256": mnist.sha256,
-            "train_images": len(data.x_train),
-            "test_images": len(data.x_test),
-            "test_images_of": len(mnist.y_test),
-            "labelled_images": min(cfg.data.n_labelled, len(data.x_train)),
-        },
-        "images_per_measure": images_per_measure(cfg, len(data.x_test)),
-        "environment": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "device": str(resolve_device(cfg.train.device)),
-            "threads": torch.get_num_threads(),
-        },
-        "training": training,
-        "experiments": numbers,
-        "figures": {r.name: _result_dict(r)["figures"] for r in experiments},
-        "claims": [c.to_dict() for c in judge_claims(numbers)],
-        "timings": timings,
-    }
-
-
-def images_per_measure(cfg: StudyConfig, n_test: int) -> dict[str, Any]:
-    """How many test images each measure of results.json is computed on."""
-    e = cfg.experiments
-    bounds = n_test if e.iwae_images is None else min(e.iwae_images, n_test)
-    return {
-        "reconstruction": {
-            "nll": n_test,
-            "mse": n_test,
-            "read_as_true_digit": n_test,
-            "fours_read_as_nine": "the test 4s among them",
-            "read_as_given_label": n_test,
-            "kl": n_test,
-            "elbo": n_test,
-            "kl_on_iwae_images": bounds,
-            "elbo_on_iwae_images": bounds,
-            "iwae": bounds,
-        },
-        "interpolation": "two test images per walk",
-        "latent": n_test,
-        "clustering": n_test,
-        "training": "test_loss: every test image of the subset",
-    }
-
-
-def print_summary(results: dict[str, Any], console: Console) -> None:
-    """Test NLL per model and latent size, then the claims and their verdicts."""
-    rec = results["experiments"]["reconstruction"]
-    nll = Table(
-        "model",
-        *[f"z={z}" for z in rec["latents_all"]],
-        title="Test reconstruction NLL (nats/image)",
-    )
-    for mode, by_z in rec["table"].items():
-        nll.add_row(
-            mode,
-            *[f"{by_z[str(z)]['nll']:.1f}" if str(z) in by_z else "-" for z in rec["latents_all"]],
-        )
-    console.print(nll)
-    claims = Table(title="Claims, judged on this run")
-    claims.add_column("#", no_wrap=True)
-    claims.add_column("the article's claim", overflow="fold")
-    claims.add_column("comparisons", overflow="fold")
-    claims.add_column("verdict", no_wrap=True, min_width=len("does not hold"))
-    for claim in results["claims"]:
-        statuses = [c["status"] for c in claim.get("comparisons", [])]
-        verbs = {"agrees": "agree", "disagrees": "disagree", "unsettled": "unsettled"}
-        counts = ", ".join(f"{statuses.count(s)} {verbs[s]}" for s in dict.fromkeys(statuses))
-        claims.add_row(str(claim["number"]), claim["text"], counts or "-", claim["verdict"])
-    console.print(claims)
-    if results["claims"] and results["claims"][0].get("provisional"):
-        console.print("provisional: one seed; every verdict may change with another seed")
-    console.print(f"total time: {results['timings']['total']:.0f} s")

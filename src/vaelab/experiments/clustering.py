@@ -10,9 +10,11 @@ the raw pixels gives the baseline a latent space has to beat.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure as MplFigure
 from scipy.optimize import linear_sum_assignment
@@ -86,8 +88,18 @@ def summarize(values: list[float]) -> dict[str, float]:
     }
 
 
-def run(models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path) -> ExperimentResult:
-    """Cluster the test latents of every model at each z in cfg.recon_latents, plus pixels."""
+def run(
+    models: Models,
+    data: StudyData,
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    *,
+    figures: bool = True,
+) -> ExperimentResult:
+    """Cluster the test latents of every model at each z in cfg.recon_latents, plus pixels.
+
+    `figures=False` leaves the box plots out: a study with several seeds draws them once,
+    pooled over its seeds (`pooled_box_plots`)."""
     start = time.perf_counter()
     labels = data.y_test.numpy()
 
@@ -98,7 +110,7 @@ def run(models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path) -
         return {metric: {**summarize(values), "values": values} for metric, values in runs.items()}
 
     by_latent: dict[str, dict[str, Any]] = {}
-    figures: list[Figure] = []
+    drawn: list[Figure] = []
     pixels: dict[str, Any] | None = None  # the same for every z: computed once, when needed
     for latent in cfg.recon_latents:
         entries = encode_entries(models, data.x_test, data.y_test, latent)
@@ -108,10 +120,62 @@ def run(models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path) -
             pixels = scored(data.x_test.double().numpy())
         rows = {name: scored(features) for name, features in entries.items()}
         by_latent[str(latent)] = {**rows, BASELINE: pixels}
-        figures.append(_save_box_plot(by_latent[str(latent)], latent, cfg, out_dir))
+        if figures:
+            drawn.append(_save_box_plot(by_latent[str(latent)], latent, cfg, out_dir))
     numbers = {"runs": cfg.kmeans_runs, "clusters": cfg.kmeans_clusters, "by_latent": by_latent}
     seconds = time.perf_counter() - start
-    return ExperimentResult(name="clustering", numbers=numbers, figures=figures, seconds=seconds)
+    return ExperimentResult(name="clustering", numbers=numbers, figures=drawn, seconds=seconds)
+
+
+def pooled_box_plots(
+    per_seed: Mapping[int, dict[str, Any]], cfg: ExperimentConfig, out_dir: Path
+) -> list[Figure]:
+    """One box plot per z of the V-measures of every seed's k-means runs, pooled; each run is
+    also drawn as a dot coloured by its seed, so a seed that differs from the others shows."""
+    seeds = list(per_seed)
+    latents = list(dict.fromkeys(z for n in per_seed.values() for z in n.get("by_latent", {})))
+    figures = []
+    for z in latents:
+        values = _values_by_seed(per_seed, z)  # {row: {seed: V-measures}}
+        names = list(values)
+        runs = sum(len(v) for v in values[names[0]].values()) if names else 0
+        title = f"k-means on z={z} latents: V-measure over {runs} runs ({len(seeds)} seeds)"
+        pooled = {
+            name: [x for v in by_seed.values() for x in v] for name, by_seed in values.items()
+        }
+        fig = box_plot(pooled, title)
+        _mark_seeds(fig.axes[0], names, values, seeds)
+        path = save_figure(fig, out_dir, f"clustering_z{z}.png")
+        caption = (
+            f"Each box pools the V-measure of {cfg.kmeans_runs} k-means runs "
+            f"({cfg.kmeans_clusters} clusters) on the z={z} test latents of each of the "
+            f"{len(seeds)} seeds ({', '.join(map(str, seeds))}); the dots are the runs, one "
+            "colour per seed. Compare the medians with each other and with the grey raw-pixel "
+            "baseline, and the dots of one colour with the others for what the seed changes."
+        )
+        figures.append(Figure(path=path, title=title, caption=caption))
+    return figures
+
+
+def _values_by_seed(per_seed: Mapping[int, dict[str, Any]], z: str) -> dict[str, dict[int, list]]:
+    values: dict[str, dict[int, list]] = {}
+    for seed, numbers in per_seed.items():
+        for name, row in numbers.get("by_latent", {}).get(z, {}).items():
+            values.setdefault(name, {})[seed] = row["v_measure"]["values"]
+    return values
+
+
+def _mark_seeds(
+    ax: Any, names: list[str], values: dict[str, dict[int, list[float]]], seeds: list[int]
+) -> None:
+    colours = matplotlib.colormaps["tab10"]
+    for i, seed in enumerate(seeds):
+        offset = (i - (len(seeds) - 1) / 2) * 0.12
+        for x, name in enumerate(names, start=1):
+            ys = values[name].get(seed, [])
+            label = f"seed {seed}" if x == 1 else None
+            ax.scatter([x + offset] * len(ys), ys, s=6, color=colours(i % 10), label=label)
+    ax.legend(loc="best", fontsize=8)
 
 
 def _save_box_plot(
