@@ -37,14 +37,23 @@ def test_gradients_match_autograd_of_the_objective(kind):
     flat = stacked_from(models, stack)
     grad = torch.full_like(flat, float("nan"))  # every entry must be written
     terms = forward_backward(
-        stack, stack.views(flat), stack.views(grad), x, y if kind == "cvae" else None,
-        eps if kind != "ae" else None, kl_weight=0.3,
+        stack,
+        stack.views(flat),
+        stack.views(grad),
+        x,
+        y if kind == "cvae" else None,
+        eps if kind != "ae" else None,
+        kl_weight=0.3,
     )
     assert torch.isfinite(grad).all()
     for g, model in enumerate(models):
         gen = torch.Generator().manual_seed(100 + g)
         out = objective(
-            model, x[g], y[g] if kind == "cvae" else None, kl_weight=0.3, n_samples=3,
+            model,
+            x[g],
+            y[g] if kind == "cvae" else None,
+            kl_weight=0.3,
+            n_samples=3,
             generator=gen,
         )
         out.loss.backward()

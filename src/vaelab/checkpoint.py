@@ -25,6 +25,7 @@ from vaelab.errors import VaelabError
 from vaelab.models import AutoEncoder, build_model
 
 CHECKPOINT_DIR = "checkpoints"
+MILESTONE_DIR = "milestones"
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 KEEP_CHECKPOINTS = 2
@@ -66,15 +67,12 @@ def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(
-    run_dir: Path,
-    epoch: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    meta: dict[str, Any],
+    run_dir: Path, epoch: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> Path:
-    """Write checkpoint `epoch` atomically and prune all but the newest KEEP_CHECKPOINTS."""
+    """Write checkpoint `epoch` (`model.*` and `optim.*` tensors) atomically and prune all
+    but the newest KEEP_CHECKPOINTS."""
     folder = Path(run_dir) / CHECKPOINT_DIR
-    blob = save_tensors(model_tensors(model) | optimizer_tensors(optimizer))
+    blob = save_tensors(tensors)
     stem = folder / f"epoch-{epoch:06d}"
     fileio.write_bytes(stem.with_suffix(".safetensors"), blob)
     record = {"epoch": epoch, "sha256": hashlib.sha256(blob).hexdigest(), **meta}
@@ -83,6 +81,43 @@ def save_checkpoint(
         old.unlink(missing_ok=True)
         old.with_suffix(".safetensors").unlink(missing_ok=True)
     return stem.with_suffix(".json")
+
+
+def latest_epoch(run_dir: Path) -> int:
+    """The epoch of the newest checkpoint by name (0 if none); `latest_checkpoint` checks it."""
+    records = sorted((Path(run_dir) / CHECKPOINT_DIR).glob("epoch-*.json"))
+    return int(records[-1].stem.removeprefix("epoch-")) if records else 0
+
+
+def is_milestone(epoch: int, last: int) -> bool:
+    """Epochs 1, 2, 4, 8, 16, ... and the last one."""
+    return epoch == last or (epoch & (epoch - 1)) == 0
+
+
+def save_milestone(
+    run_dir: Path, epoch: int, state: dict[str, torch.Tensor], cfg: RunConfig
+) -> None:
+    """The model's weights at `epoch`, kept for good under milestones/ (never pruned)."""
+    blob = save_tensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    stem = Path(run_dir) / MILESTONE_DIR / f"epoch-{epoch:06d}"
+    fileio.write_bytes(stem.with_suffix(".safetensors"), blob)
+    record = {"epoch": epoch, "sha256": hashlib.sha256(blob).hexdigest(), "config": to_dict(cfg)}
+    fileio.write_json(stem.with_suffix(".json"), record)
+
+
+def load_milestones(run_dir: Path, device: str | torch.device = "cpu") -> dict[int, AutoEncoder]:
+    """Every milestone of `run_dir` as {epoch: model in eval mode}, oldest first; each checked
+    against its recorded hash."""
+    models = {}
+    for path in sorted((Path(run_dir) / MILESTONE_DIR).glob("epoch-*.json")):
+        record = _read_json(path)
+        blob = _read_bytes(path.with_suffix(".safetensors"))
+        if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
+            raise VaelabError(f"milestone {path.with_suffix('.safetensors')} is corrupt")
+        model = build_model(from_dict(RunConfig, record["config"]).validate().model)
+        model.load_state_dict(_parse_tensors(blob, path.with_suffix(".safetensors")))
+        models[int(record["epoch"])] = model.to(device).eval()
+    return models
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:

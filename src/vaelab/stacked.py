@@ -91,8 +91,8 @@ def _embed(table: Tensor, index: Tensor) -> Tensor:
     """Rows of each member's table: (G, L, E), (G, B) -> (G, B, E)."""
     g, n_labels, e = table.shape
     offset = torch.arange(g, device=index.device).unsqueeze(1) * n_labels
-    return table.reshape(g * n_labels, e).index_select(0, (index + offset).reshape(-1)).view(
-        g, -1, e
+    return (
+        table.reshape(g * n_labels, e).index_select(0, (index + offset).reshape(-1)).view(g, -1, e)
     )
 
 
