@@ -54,6 +54,15 @@ class Stack:
         self.numel = sum(self.size * math.prod(s) for s in self.shapes.values())
         # a member's parameters in its own model's order: the checkpoint's optim.<i> index
         self.names = [n for n, _ in build_model(m).named_parameters()]
+        self._work: dict[tuple[str, tuple[int, ...]], Tensor] = {}
+
+    def work(self, name: str, like: Tensor, shape: tuple[int, ...]) -> Tensor:
+        """A scratch buffer kept across steps: the big per-step temporaries would otherwise
+        be fresh allocations, and on a CPU fresh pages cost as much as the arithmetic."""
+        key = (name, shape)
+        if key not in self._work or self._work[key].device != like.device:
+            self._work[key] = torch.empty(shape, dtype=like.dtype, device=like.device)
+        return self._work[key]
 
     def views(self, flat: Tensor) -> dict[str, Tensor]:
         out, start = {}, 0
@@ -144,7 +153,8 @@ def forward_backward(
     k = z.shape[1]
     z = z.reshape(g, k * b, zmax)
     h3 = torch.baddbmm(p["b3"].unsqueeze(1), z, p["w3"].mT).tanh_()  # (G, kB, H)
-    logits = torch.baddbmm(p["b4"].unsqueeze(1), h3, p["w4"].mT)  # (G, kB, D)
+    logits = s.work("logits", x, (g, k * b, d))
+    torch.baddbmm(p["b4"].unsqueeze(1), h3, p["w4"].mT, out=logits)  # (G, kB, D)
     if s.labels:
         hy = _embed(p["e_dec"], y).mul_(known).tanh_()  # (G, B, E)
         logits.view(g, k, b, d).add_(torch.bmm(hy, p["w_lo"].mT).unsqueeze(1))
@@ -154,7 +164,8 @@ def forward_backward(
     nll = -xl
     if logits.is_cuda or logits.max() > LOGIT_LIMIT:  # a check would cost a sync on a GPU
         nll += (logits - LOGIT_LIMIT).clamp_(min=0).sum((1, 2))
-    one_plus_exp = logits.clamp(max=LOGIT_LIMIT).exp_().add_(1.0)  # (G, kB, D)
+    one_plus_exp = torch.clamp_max(logits, LOGIT_LIMIT, out=s.work("exp", x, (g, k * b, d)))
+    one_plus_exp.exp_().add_(1.0)  # (G, kB, D)
     nll += torch.log(one_plus_exp, out=logits).sum((1, 2))
     reconstruction = nll / (k * b)
     dl = one_plus_exp.reciprocal_().neg_().add_(1.0)  # sigmoid(l)

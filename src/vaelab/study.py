@@ -28,8 +28,9 @@ from vaelab.config import RunConfig, StudyConfig, load_preset, to_dict
 from vaelab.data import MNIST, load_mnist, test_subset, to_float
 from vaelab.experiments import clustering, interpolation, latent, reconstruction
 from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData
+from vaelab.group import Member, compact_data, group_key, train_group
 from vaelab.progress import RichReporter, make_progress
-from vaelab.train import TensorData, Trainer, identity, is_finished, read_metrics, resolve_device
+from vaelab.train import identity, is_finished, read_metrics, resolve_device
 
 RESULTS_FILE = "results.json"
 EXPERIMENT_CACHE = "experiments.json"
@@ -46,25 +47,35 @@ def run_dir_for(out: Path, cfg: RunConfig) -> Path:
 def train_grid(
     cfg: StudyConfig, mnist: MNIST, out: Path, device: torch.device, console: Console
 ) -> tuple[Models, dict[str, Any]]:
-    """Every (model, z) of the grid, trained, resumed or loaded; and each one's training record."""
+    """Every (model, z) of the grid, trained, resumed or loaded; and each one's training record.
+
+    The runs left to train go in groups of one kind (see `vaelab.group`), trained as one
+    stacked computation over one shared copy of the training images.
+    """
     grid = [(kind, z) for z in cfg.latents for kind in cfg.models]
-    models: Models = {}
-    records: dict[str, Any] = {}
+    groups: dict[tuple[Any, ...], list[tuple[RunConfig, Path]]] = {}
+    reused = {}
     with make_progress(console) as progress:
-        for i, (kind, z) in enumerate(grid, start=1):
+        for kind, z in grid:
             run_cfg = cfg.run_config(kind, z)
             run_dir = run_dir_for(out, run_cfg)
-            reused = is_finished(run_dir, run_cfg)
-            if reused:
-                progress.console.print(
-                    f"[{i}/{len(grid)}] {kind.upper()} z={z}: reusing {run_dir.name}"
-                )
+            reused[(kind, z)] = is_finished(run_dir, run_cfg)
+            if reused[(kind, z)]:
+                progress.console.print(f"{kind.upper()} z={z}: reusing {run_dir.name}")
             else:
-                data = TensorData.from_mnist(mnist, run_cfg, device)
-                reporter = RichReporter(progress, label=f"[{i}/{len(grid)}] ")
-                Trainer(run_cfg, data, run_dir, reporter).fit(resume=True)
-            models[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
-            records[f"{kind}-z{z}"] = _training_record(run_dir, kind, z, reused)
+                groups.setdefault(group_key(run_cfg), []).append((run_cfg, run_dir))
+        images = torch.from_numpy(mnist.x_train).to(device) if groups else None
+        for i, runs in enumerate(groups.values(), start=1):
+            members = [Member(c, compact_data(mnist, c, device, images), d) for c, d in runs]
+            latents = ",".join(str(c.model.latent) for c, _ in runs)
+            reporter = RichReporter(progress, label=f"[{i}/{len(groups)}] z={latents}: ")
+            train_group(members, resume=True, reporter=reporter)
+    models: Models = {}
+    records: dict[str, Any] = {}
+    for kind, z in grid:
+        run_dir = run_dir_for(out, cfg.run_config(kind, z))
+        models[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
+        records[f"{kind}-z{z}"] = _training_record(run_dir, kind, z, reused[(kind, z)])
     return models, records
 
 
