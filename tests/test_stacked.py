@@ -92,3 +92,19 @@ def test_flat_adam_equals_torch_adam():
         adam.grad.copy_(g)
         adam.step()
     torch.testing.assert_close(p, ref.detach(), rtol=0, atol=1e-7)
+
+
+def test_logits_beyond_the_exp_limit_keep_loss_and_gradient_exact():
+    cfgs, models, stack, x, y, eps = setup("vae", [3])
+    with torch.no_grad():
+        models[0].dec_out.bias[:4] = torch.tensor([100.0, -100.0, 90.0, 200.0])
+    flat = stacked_from(models, stack)
+    grad = torch.zeros_like(flat)
+    terms = forward_backward(stack, stack.views(flat), stack.views(grad), x, None, eps, 0.1)
+    out = objective(
+        models[0], x[0], kl_weight=0.1, n_samples=3, generator=torch.Generator().manual_seed(100)
+    )
+    out.loss.backward()
+    torch.testing.assert_close(terms[0], torch.stack(out).detach(), rtol=1e-5, atol=1e-4)
+    for name, param in models[0].named_parameters():
+        torch.testing.assert_close(stack.member(grad, 0)[name], param.grad, rtol=1e-4, atol=1e-5)
