@@ -22,7 +22,10 @@ from vaelab.group import Member, compact_data, train_group
 from vaelab.train import SilentReporter, TensorData, read_metrics, train
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
-TOLERANCE = 1e-5  # max abs weight difference, grouped vs alone, after 2 epochs on tiny data
+# Grouped vs alone, after 2 epochs on tiny data: most weights agree to ~3e-8; Adam divides by
+# sqrt(v), so where a gradient is near zero its rounding moves a weight by up to ~1e-5 (lr 1e-3).
+TOLERANCE = 5e-5  # max abs weight difference
+TYPICAL = 1e-6  # ... and 99% of weights within this
 
 
 def config(kind="vae", z=4, seed=0, epochs=2, **train_args):
@@ -45,6 +48,11 @@ def max_diff(a: dict, b: dict) -> float:
     return max(float((a[k] - b[k]).abs().max()) for k in a)
 
 
+def share_beyond(a: dict, b: dict, tol: float) -> float:
+    diffs = torch.cat([(a[k] - b[k]).abs().reshape(-1) for k in a])
+    return float((diffs > tol).float().mean())
+
+
 @pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
 def test_a_model_trained_in_a_group_equals_it_trained_alone(kind, prototype_mnist, tmp_path):
     cfgs = [config(kind, z=2, seed=0), config(kind, z=5, seed=1), config(kind, z=3, seed=2)]
@@ -57,6 +65,7 @@ def test_a_model_trained_in_a_group_equals_it_trained_alone(kind, prototype_mnis
         train(c, TensorData.from_mnist(prototype_mnist, c), tmp_path / f"alone{i}")
         alone, grouped = weights(tmp_path / f"alone{i}"), weights(tmp_path / f"group{i}")
         assert max_diff(alone, grouped) <= TOLERANCE
+        assert share_beyond(alone, grouped, TYPICAL) < 0.01
         rows_a, rows_g = read_metrics(tmp_path / f"alone{i}"), read_metrics(tmp_path / f"group{i}")
         assert [r["loss"] for r in rows_a] == pytest.approx([r["loss"] for r in rows_g], rel=1e-5)
     # seeds differ, so the members really are different models
