@@ -176,8 +176,11 @@ def forward_backward(
         exp = torch.exp(logits, out=work)
     nll += torch.log1p(exp, out=logits).sum((1, 2))
     reconstruction = nll / (k * b)
-    dl = exp.add_(1.0).reciprocal_().neg_().add_(1.0)  # sigmoid(l) = 1 - 1 / (1 + e^l)
-    dl.view(g, k, b, d).sub_(x.unsqueeze(1)).mul_(1.0 / (k * b))  # d mean NLL / d logits
+    # d mean NLL / d logits = (sigmoid(l) - x) / kB = ((1 - x) - 1 / (1 + e^l)) / kB
+    scale = 1.0 / (k * b)
+    inverse = exp.add_(1.0).reciprocal_().view(g, k, b, d)
+    dl = torch.add(x.neg().add_(1.0).mul_(scale).unsqueeze(1), inverse, alpha=-scale, out=inverse)
+    dl = dl.view(g, k * b, d)
 
     torch.bmm(dl.mT, h3, out=grad["w4"])
     torch.sum(dl, 1, out=grad["b4"])
