@@ -137,7 +137,7 @@ def eager_epoch_fn(mnist: MNIST, cfg: RunConfig) -> Callable[[], None]:
 def quick_study_rss(out: Path) -> float:
     """Peak resident memory (GB) of `vaelab study quick` run in a child process."""
     subprocess.run(
-        [sys.executable, "-m", "vaelab", "study", "quick", "--out", str(out)],
+        [sys.executable, "-m", "vaelab", "study", "--preset", "quick", "--out", str(out)],
         check=True,
         stdout=subprocess.DEVNULL,
     )

@@ -17,7 +17,6 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
-from torch import nn
 
 from vaelab import fileio
 from vaelab.config import RunConfig, from_dict, to_dict
@@ -38,32 +37,6 @@ def generator_state(gen: torch.Generator) -> str:
 def set_generator_state(gen: torch.Generator, state: str) -> None:
     raw = torch.frombuffer(bytearray(base64.b64decode(state)), dtype=torch.uint8)
     gen.set_state(raw)
-
-
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """The optimizer's per-parameter state, flattened to `optim.<param index>.<name>`."""
-    tensors = {}
-    for index, state in optimizer.state_dict()["state"].items():
-        for name, value in state.items():
-            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    return tensors
-
-
-def load_optimizer_tensors(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
-) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    full = optimizer.state_dict()
-    full["state"] = state
-    optimizer.load_state_dict(full)
-
-
-def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
 
 
 def save_checkpoint(
