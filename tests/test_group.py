@@ -213,3 +213,15 @@ def test_a_stop_keeps_the_last_finished_epoch(how, prototype_mnist, tmp_path):
         tmp_path / "straight" / "model.safetensors"
     ).read_bytes()
     assert [r["epoch"] for r in read_metrics(tmp_path / "run")] == [1, 2, 3, 4, 5]
+
+
+def test_compact_data_keeps_one_uint8_copy_that_converts_exactly(prototype_mnist):
+    cfgs = [config("cvae", z=2), config("cvae", z=4, seed=1)]
+    images = torch.from_numpy(prototype_mnist.x_train)
+    compact = [compact_data(prototype_mnist, c, "cpu", images) for c in cfgs]
+    full = TensorData.from_mnist(prototype_mnist, cfgs[0])
+    assert compact[0].x_train.dtype == torch.uint8
+    assert compact[0].x_train.data_ptr() == compact[1].x_train.data_ptr() == images.data_ptr()
+    assert torch.equal(compact[0].x_train.float().div_(255.0), full.x_train)
+    assert torch.equal(compact[0].y_train, full.y_train)
+    assert torch.equal(compact[0].x_test, full.x_test)
