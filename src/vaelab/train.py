@@ -1,9 +1,11 @@
-"""The training loop: data held as tensors on the device, checkpoints, resume, metrics log.
+"""Training one model: its data as tensors on the device, its run folder, its metrics log.
 
-The trainer knows a model only through `losses.objective`; it never looks inside one.
-Randomness comes from two generators seeded by the config (batch order on the CPU, the
-noise of z on the device) whose states are saved in every checkpoint, so a run that is
-killed and resumed ends with the same weights, bit for bit on the CPU, as one that was not.
+`Trainer` and `train` train one run as a training group of one: the loop itself, its
+checkpoints, resume, milestones and safety live in `vaelab.group`, the stacked arithmetic in
+`vaelab.stacked`. Randomness comes from two generators seeded by the config (batch order on
+the CPU, the noise of z on the device) whose states are saved in every checkpoint, so a run
+that is killed and resumed ends with the same weights, bit for bit on the CPU, as one that
+was not.
 """
 
 from __future__ import annotations
