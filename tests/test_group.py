@@ -225,3 +225,26 @@ def test_compact_data_keeps_one_uint8_copy_that_converts_exactly(prototype_mnist
     assert torch.equal(compact[0].x_train.float().div_(255.0), full.x_train)
     assert torch.equal(compact[0].y_train, full.y_train)
     assert torch.equal(compact[0].x_test, full.x_test)
+
+
+def test_sigterm_to_the_cli_exits_130_keeping_the_last_finished_epoch(tmp_path):
+    m = make_prototype_mnist(n_train=2000, n_test=100)
+    npz = str(tmp_path / "mnist.npz")
+    np.savez(npz, x_train=m.x_train, y_train=m.y_train, x_test=m.x_test, y_test=m.y_test)
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "vaelab", "train", "--data", npz, "--model", "vae"]
+    command += ["--z", "4", "--epochs", "500", "--checkpoint-every", "1000", "--eval-every"]
+    command += ["1000", "--test-size", "100", "--out", str(run), "--device", "cpu"]
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(read_metrics(run)) < 2:
+        assert proc.poll() is None and time.monotonic() < deadline, "run ended early"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err.decode()
+    saved = checkpoint.latest_epoch(run)
+    assert saved >= 2 and not (run / "model.safetensors").exists()
+    assert [r["epoch"] for r in read_metrics(run)][:saved] == list(range(1, saved + 1))
