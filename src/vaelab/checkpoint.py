@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,6 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
-from torch import nn
 
 from vaelab import fileio
 from vaelab.config import RunConfig, from_dict, to_dict
@@ -25,6 +25,7 @@ from vaelab.errors import VaelabError
 from vaelab.models import AutoEncoder, build_model
 
 CHECKPOINT_DIR = "checkpoints"
+MILESTONE_DIR = "milestones"
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 KEEP_CHECKPOINTS = 2
@@ -39,42 +40,13 @@ def set_generator_state(gen: torch.Generator, state: str) -> None:
     gen.set_state(raw)
 
 
-def optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
-    """The optimizer's per-parameter state, flattened to `optim.<param index>.<name>`."""
-    tensors = {}
-    for index, state in optimizer.state_dict()["state"].items():
-        for name, value in state.items():
-            tensors[f"optim.{index}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    return tensors
-
-
-def load_optimizer_tensors(
-    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor]
-) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for key, value in tensors.items():
-        if key.startswith("optim."):
-            _, index, name = key.split(".", 2)
-            state.setdefault(int(index), {})[name] = value
-    full = optimizer.state_dict()
-    full["state"] = state
-    optimizer.load_state_dict(full)
-
-
-def model_tensors(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-
-
 def save_checkpoint(
-    run_dir: Path,
-    epoch: int,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    meta: dict[str, Any],
+    run_dir: Path, epoch: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> Path:
-    """Write checkpoint `epoch` atomically and prune all but the newest KEEP_CHECKPOINTS."""
+    """Write checkpoint `epoch` (`model.*` and `optim.*` tensors) atomically and prune all
+    but the newest KEEP_CHECKPOINTS."""
     folder = Path(run_dir) / CHECKPOINT_DIR
-    blob = save_tensors(model_tensors(model) | optimizer_tensors(optimizer))
+    blob = save_tensors(tensors)
     stem = folder / f"epoch-{epoch:06d}"
     fileio.write_bytes(stem.with_suffix(".safetensors"), blob)
     record = {"epoch": epoch, "sha256": hashlib.sha256(blob).hexdigest(), **meta}
@@ -83,6 +55,48 @@ def save_checkpoint(
         old.unlink(missing_ok=True)
         old.with_suffix(".safetensors").unlink(missing_ok=True)
     return stem.with_suffix(".json")
+
+
+def latest_epoch(run_dir: Path) -> int:
+    """The epoch of the newest checkpoint by name (0 if none); `latest_checkpoint` checks it."""
+    records = sorted((Path(run_dir) / CHECKPOINT_DIR).glob("epoch-*.json"))
+    return int(records[-1].stem.removeprefix("epoch-")) if records else 0
+
+
+def is_milestone(epoch: int, last: int) -> bool:
+    """Epochs 1, 2, 4, 8, 16, ... and the last one."""
+    return epoch == last or (epoch & (epoch - 1)) == 0
+
+
+def save_milestone(
+    run_dir: Path, epoch: int, state: dict[str, torch.Tensor], cfg: RunConfig
+) -> None:
+    """The model's weights at `epoch`, kept for good under milestones/ (never pruned)."""
+    blob = save_tensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    stem = Path(run_dir) / MILESTONE_DIR / f"epoch-{epoch:06d}"
+    fileio.write_bytes(stem.with_suffix(".safetensors"), blob)
+    record = {"epoch": epoch, "sha256": hashlib.sha256(blob).hexdigest(), "config": to_dict(cfg)}
+    fileio.write_json(stem.with_suffix(".json"), record)
+
+
+def load_milestones(
+    run_dir: Path, device: str | torch.device = "cpu", epochs: Iterable[int] | None = None
+) -> dict[int, AutoEncoder]:
+    """Every milestone of `run_dir` (or those of `epochs`) as {epoch: model in eval mode},
+    oldest first; each checked against its recorded hash."""
+    models = {}
+    wanted = None if epochs is None else set(epochs)
+    for path in sorted((Path(run_dir) / MILESTONE_DIR).glob("epoch-*.json")):
+        if wanted is not None and int(path.stem.removeprefix("epoch-")) not in wanted:
+            continue
+        record = _read_json(path)
+        blob = _read_bytes(path.with_suffix(".safetensors"))
+        if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
+            raise VaelabError(f"milestone {path.with_suffix('.safetensors')} is corrupt")
+        model = build_model(from_dict(RunConfig, record["config"]).validate().model)
+        model.load_state_dict(_parse_tensors(blob, path.with_suffix(".safetensors")))
+        models[int(record["epoch"])] = model.to(device).eval()
+    return models
 
 
 def latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:

@@ -16,6 +16,7 @@ from torch import Tensor
 from vaelab.models import AutoEncoder
 
 LOG_2PI = math.log(2 * math.pi)
+IWAE_ROWS = 25_000  # decoded samples x images at once in the IWAE bound: ~80 MB per tensor
 
 
 class Objective(NamedTuple):
@@ -132,9 +133,10 @@ def iwae_bound(
     """Importance-weighted lower bound on log p(x) (Burda et al. 2015), per image (B,).
 
     log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x) with z_k ~ q(z|x); the K samples are drawn
-    in chunks so memory stays at chunk * B * D floats.
+    in chunks so memory stays at chunk * B * D floats, with chunk * B at most IWAE_ROWS.
     """
     mu, ln_var = model.encode(x, y)
+    chunk = max(1, min(chunk, IWAE_ROWS // max(len(x), 1)))
     log_w = []
     for start in range(0, n_samples, chunk):
         k = min(chunk, n_samples - start)

@@ -1,16 +1,17 @@
-"""The training loop: data held as tensors on the device, checkpoints, resume, metrics log.
+"""Training one model: its data as tensors on the device, its run folder, its metrics log.
 
-The trainer knows a model only through `losses.objective`; it never looks inside one.
-Randomness comes from two generators seeded by the config (batch order on the CPU, the
-noise of z on the device) whose states are saved in every checkpoint, so a run that is
-killed and resumed ends with the same weights, bit for bit on the CPU, as one that was not.
+`Trainer` and `train` train one run as a training group of one: the loop itself, its
+checkpoints, resume, milestones and safety live in `vaelab.group`, the stacked arithmetic in
+`vaelab.stacked`. Randomness comes from two generators seeded by the config (batch order on
+the CPU, the noise of z on the device) whose states are saved in every checkpoint, so a run
+that is killed and resumed ends with the same weights, bit for bit on the CPU, as one that
+was not.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +21,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vaelab import checkpoint, fileio
+from vaelab import checkpoint
 from vaelab.config import RunConfig, check_device, to_dict
 from vaelab.data import MNIST, semi_supervised_labels, test_subset, to_float
 from vaelab.errors import VaelabError
-from vaelab.lock import LOCK_FILE, folder_lock
-from vaelab.losses import objective
-from vaelab.models import AutoEncoder, build_model
+from vaelab.lock import LOCK_FILE
+from vaelab.models import AutoEncoder
 
 METRICS_FILE = "metrics.jsonl"
 EVAL_SEED_OFFSET = 1_000_003  # the test-loss noise never touches the training generators
@@ -231,7 +231,8 @@ def _check_run_folder(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
 
 
 class Trainer:
-    """Trains one model as `cfg` says, writing checkpoints and metrics into `run_dir`."""
+    """Trains one model as `cfg` says, writing checkpoints and metrics into `run_dir`: a
+    training group of one (see `vaelab.group`)."""
 
     def __init__(
         self,
@@ -240,156 +241,31 @@ class Trainer:
         run_dir: str | Path,
         reporter: Reporter | None = None,
     ) -> None:
+        from vaelab.group import GroupTrainer, Member
+
         self.cfg = with_data(cfg.validate(), data)
         self.data = data
         self.run_dir = Path(run_dir)
-        self.reporter = reporter or SilentReporter()
-        self.device = data.x_train.device
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.train.seed)
-            self.model = build_model(cfg.model).to(self.device)
-        t = cfg.train
-        self.optimizer = torch.optim.Adam(
-            self.model.parameters(),
-            lr=t.lr,
-            betas=(t.beta1, t.beta2),
-            eps=t.adam_eps,
-            fused=True,
-        )
-        self.batch_gen = torch.Generator().manual_seed(t.seed)
-        self.noise_gen = torch.Generator(self.device).manual_seed(t.seed + 1)
-        self.epoch = 0
+        self.group = GroupTrainer([Member(self.cfg, data, self.run_dir)], reporter)
 
-    # --- the loop -------------------------------------------------------------------------
+    @property
+    def epoch(self) -> int:
+        return self.group.epoch
+
+    @property
+    def model(self) -> AutoEncoder:
+        return self.group.model(0)
 
     def fit(self, resume: bool = False) -> AutoEncoder:
-        with folder_lock(self.run_dir):  # one writer per run folder
-            return self._fit(resume)
-
-    def _fit(self, resume: bool) -> AutoEncoder:
-        _check_run_folder(self.run_dir, self.cfg, resume)
-        if resume:
-            self._restore()
-        fileio.write_json(self.run_dir / checkpoint.CONFIG_FILE, to_dict(self.cfg))
-        t = self.cfg.train
-        steps = -(-len(self.data.x_train) // t.batch_size)
-        self.reporter.start(self.cfg, self.epoch, steps)
-        while self.epoch < t.epochs:
-            started = time.perf_counter()
-            metrics = self.train_epoch()
-            self.epoch += 1
-            metrics = {"epoch": self.epoch, **metrics, "seconds": time.perf_counter() - started}
-            last = self.epoch == t.epochs
-            if last or self.epoch % t.eval_every == 0:
-                metrics |= {f"test_{k}": v for k, v in self.test_objective().items()}
-            self._append_metrics(metrics)
-            if last or self.epoch % t.checkpoint_every == 0:
-                self._save_checkpoint()
-            self.reporter.epoch(metrics)
-        self.reporter.finish()
-        self.model.eval()
-        rows = self._read_metrics()
-        checkpoint.save_model(
-            self.run_dir, self.model, self.cfg, {"final": rows[-1] if rows else {}}
-        )
-        return self.model
+        return self.group.fit(resume=resume)[0]
 
     def train_epoch(self) -> dict[str, float]:
         """One pass over the training set in a fresh random order; returns the mean terms."""
-        self.model.train()
-        t, x, y = self.cfg.train, self.data.x_train, self.data.y_train
-        labels = self.model.uses_labels
-        order = torch.randperm(len(x), generator=self.batch_gen).to(self.device)
-        sums = torch.zeros(3, device=self.device)
-        for start in range(0, len(x), t.batch_size):
-            index = order[start : start + t.batch_size]
-            out = objective(
-                self.model,
-                x.index_select(0, index),  # several times faster than x[index] on a CPU
-                y.index_select(0, index) if labels else None,
-                kl_weight=t.kl_weight,
-                n_samples=t.n_samples,
-                generator=self.noise_gen,
-            )
-            self.optimizer.zero_grad(set_to_none=True)
-            out.loss.backward()
-            self.optimizer.step()
-            sums += torch.stack(out).detach() * len(index)
-            self.reporter.step(lambda loss=out.loss: loss.item())
-        loss, reconstruction, kl = (sums / len(x)).tolist()
-        return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
+        return self.group.train_epoch()[0]
 
-    @torch.no_grad()
     def test_objective(self, batch: int = 1000) -> dict[str, float]:
         """The training objective on the test set, with its own fixed noise."""
-        self.model.eval()
-        t, x, y = self.cfg.train, self.data.x_test, self.data.y_test
-        gen = torch.Generator(self.device).manual_seed(t.seed + EVAL_SEED_OFFSET)
-        sums = torch.zeros(3, device=self.device)
-        for start in range(0, len(x), batch):
-            xb, yb = x[start : start + batch], y[start : start + batch]
-            out = objective(
-                self.model,
-                xb,
-                yb if self.model.uses_labels else None,
-                kl_weight=t.kl_weight,
-                n_samples=t.n_samples,
-                generator=gen,
-            )
-            sums += torch.stack(out) * len(xb)
-        loss, reconstruction, kl = (sums / len(x)).tolist()
-        return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
-
-    # --- checkpoints and the metrics log ----------------------------------------------------
-
-    def _save_checkpoint(self) -> None:
-        meta = {
-            "config": to_dict(self.cfg),
-            "rng": {
-                "batch": checkpoint.generator_state(self.batch_gen),
-                "noise": checkpoint.generator_state(self.noise_gen),
-            },
-        }
-        checkpoint.save_checkpoint(self.run_dir, self.epoch, self.model, self.optimizer, meta)
-
-    def _restore(self) -> None:
-        found = checkpoint.latest_checkpoint(self.run_dir)
-        if found is None:
-            self._write_metrics([])  # start over: no checkpoint means no epoch counts
-            return
-        record, tensors = found
-        try:
-            self._load_state(record, tensors)
-        except (KeyError, ValueError, RuntimeError, TypeError) as err:
-            message = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise VaelabError(f"the checkpoint in {self.run_dir} does not fit: {message}") from None
-        if self.epoch > self.cfg.train.epochs:
-            raise VaelabError(
-                f"{self.run_dir} has already trained {self.epoch} epochs, more than the "
-                f"{self.cfg.train.epochs} asked for; ask for at least {self.epoch}"
-            )
-        # epochs logged after the checkpoint will be trained again: drop them
-        self._write_metrics([m for m in self._read_metrics() if m["epoch"] <= self.epoch])
-
-    def _load_state(self, record: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
-        model_state = {
-            k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")
-        }
-        self.model.load_state_dict(model_state)
-        checkpoint.load_optimizer_tensors(self.optimizer, tensors)
-        checkpoint.set_generator_state(self.batch_gen, record["rng"]["batch"])
-        checkpoint.set_generator_state(self.noise_gen, record["rng"]["noise"])
-        self.epoch = int(record["epoch"])
-
-    def _append_metrics(self, metrics: dict[str, Any]) -> None:
-        fileio.append_line(self.run_dir / METRICS_FILE, fileio.json_line(metrics))
-
-    def _read_metrics(self) -> list[dict[str, Any]]:
-        return read_metrics(self.run_dir)
-
-    def _write_metrics(self, rows: list[dict[str, Any]]) -> None:
-        text = "".join(fileio.json_line(r) + "\n" for r in rows)
-        fileio.write_text(self.run_dir / METRICS_FILE, text)
+        return self.group.test_objective(0, batch)
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -424,3 +300,12 @@ def train(
 
         reporter = PlainReporter()
     return Trainer(cfg, data, run_dir, reporter).fit(resume=resume)
+
+
+def train_group(
+    members: list[Any], *, resume: bool = False, reporter: Reporter | None = None
+) -> list[AutoEncoder]:
+    """Train (or resume) several runs as one stacked computation; see `vaelab.group`."""
+    from vaelab.group import train_group as run_group
+
+    return run_group(members, resume=resume, reporter=reporter)

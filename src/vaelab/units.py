@@ -16,6 +16,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,9 @@ from vaelab.config import RunConfig, from_dict, to_dict
 from vaelab.data import MNIST, load_mnist
 from vaelab.errors import VaelabError
 
-# Runs that could share one stacked computation (same kind, batch, train-set and layer sizes)
-# go into one unit when this is set. `_train_members` trains members one after another, which
-# gains nothing from sharing a unit and loses parallelism, so units are single runs.
-GROUP_RUNS = False
+# Runs that can share one stacked computation (same kind, batch, train-set and layer sizes;
+# latent size and seed may differ) go into one unit and train as one group (`vaelab.group`).
+GROUP_RUNS = True
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,9 @@ def data_fingerprint(mnist: MNIST) -> str:
 
 def group_key(cfg: RunConfig) -> tuple[Any, ...]:
     """Runs with equal keys can train as one stacked computation; latent size and seed may vary."""
-    m, t, d = cfg.model, cfg.train, cfg.data
-    return (m.kind, m.input_dim, m.hidden, t.batch_size, d.train_size, t.epochs)
+    from vaelab.group import group_key as shared
+
+    return (*shared(cfg), cfg.data.train_size)
 
 
 def make_units(
@@ -152,13 +153,26 @@ def run_unit(unit: WorkUnit, *, mnist: MNIST | None = None, attempt: int = 1) ->
 
 
 def _train_members(unit: WorkUnit, mnist: MNIST, device: Any) -> None:
-    """Train every member of `unit`, each resumed from its own last checkpoint."""
-    from vaelab.train import TensorData, Trainer
+    """Train the unfinished members of `unit` as one group, each resumed from its last
+    checkpoint. A member folder held by another process (another study training the same
+    model) is waited for, then reused if that process finished it."""
+    import torch
 
-    for member in unit.members:
-        cfg = member.run_config()
-        data = TensorData.from_mnist(mnist, cfg, device)
-        Trainer(cfg, data, Path(member.run_dir)).fit(resume=True)
+    from vaelab.group import Member as Run
+    from vaelab.group import compact_data, train_group
+    from vaelab.lock import folder_lock
+    from vaelab.train import is_finished
+
+    with ExitStack() as locks:
+        for member in unit.members:
+            locks.enter_context(folder_lock(Path(member.run_dir), wait=True))
+        todo = [(m.run_config(), Path(m.run_dir)) for m in unit.members]
+        todo = [(cfg, run_dir) for cfg, run_dir in todo if not is_finished(run_dir, cfg)]
+        if not todo:
+            return
+        images = torch.from_numpy(mnist.x_train).to(device)  # one uint8 copy for the group
+        runs = [Run(cfg, compact_data(mnist, cfg, device, images), d) for cfg, d in todo]
+        train_group(runs, resume=True)
 
 
 def _epochs_done(run_dir: Path) -> int:

@@ -1,0 +1,83 @@
+"""The `paper` preset's training time on one device, measured over a few epochs.
+
+Trains the preset's grid (one group per model kind, across latent sizes and `--seeds` seeds)
+for `--epochs` epochs on `--device`, times each epoch after a warm-up one, and projects the
+preset's full training (its epochs, every group) from the median. Nothing is written to disk
+but a temporary folder. On a GPU, run it alone on the device:
+
+    PYTHONPATH=src python benchmarks/gpu_paper.py --device cuda --epochs 3 --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from vaelab.config import load_preset
+from vaelab.data import load_mnist
+from vaelab.group import GroupTrainer, Member, compact_data
+from vaelab.train import resolve_device
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu", "auto"))
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs per group")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--train-size", type=int, default=None, help="fewer images (smoke run)")
+    args = parser.parse_args(argv)
+    device = resolve_device(args.device)
+    cfg = load_preset(args.preset)
+    if args.train_size is not None:
+        cfg = dataclasses.replace(
+            cfg, data=dataclasses.replace(cfg.data, train_size=args.train_size)
+        )
+    mnist = load_mnist(cfg.data.path)
+    images = torch.from_numpy(mnist.x_train).to(device)
+    total = 0.0
+    with tempfile.TemporaryDirectory(prefix="vaelab-gpu-") as tmp:
+        for kind in cfg.models:
+            runs = []
+            for seed in range(args.seeds):
+                for z in cfg.latents:
+                    run = cfg.run_config(kind, z)
+                    train = dataclasses.replace(run.train, seed=seed)
+                    runs.append(dataclasses.replace(run, train=train))
+            members = [
+                Member(r, compact_data(mnist, r, device, images), Path(tmp) / f"{kind}{i}")
+                for i, r in enumerate(runs)
+            ]
+            trainer = GroupTrainer(members)
+            seconds = []
+            for _ in range(args.epochs + 1):  # the first is a warm-up
+                sync(device)
+                started = time.perf_counter()
+                trainer.train_epoch()
+                sync(device)
+                seconds.append(time.perf_counter() - started)
+            epoch = statistics.median(seconds[1:] or seconds)
+            total += epoch * cfg.train.epochs
+            print(f"{kind}: {len(members)} models, {epoch:.3f} s/epoch on {device}")
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    print(
+        f"{args.preset} preset, {args.seeds} seeds, {cfg.train.epochs} epochs: "
+        f"projected training {total / 60:.1f} min on {name} (torch {torch.__version__})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
