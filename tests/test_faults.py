@@ -211,17 +211,17 @@ def test_a_damaged_experiment_cache_is_rebuilt(finished, damage):
     cache_path = out / "experiments.json"
     cache = json.loads(cache_path.read_text())
     if damage == "number":
-        cache["clustering"]["numbers"]["clusters"] = 3
+        cache["clustering@seed0"]["numbers"]["clusters"] = 3
         cache_path.write_text(json.dumps(cache))
     elif damage == "figure":
-        _flip_a_byte(out / cache["latent"]["figures"][0]["path"])
+        _flip_a_byte(out / cache["latent@seed0"]["figures"][0]["path"])
     else:
         cache_path.write_bytes(cache_path.read_bytes()[:100])
     expected = comparable(out)
     assert run(["study", "--preset", str(toml), "--out", str(out)]) == 0
     assert comparable(out) == expected
     rebuilt = json.loads(cache_path.read_text())
-    assert rebuilt["clustering"]["numbers"]["clusters"] == 10
+    assert rebuilt["clustering@seed0"]["numbers"]["clusters"] == 10
     for entry in rebuilt.values():
         for f in entry["figures"]:
             assert tree_hash(out / f["path"])["."] == entry["figure_sha256"][f["path"]]

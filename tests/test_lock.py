@@ -187,15 +187,16 @@ import sys, time
 from vaelab.config import load_preset
 from vaelab.data import load_mnist
 from vaelab.lock import folder_lock
-from vaelab.study import run_dir_for
+from vaelab.study import run_dir_for, with_fingerprint
 from vaelab.train import TensorData, Trainer
-cfg = load_preset(sys.argv[1])
+mnist = load_mnist(load_preset(sys.argv[1]).data.path)
+cfg = with_fingerprint(load_preset(sys.argv[1]), mnist)
 run_cfg = cfg.run_config("vae", 2)
 run_dir = run_dir_for(__import__("pathlib").Path(sys.argv[2]), run_cfg)
 with folder_lock(run_dir):
     print("locked", flush=True)
     time.sleep(1.0)
-    data = TensorData.from_mnist(load_mnist(cfg.data.path), run_cfg)
+    data = TensorData.from_mnist(mnist, run_cfg)
     Trainer(run_cfg, data, run_dir).fit(resume=True)
 """
 
@@ -215,9 +216,9 @@ def test_a_study_waits_for_a_model_held_elsewhere_and_does_not_train_it_again(tm
     assert proc.wait() == 0
     assert f"in use by process {proc.pid}" in log.getvalue()
     results = json.loads((out / "results.json").read_text())
-    assert results["training"]["vae-z2"]["reused"] is True
-    assert results["training"]["ae-z2"]["reused"] is False
-    folder = out / "models" / results["training"]["vae-z2"]["folder"]
+    assert results["training"]["vae-z2-seed0"]["reused"] is True
+    assert results["training"]["ae-z2-seed0"]["reused"] is False
+    folder = out / "models" / results["training"]["vae-z2-seed0"]["folder"]
     assert len((folder / "metrics.jsonl").read_text().splitlines()) == 2  # trained once
 
 

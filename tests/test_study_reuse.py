@@ -80,7 +80,7 @@ def test_same_bytes_elsewhere_are_reused_other_bytes_retrain(study):
     steps = results["timings"]["steps"]
     assert steps["training"]["what"] == "0 trained, 6 reused"
     assert steps["digit classifier"]["what"] == "reused"
-    assert all(steps[f"experiment: {n}"]["what"].startswith("reused") for n in ("latent",))
+    assert all(steps[f"experiment: {n}, seed 0"]["what"].startswith("reused") for n in ("latent",))
     assert results["timings"]["total"] >= sum(s["seconds"] for s in steps.values())
     assert results["timings"]["total"] < 60
     assert save_npz(root / "a.npz", seed=1) != sha  # other bytes under the first name
@@ -88,7 +88,7 @@ def test_same_bytes_elsewhere_are_reused_other_bytes_retrain(study):
     results, flags = reused(out)
     assert not any(flags.values())
     assert results["timings"]["steps"]["digit classifier"]["what"] == "computed"
-    assert results["timings"]["steps"]["experiment: latent"]["what"] == "computed"
+    assert results["timings"]["steps"]["experiment: latent, seed 0"]["what"] == "computed"
 
 
 def test_report_text_follows_the_settings(study, tmp_path):
@@ -110,7 +110,7 @@ def test_report_text_follows_the_settings(study, tmp_path):
             for p in parents:
                 node = node[p]
             node[last] = value
-        return write_report(r, experiments, tmp_path / "report.html").read_text()
+        return write_report(r, tmp_path / "report.html").read_text()
 
     html = render()
     assert "100 of the 200 training images keep their label" in html

@@ -99,13 +99,24 @@ def load_milestones(
     return models
 
 
-def latest_checkpoint(run_dir: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-    """The newest complete checkpoint (its JSON record and tensors), or None if there is none.
+def checkpoint_epochs(run_dir: Path) -> list[int]:
+    """The epochs of the checkpoints `run_dir` holds, by name, oldest first."""
+    records = sorted((Path(run_dir) / CHECKPOINT_DIR).glob("epoch-*.json"))
+    return [int(r.stem.removeprefix("epoch-")) for r in records]
+
+
+def latest_checkpoint(
+    run_dir: Path, at_most: int | None = None
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """The newest complete checkpoint (its JSON record and tensors) of an epoch up to
+    `at_most` (any, when None), or None if there is none.
 
     A checkpoint whose files are missing or do not match its recorded hash is an error,
     not something to skip silently: the user should know their run folder is damaged.
     """
     records = sorted((Path(run_dir) / CHECKPOINT_DIR).glob("epoch-*.json"))
+    if at_most is not None:
+        records = [r for r in records if int(r.stem.removeprefix("epoch-")) <= at_most]
     if not records:
         return None
     path = records[-1]

@@ -7,3 +7,7 @@ class VaelabError(Exception):
     The CLI prints its message as one line and exits non-zero; anything else that
     escapes is a bug in vaelab.
     """
+
+
+class WriteError(VaelabError):
+    """A file could not be written (disk full, read-only, ...): nothing else should be tried."""

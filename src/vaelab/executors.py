@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import wait
 from typing import Any
 
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, WriteError
 from vaelab.units import WorkUnit, run_unit
 
 Result = dict[str, Any]
@@ -38,6 +38,8 @@ def sequential(mnist: Any = None) -> Executor:
         for unit in units:
             try:
                 results.append(run_unit(unit, mnist=mnist))
+            except WriteError:  # a full or read-only disk: every other unit would fail too
+                raise
             except VaelabError as err:
                 results.append(_failure(unit, str(err)))
         return results

@@ -15,7 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from vaelab.errors import VaelabError
+from vaelab.errors import VaelabError, WriteError
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
@@ -96,10 +96,10 @@ def non_finite_path(obj: Any, where: str = "") -> str | None:
     return None
 
 
-def write_error(path: Path, err: OSError) -> VaelabError:
+def write_error(path: Path, err: OSError) -> WriteError:
     """One line: which file could not be written, and the system's reason."""
     reason = err.strerror or str(err) or type(err).__name__
-    return VaelabError(f"cannot write {path}: {reason}")
+    return WriteError(f"cannot write {path}: {reason}")
 
 
 def _discard(tmp: Path) -> None:

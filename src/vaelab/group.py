@@ -127,20 +127,20 @@ class GroupTrainer:
 
     # --- the loop -------------------------------------------------------------------------
 
-    def fit(self, resume: bool = False) -> list[AutoEncoder]:
+    def fit(self, resume: bool = False, at_most: int | None = None) -> list[AutoEncoder]:
         """Train every member to its epochs; returns the finished models in eval mode.
 
         Each member's folder is locked for the whole fit: one writer per run folder."""
         with ExitStack() as locks:
             for m in self.members:
                 locks.enter_context(folder_lock(m.run_dir))
-            return self._fit(resume)
+            return self._fit(resume, at_most)
 
-    def _fit(self, resume: bool) -> list[AutoEncoder]:
+    def _fit(self, resume: bool, at_most: int | None) -> list[AutoEncoder]:
         for m in self.members:
             _check_run_folder(m.run_dir, m.cfg, resume)
         if resume:
-            self._restore()
+            self._restore(at_most)
         for m in self.members:
             fileio.write_json(m.run_dir / checkpoint.CONFIG_FILE, to_dict(m.cfg))
         t = self.members[0].cfg.train
@@ -307,10 +307,10 @@ class GroupTrainer:
             checkpoint.save_checkpoint(m.run_dir, snap.epoch, tensors, meta)
         self.saved_epoch = snap.epoch
 
-    def _restore(self) -> None:
+    def _restore(self, at_most: int | None = None) -> None:
         epochs = set()
         for g, m in enumerate(self.members):
-            found = checkpoint.latest_checkpoint(m.run_dir)
+            found = checkpoint.latest_checkpoint(m.run_dir, at_most=at_most)
             if found is None:
                 _write_metrics(m.run_dir, [])  # start over: no checkpoint means no epoch counts
                 epochs.add(0)
@@ -399,8 +399,13 @@ def train_group(
     """
     members = [m if isinstance(m, Member) else Member(*m) for m in members]
     epochs = [checkpoint.latest_epoch(m.run_dir) if resume else 0 for m in members]
-    if len(set(epochs)) <= 1:
-        return GroupTrainer(members, reporter).fit(resume=resume)
+    common = min(epochs, default=0)
+    if len(set(epochs)) <= 1 or all(
+        common == 0 or common in checkpoint.checkpoint_epochs(m.run_dir) for m in members
+    ):
+        # a stop between two members' checkpoint writes: all resume from the older epoch, so
+        # the group, and with it every float it computes, is the one an unbroken run had
+        return GroupTrainer(members, reporter).fit(resume=resume, at_most=common)
     models: dict[int, AutoEncoder] = {}
     for epoch in sorted(set(epochs)):
         which = [i for i, e in enumerate(epochs) if e == epoch]

@@ -54,6 +54,8 @@ def train_units(
         with StudyProgress(todo, console, jobs=jobs):
             results = executor(units)
         failed = [r for r in results if "error" in r]
+        if len(failed) == 1:  # its own line says what went wrong
+            raise VaelabError(failed[0]["error"])
         if failed:
             lines = "; ".join(f"{r['unit']}: {r['error']}" for r in failed)
             raise VaelabError(

@@ -83,8 +83,11 @@ def train_grid(
         for seed, by_key in folders.items()
         for (kind, z), run_dir in by_key.items()
     ]
-    reused = {run_dir: is_finished(run_dir, run_cfg) for run_cfg, run_dir in runs}
+    reused = {}
     for i, (run_cfg, run_dir) in enumerate(runs, start=1):
+        # a folder another study is training: wait for it, then reuse what it finished
+        with folder_lock(run_dir, wait=True, on_wait=console.print):
+            reused[run_dir] = is_finished(run_dir, run_cfg)
         if reused[run_dir]:
             m = run_cfg.model
             console.print(
