@@ -138,3 +138,34 @@ def test_projector_files_follow_tensorboards_format(study, tmp_path):
     with np.load(data) as arrays:
         first = np.asarray(sprite)[:28, :28]
         assert any(np.array_equal(first.reshape(-1), x) for x in arrays["x_test"])
+
+
+def test_study_progress_writes_full_lines_per_epoch_to_a_log(tmp_path):
+    import io
+    import json
+
+    from rich.console import Console
+
+    from vaelab.parallel import StudyProgress
+
+    runs = []
+    for kind, seed in (("vae", 0), ("cvae", 1)):
+        model, train = ModelConfig(kind=kind, latent=16), TrainConfig(epochs=3, seed=seed)
+        run_dir = tmp_path / f"{kind}-{seed}"
+        run_dir.mkdir()
+        runs.append((RunConfig(model=model, train=train), run_dir))
+    log = io.StringIO()
+    console = Console(file=log, width=80)  # a file: not a terminal
+    with StudyProgress(runs, console, jobs=1) as progress:
+        for epoch in (1, 2):
+            row = {"epoch": epoch, "loss": 123.456 - epoch, "seconds": 2.0}
+            with open(runs[0][1] / "metrics.jsonl", "a") as f:
+                f.write(json.dumps(row) + "\n")
+            progress.update()
+        progress.update()  # nothing new: nothing printed
+    lines = log.getvalue().splitlines()
+    assert lines == [
+        "[1/2] VAE z=16 seed 0: epoch 1/3 loss 122.46; study ETA 0m10s",
+        "[1/2] VAE z=16 seed 0: epoch 2/3 loss 121.46; study ETA 0m08s",
+    ]
+    assert "\x1b" not in log.getvalue()  # no bars, no escape codes

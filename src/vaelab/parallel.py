@@ -168,19 +168,24 @@ class StudyProgress:
             TimeElapsedColumn(),
             console=console,
         )
+        self.console = console
+        self.plain = not console.is_terminal  # a log: full lines as epochs finish, no bars
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._tasks: list[Any] = []
         self._study: Any = None
+        self._printed = [0] * len(self.runs)
 
     def __enter__(self) -> StudyProgress:
         n = len(self.runs)
         total = sum(c.train.epochs for c, _ in self.runs)
         self._study = self.progress.add_task("study", total=total, status="")
         for i, (cfg, _) in enumerate(self.runs, start=1):
-            label = f"[{i}/{n}] {cfg.model.kind.upper()} z={cfg.model.latent}"
+            m = cfg.model
+            label = f"[{i}/{n}] {m.kind.upper()} z={m.latent} seed {cfg.train.seed}"
             self._tasks.append(self.progress.add_task(label, total=cfg.train.epochs, status=""))
-        self.progress.start()
+        if not self.plain:
+            self.progress.start()
         self._thread.start()
         return self
 
@@ -188,7 +193,8 @@ class StudyProgress:
         self._stop.set()
         self._thread.join()
         self.update()
-        self.progress.stop()
+        if not self.plain:
+            self.progress.stop()
 
     def _loop(self) -> None:
         while not self._stop.wait(0.5):
@@ -206,3 +212,14 @@ class StudyProgress:
         done_all = sum(d for d, _, _ in states)
         eta = _format_seconds(study_eta(states, self.jobs))
         self.progress.update(self._study, completed=done_all, status=eta)
+        if self.plain:
+            self._print_lines(states, eta)
+
+    def _print_lines(self, states: list[tuple[int, int, float | None]], eta: str) -> None:
+        """One full line per run and finished epoch, with the study's ETA (for logs)."""
+        for i, (task, (done, total, _)) in enumerate(zip(self._tasks, states, strict=True)):
+            if done > self._printed[i]:
+                self._printed[i] = done
+                t = self.progress.tasks[task]
+                line = f"{t.description}: epoch {done}/{total} {t.fields['status']}; study {eta}"
+                self.console.print(line, soft_wrap=True, markup=False, highlight=False)

@@ -25,8 +25,11 @@ from vaelab.config import RunConfig, from_dict, to_dict
 from vaelab.data import MNIST, load_mnist
 from vaelab.errors import VaelabError
 
-# Runs that can share one stacked computation (same kind, batch, train-set and layer sizes;
-# latent size and seed may differ) go into one unit and train as one group (`vaelab.group`).
+# Runs of one seed that can share one stacked computation (same kind, batch, train-set and
+# layer sizes; the latent size may differ) go into one unit and train as one group
+# (`vaelab.group`). Seeds stay apart: a seed added later then trains in the same company as
+# the others did, so its models' floats never depend on which other seeds were trained, and a
+# cluster gets a unit per kind and seed to spread.
 GROUP_RUNS = True
 
 
@@ -74,10 +77,10 @@ def data_fingerprint(mnist: MNIST) -> str:
 
 
 def group_key(cfg: RunConfig) -> tuple[Any, ...]:
-    """Runs with equal keys can train as one stacked computation; latent size and seed may vary."""
+    """Runs with equal keys train as one stacked computation; the latent size may differ."""
     from vaelab.group import group_key as shared
 
-    return (*shared(cfg), cfg.data.train_size)
+    return (*shared(cfg), cfg.data.train_size, cfg.train.seed)
 
 
 def make_units(
