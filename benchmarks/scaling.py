@@ -1,16 +1,17 @@
 """Scaling of a study over worker processes, and a projection for the paper preset on N nodes.
 
-Trains the same units (the grid's VAE/AE/CVAE shapes on a slice of MNIST) with 1 worker and
-with 2, measures the wall time of each and every run's seconds per epoch, then projects the
-paper preset (12 models x `--seeds` seeds x 1000 epochs on 60,000 images) onto N nodes of
-`--node-workers` workers each, from the measured per-epoch costs:
+Trains the same units (the grid's AE/VAE/CVAE groups on a slice of MNIST: one unit per kind
+and seed, its latent sizes trained as one stacked computation) with 1 worker and with 2,
+measures the wall time of each and every unit's seconds per epoch, then projects the paper
+preset (3 kinds x `--seeds` seeds = units of 4 latent sizes, 1000 epochs on 60,000 images)
+onto N nodes of `--node-workers` workers each, from the measured per-epoch costs:
 
-    wall(N) = max(total work / (N x workers x efficiency), the longest single run)
+    wall(N) = max(total work / (N x workers x efficiency), the longest unit)
 
-where efficiency is the measured 2-worker speedup over 2. A unit is one run, so no run is
-ever split: the longest run bounds the wall time however many nodes there are.
+where efficiency is the measured 2-worker speedup over 2. A unit is never split: the longest
+unit (1000 epochs of one kind's group) bounds the wall time however many nodes there are.
 
-    OMP_NUM_THREADS=1 PYTHONPATH=src python benchmarks/scaling.py --train-size 6000 --epochs 2
+    PYTHONPATH=src python benchmarks/scaling.py --train-size 6000 --epochs 2
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def load() -> str:
 
 
 def measure(jobs: int, args: argparse.Namespace, sha: str) -> tuple[float, dict[str, float]]:
-    """(wall seconds, seconds per epoch per run) for the units on `jobs` workers."""
+    """(wall seconds, seconds per epoch of each unit, by kind) on `jobs` workers."""
     cfg = load_preset("paper")
     with tempfile.TemporaryDirectory() as tmp:
         runs = []
@@ -55,28 +56,25 @@ def measure(jobs: int, args: argparse.Namespace, sha: str) -> tuple[float, dict[
         failed = [r for r in results if "error" in r]
         if failed:
             raise SystemExit(f"a unit failed: {failed[0]}")
-        per_epoch = {}
-        for _, run_dir in runs:
+        per_epoch = {}  # a unit's epoch: every member logs its group's seconds
+        for unit in units:
+            run_dir = Path(unit.members[0].run_dir)
             rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").open()]
-            per_epoch[run_dir.name] = sum(r["seconds"] for r in rows) / len(rows)
+            per_epoch[run_dir.name.split("-")[0]] = sum(r["seconds"] for r in rows) / len(rows)
     return wall, per_epoch
 
 
 def project(per_epoch: dict[str, float], args: argparse.Namespace, efficiency: float) -> None:
     scale = PAPER_IMAGES / args.train_size  # an epoch's cost grows with its images
     cfg = load_preset("paper")
-    costs = [
-        per_epoch.get(f"{k}-z{z}", sum(per_epoch.values()) / len(per_epoch)) * scale
-        for k in cfg.models
-        for z in cfg.latents
-    ] * args.seeds
+    costs = [per_epoch[kind] * scale for kind in cfg.models] * args.seeds  # one unit each
     epochs = cfg.train.epochs
     total = sum(costs) * epochs
     longest = max(costs) * epochs
-    print(f"\nprojection: paper preset, {len(costs)} runs x {epochs} epochs, measured costs")
-    print(f"  total work {total / 3600:.1f} worker-hours; longest run {longest / 3600:.1f} h")
+    print(f"\nprojection: paper preset, {len(costs)} units (kind x seed) x {epochs} epochs")
+    print(f"  total work {total / 3600:.1f} worker-hours; longest unit {longest / 3600:.1f} h")
     print(f"  {'nodes':>5} {'workers':>8} {'wall (h)':>9}")
-    for nodes in (1, 2, 4, 8, 16, len(costs)):
+    for nodes in (1, 2, 4, 8, -(-len(costs) // args.node_workers)):
         workers = nodes * args.node_workers
         wall = max(total / (workers * efficiency), longest)
         print(f"  {nodes:>5} {workers:>8} {wall / 3600:>9.2f}")
@@ -86,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--latents", type=int, nargs="+", default=[2, 16])
+    parser.add_argument("--latents", type=int, nargs="+", default=[2, 4, 16, 64])
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--node-workers", type=int, default=2, help="workers per node")
