@@ -223,3 +223,12 @@ def test_ray_trains_the_same_bytes_and_results(ray_cluster, mini, sequential_stu
 
 def test_a_killed_ray_worker_is_retried_and_resumes(ray_cluster, mini, tmp_path):
     killed_and_resumed(executors.ray_executor(), mini, tmp_path)
+
+
+def test_the_eta_counts_a_groups_epoch_once():
+    from vaelab.parallel import _by_unit
+
+    states = [(2, 4, 10.0), (2, 4, 10.0), (1, 4, 12.0)]  # two runs of one group, one alone
+    units = _by_unit(states, [0, 0, 1])
+    assert units == [(2, 4, 10.0), (1, 4, 12.0)]
+    assert study_eta(units, jobs=1) == pytest.approx(2 * 10.0 + 3 * 12.0)

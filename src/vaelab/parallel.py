@@ -51,7 +51,7 @@ def train_units(
     todo = [(c, Path(d)) for c, d in runs if not is_finished(Path(d), c)]
     if todo:
         executor, units, jobs = _plan(todo, mnist, out, device, console, options)
-        with StudyProgress(todo, console, jobs=jobs):
+        with StudyProgress(todo, console, jobs=jobs, units=units):
             results = executor(units)
         failed = [r for r in results if "error" in r]
         if len(failed) == 1:  # its own line says what went wrong
@@ -126,6 +126,20 @@ def study_eta(states: Sequence[tuple[int, int, float | None]], jobs: int) -> flo
     return max(sum(left) / max(1, min(jobs, len(left))), max(left))
 
 
+def _by_unit(
+    states: Sequence[tuple[int, int, float | None]], unit_of: Sequence[int]
+) -> list[tuple[int, int, float | None]]:
+    """One state per unit: its slowest member's epochs, at the unit's seconds per epoch."""
+    units: dict[int, tuple[int, int, float | None]] = {}
+    for (done, total, seconds), unit in zip(states, unit_of, strict=True):
+        if unit not in units:
+            units[unit] = (done, total, seconds)
+            continue
+        d, t, s = units[unit]
+        units[unit] = (min(d, done), max(t, total), s if s is not None else seconds)
+    return list(units.values())
+
+
 def _format_seconds(seconds: float | None) -> str:
     if seconds is None:
         return "ETA unknown"
@@ -156,10 +170,18 @@ class StudyProgress:
     """One bar per run and one for the study, redrawn from the metrics logs in a thread."""
 
     def __init__(
-        self, runs: Sequence[tuple[RunConfig, Path]], console: Console, *, jobs: int
+        self,
+        runs: Sequence[tuple[RunConfig, Path]],
+        console: Console,
+        *,
+        jobs: int,
+        units: Sequence[WorkUnit] = (),
     ) -> None:
         self.runs = list(runs)
         self.jobs = jobs
+        # the runs of one unit train together: their epochs cost the unit's time once
+        unit_of = {Path(m.run_dir): i for i, u in enumerate(units) for m in u.members}
+        self.unit_of = [unit_of.get(Path(d), len(units) + j) for j, (_, d) in enumerate(runs)]
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -210,7 +232,7 @@ class StudyProgress:
                 status += f" test {last['test_loss']:.2f}"
             self.progress.update(task, completed=done, status=status)
         done_all = sum(d for d, _, _ in states)
-        eta = _format_seconds(study_eta(states, self.jobs))
+        eta = _format_seconds(study_eta(_by_unit(states, self.unit_of), self.jobs))
         self.progress.update(self._study, completed=done_all, status=eta)
         if self.plain:
             self._print_lines(states, eta)
