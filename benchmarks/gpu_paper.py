@@ -1,8 +1,9 @@
 """The `paper` preset's training time on one device, measured over a few epochs.
 
-Trains the preset's grid (one group per model kind, across latent sizes and `--seeds` seeds)
-for `--epochs` epochs on `--device`, times each epoch after a warm-up one, and projects the
-preset's full training (its epochs, every group) from the median. Nothing is written to disk
+Trains the preset's units as the study does (one group per model kind and seed, its latent
+sizes stacked) for `--epochs` epochs on `--device`, times each epoch after a warm-up one, and
+projects the preset's full training (its epochs, every kind, `--seeds` seeds one after another,
+as one worker per GPU runs them) from the median. Nothing is written to disk
 but a temporary folder. On a GPU, run it alone on the device:
 
     PYTHONPATH=src python benchmarks/gpu_paper.py --device cuda --epochs 3 --seeds 3
@@ -50,12 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     total = 0.0
     with tempfile.TemporaryDirectory(prefix="vaelab-gpu-") as tmp:
         for kind in cfg.models:
-            runs = []
-            for seed in range(args.seeds):
-                for z in cfg.latents:
-                    run = cfg.run_config(kind, z)
-                    train = dataclasses.replace(run.train, seed=seed)
-                    runs.append(dataclasses.replace(run, train=train))
+            runs = [cfg.run_config(kind, z) for z in cfg.latents]  # one seed's unit
             members = [
                 Member(r, compact_data(mnist, r, device, images), Path(tmp) / f"{kind}{i}")
                 for i, r in enumerate(runs)
@@ -69,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                 sync(device)
                 seconds.append(time.perf_counter() - started)
             epoch = statistics.median(seconds[1:] or seconds)
-            total += epoch * cfg.train.epochs
-            print(f"{kind}: {len(members)} models, {epoch:.3f} s/epoch on {device}")
+            total += epoch * cfg.train.epochs * args.seeds
+            print(f"{kind}: a unit of {len(members)} models, {epoch:.3f} s/epoch on {device}")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(
         f"{args.preset} preset, {args.seeds} seeds, {cfg.train.epochs} epochs: "

@@ -74,7 +74,7 @@ def project(per_epoch: dict[str, float], args: argparse.Namespace, efficiency: f
     print(f"\nprojection: paper preset, {len(costs)} units (kind x seed) x {epochs} epochs")
     print(f"  total work {total / 3600:.1f} worker-hours; longest unit {longest / 3600:.1f} h")
     print(f"  {'nodes':>5} {'workers':>8} {'wall (h)':>9}")
-    for nodes in (1, 2, 4, 8, -(-len(costs) // args.node_workers)):
+    for nodes in sorted({1, 2, 4, 8, -(-len(costs) // args.node_workers)}):
         workers = nodes * args.node_workers
         wall = max(total / (workers * efficiency), longest)
         print(f"  {nodes:>5} {workers:>8} {wall / 3600:>9.2f}")
