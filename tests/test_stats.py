@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vaelab.stats import greater, mean_sd_text, paired_greater, summarize_seeds, summarize_tree
+from vaelab.stats import across_seeds, greater, paired_greater, summarize_seeds
 
 
 def test_summarize_seeds_skips_unmeasured_seeds():
@@ -13,21 +13,15 @@ def test_summarize_seeds_skips_unmeasured_seeds():
     assert summarize_seeds([None]) == {"mean": None, "sd": None, "n": 0, "min": None, "max": None}
 
 
-def test_mean_sd_text():
-    assert mean_sd_text([0.6, 0.62, 0.64]) == "0.62 ± 0.02 (n = 3)"
-    assert mean_sd_text([0.612]) == "0.612 (n = 1)"
-    assert mean_sd_text([None, None]) == "—"
-
-
-def test_summarize_tree_summarises_number_leaves_and_keeps_the_rest():
+def test_across_seeds_summarises_what_differs_and_keeps_the_rest():
     seeds = [
-        {"nll": {"4": 100.0, "16": 90.0}, "modes": ["ae"], "values": [1, 2]},
-        {"nll": {"4": 110.0}, "modes": ["ae"], "values": [3, 4]},
+        {"nll": {"4": 100.0, "16": 90.0}, "modes": ["ae"], "values": [1, 2], "runs": 50},
+        {"nll": {"4": 110.0}, "modes": ["ae"], "values": [3, 4], "runs": 50},
     ]
-    tree = summarize_tree(seeds)
+    tree = across_seeds(seeds)
     assert tree["nll"]["4"]["mean"] == 105.0 and tree["nll"]["4"]["n"] == 2
     assert tree["nll"]["16"]["n"] == 1  # the second seed did not measure it
-    assert tree["modes"] == ["ae"] and tree["values"] == [1, 2]
+    assert tree["modes"] == ["ae"] and tree["values"] == [1, 2] and tree["runs"] == 50
 
 
 def test_greater_tells_a_real_difference_from_noise():

@@ -307,7 +307,7 @@ def study(
     ] = None,
     tensorboard: TensorboardOpt = False,
 ) -> None:
-    """Train the AE/VAE/CVAE x latent-size grid, run the four experiments, write the report."""
+    """Train the AE/VAE/CVAE x latent-size grid in every seed, run the experiments, report."""
     from vaelab.parallel import ParallelOptions
     from vaelab.study import run_study
 

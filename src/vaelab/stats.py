@@ -41,33 +41,6 @@ def summarize_seeds(values: Sequence[float | None]) -> dict[str, float | int | N
     }
 
 
-def mean_sd_text(values: Sequence[float | None], digits: int = 3) -> str:
-    """ "0.612 ± 0.021 (n = 3)"; one value: "0.612 (n = 1)"; none: "—"."""
-    s = summarize_seeds(values)
-    if not s["n"]:
-        return "—"
-    mean = f"{s['mean']:.{digits}g}"
-    sd = "" if s["sd"] is None else f" ± {s['sd']:.2g}"
-    return f"{mean}{sd} (n = {s['n']})"
-
-
-def summarize_tree(per_seed: Sequence[Any]) -> Any:
-    """The same nested dict from every seed -> one dict whose number leaves are summaries.
-
-    Keys missing in some seeds count as not measured there; lists and strings are taken from
-    the first seed that has them (per-run lists are samples, not numbers to average).
-    """
-    present = [t for t in per_seed if t is not None]
-    if not present:
-        return None
-    if all(isinstance(t, dict) for t in present):
-        keys = list(dict.fromkeys(k for t in present for k in t))
-        return {k: summarize_tree([t.get(k) for t in present]) for k in keys}
-    if all(isinstance(t, int | float) and not isinstance(t, bool) for t in present):
-        return summarize_seeds(list(per_seed))
-    return present[0]
-
-
 def _p(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
 

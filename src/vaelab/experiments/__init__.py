@@ -1,1 +1,2 @@
-"""The study's four experiments, one module each; `common` holds what they share."""
+"""The study's experiments (the article's four and the style-versus-digit one), one module each;
+`common` holds what they share."""
