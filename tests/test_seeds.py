@@ -91,6 +91,9 @@ def test_a_rerun_reuses_everything_and_a_new_seed_trains_only_its_models(two_see
     run_study(str(_toml(root, [0, 1], epochs=4)), out, console=Console(file=log, width=200))
     again = json.loads((out / "results.json").read_text())
     assert "computing" not in log.getvalue()  # milestone claims come from their cache
+    milestones = "claims at milestone epochs"
+    assert first["timings"]["steps"][milestones]["what"].startswith("4 of 4 (epoch, seed)")
+    assert again["timings"]["steps"][milestones]["what"].startswith("0 of 4 (epoch, seed)")
     assert again["claims_over_training"] == first["claims_over_training"]
     assert all(t["reused"] for t in again["training"].values())
     steps = again["timings"]["steps"]

@@ -83,6 +83,7 @@ def claims_over_training(
     cache_path = Path(out) / MILESTONE_CACHE
     cache = _read_cache(cache_path)
     verdicts: dict[str, list[str]] = {}
+    computed = 0
     comparisons: dict[str, list[list[str]]] = {}
     for i, epoch in enumerate(epochs):
         per_seed = []
@@ -93,6 +94,7 @@ def claims_over_training(
                 log(f"claims at epoch {epoch}, seed {seed}: computing")
                 cache[entry] = numbers_of(_load_at(runs, epoch), at_milestones)
                 fileio.write_json(cache_path, cache)
+                computed += 1
             per_seed.append(cache[entry])
         for claim in judge_claims(per_seed, seeds):
             verdicts.setdefault(str(claim.number), [None] * len(epochs))[i] = claim.verdict
@@ -104,6 +106,7 @@ def claims_over_training(
         "kmeans_runs": at_milestones.kmeans_runs,
         "verdicts": verdicts,
         "comparisons": comparisons,
+        "computed": computed,  # (epoch, seed) pairs computed now rather than read from the cache
     }
 
 

@@ -226,10 +226,13 @@ def _run_locked(
     figures = report_figures(per_seed[cfg.seeds[0]], pooled)
     results = assemble(cfg, mnist, data, training, per_seed, figures, {"steps": timings})
     t = time.perf_counter()
-    results["claims_over_training"] = _claims_over_training(
+    over = _claims_over_training(
         cfg, folders, data, judge, judge_folder, skipped, out, results, console
     )
-    timings["claims at milestone epochs"] = _step(time.perf_counter() - t, "see the log")
+    computed, pairs = over.pop("computed"), (len(over["epochs"]) - 1) * len(cfg.seeds)
+    results["claims_over_training"] = over
+    what = f"{computed} of {pairs} (epoch, seed) pairs computed, the rest reused"
+    timings["claims at milestone epochs"] = _step(time.perf_counter() - t, what)
     results[NOT_MEASURED] = skipped
     results["timings"]["total"] = time.perf_counter() - started
     return _write_outputs(cfg, results, models[cfg.seeds[0]], data, judge, out, console)
