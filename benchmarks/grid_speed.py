@@ -1,12 +1,18 @@
 """Training speed against the arithmetic floor: one VAE, the grid, seeds, and memory.
 
-All measured in one process, so the ratios hold on a machine whose absolute speed differs:
-- the floor: the exact matmuls of a training step (forward and backward, each model at its own
-  shapes, no elementwise work) timed with torch.mm, times the steps of an epoch;
-- vaelab's epoch of one VAE (z = 16, k = 5, batch 100): a training group of one;
+All measured in one process, in interleaved rounds, so the ratios hold on a machine whose
+absolute speed differs, and drifts: a shared machine can run at two thirds of its speed for
+minutes. Each round times every row once, one after another; each row reports its fastest
+round, the one least disturbed by the rest of the machine (the first round is also the
+warm-up: allocator, thread pool, first-call dispatch).
+- the floor: the exact matmuls of an epoch's training steps (forward and backward, each model at
+  its own shapes, no elementwise work) run with torch.mm for a whole epoch of steps, so it is
+  timed over the same stretch of time as the epochs it is compared with;
+- vaelab's epoch of one VAE (z = 16, k = 5, batch 100): a training group of one, with the fused
+  C kernels, and again with torch ops (`VAELAB_KERNELS=0`);
 - a careful eager loop: the same VAE, k samples batched, stock autograd, stock loss, Adam;
 - the grid (AE, VAE, CVAE x z = 2, 4, 16, 64) as vaelab's study trains it: one group per kind;
-- the grid with 3 seeds, one group per kind across latents and seeds;
+- the grid with several seeds, one group per kind and seed, as the study's work units;
 - optionally (--rss) the quick study's peak resident memory, in a child process.
 """
 
@@ -24,6 +30,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
+from vaelab import kernels
 from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import MNIST, load_mnist
 from vaelab.group import GroupTrainer, Member, compact_data
@@ -46,16 +53,23 @@ def step_matmuls(m: ModelConfig, batch: int, k: int) -> list[tuple[int, int, int
     return forward + backward
 
 
-def floor_seconds(m: ModelConfig, batch: int, k: int, steps: int, repeat: int = 30) -> float:
-    """Seconds per epoch of `m`'s matmuls alone, at this machine's rate for their shapes."""
-    pairs = [(torch.rand(r, i), torch.rand(i, c)) for r, i, c in step_matmuls(m, batch, k)]
-    outs = [torch.empty(r, c) for r, _, c in step_matmuls(m, batch, k)]
+def floor_epoch_fn(models: list[ModelConfig], batch: int, k: int, steps: int) -> Callable[[], None]:
+    """An epoch of the models' matmuls alone, each model at its own shapes."""
+    shapes = [s for m in models for s in step_matmuls(m, batch, k)]
+    pairs = [(torch.rand(r, i), torch.rand(i, c)) for r, i, c in shapes]
+    outs = [torch.empty(r, c) for r, _, c in shapes]
 
-    def step() -> None:
-        for (a, b), out in zip(pairs, outs, strict=True):
-            torch.mm(a, b, out=out)
+    def epoch() -> None:
+        for _ in range(steps):
+            for (a, b), out in zip(pairs, outs, strict=True):
+                torch.mm(a, b, out=out)
 
-    return best_of(step, repeat) * steps
+    return epoch
+
+
+def peak_step_seconds(models: list[ModelConfig], batch: int, k: int, repeat: int = 30) -> float:
+    """The fastest single step of the floor's matmuls: the machine's best matmul rate."""
+    return best_of(floor_epoch_fn(models, batch, k, 1), repeat)
 
 
 def flops(m: ModelConfig, batch: int, k: int, steps: int) -> float:
@@ -84,25 +98,34 @@ def run_config(kind: str, z: int, seed: int, n: int) -> RunConfig:
     )
 
 
-def group_epoch(mnist: MNIST, cfgs: list[RunConfig], epochs: int) -> float:
-    """Seconds of one training epoch of `cfgs` as one group (best of `epochs`)."""
-    images = torch.from_numpy(mnist.x_train)
-    with tempfile.TemporaryDirectory(prefix="vaelab-bench-") as tmp:
-        members = [
-            Member(c, compact_data(mnist, c, "cpu", images), Path(tmp) / str(i))
-            for i, c in enumerate(cfgs)
-        ]
-        trainer = GroupTrainer(members)
-        return best_of(trainer.train_epoch, epochs)
+def timed(fn: Callable[[], object]) -> float:
+    started = CLOCK()
+    fn()
+    return CLOCK() - started
 
 
-def grid_epoch(mnist: MNIST, seeds: int, n: int, epochs: int) -> float:
-    return sum(
-        group_epoch(
-            mnist, [run_config(kind, z, s, n) for s in range(seeds) for z in LATENTS], epochs
-        )
-        for kind in KINDS
-    )
+class Groups:
+    """Training groups built once (the weights go on training from round to round, as they
+    would from epoch to epoch), each timed for one epoch per call."""
+
+    def __init__(self, mnist: MNIST, groups: list[list[RunConfig]], folder: Path) -> None:
+        images = torch.from_numpy(mnist.x_train)
+        self.trainers = []
+        for i, cfgs in enumerate(groups):
+            members = [
+                Member(c, compact_data(mnist, c, "cpu", images), folder / f"{i}-{j}")
+                for j, c in enumerate(cfgs)
+            ]
+            self.trainers.append(GroupTrainer(members))
+
+    def epoch(self) -> None:
+        for trainer in self.trainers:
+            trainer.train_epoch()
+
+
+def grid_groups(seeds: int, n: int) -> list[list[RunConfig]]:
+    """One group per kind and seed, the latent sizes stacked: the study's work units."""
+    return [[run_config(kind, z, s, n) for z in LATENTS] for s in range(seeds) for kind in KINDS]
 
 
 def eager_epoch_fn(mnist: MNIST, cfg: RunConfig) -> Callable[[], None]:
@@ -144,6 +167,11 @@ def quick_study_rss(out: Path) -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2
 
 
+def run_turned_off(fn: Callable[[], object]) -> None:
+    with kernels.turned_off():
+        fn()
+
+
 def loadavg() -> str:
     try:
         return Path("/proc/loadavg").read_text().split(" ")[0]
@@ -154,7 +182,7 @@ def loadavg() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-size", type=int, default=60000)
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (best reported)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (best kept)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument(
@@ -175,43 +203,67 @@ def main(argv: list[str] | None = None) -> int:
     n = args.train_size
     steps = -(-n // 100)
     vae = run_config("vae", 16, 0, n)
-    vae_floor = floor_seconds(vae.model, 100, 5, steps)
+    grid = [run_config(kind, z, 0, n).model for kind in KINDS for z in LATENTS]
     gflop = flops(vae.model, 100, 5, steps) / 1e9
-    vae_s = group_epoch(mnist, [vae], args.epochs)
-    eager_s = best_of(eager_epoch_fn(mnist, vae), args.epochs)
-    grid_floor = sum(
-        floor_seconds(run_config(kind, z, 0, n).model, 100, 5, steps)
-        for kind in KINDS
-        for z in LATENTS
-    )
-    grid_s = grid_epoch(mnist, 1, n, args.epochs)
-    seeds_s = grid_epoch(mnist, args.seeds, n, args.epochs)
-    rows = [
+    grid_gflop = sum(flops(m, 100, 5, steps) for m in grid) / 1e9
+    peak = peak_step_seconds([vae.model], 100, 5)
+    with tempfile.TemporaryDirectory(prefix="vaelab-bench-") as tmp:
+        folder = Path(tmp)
+        one = Groups(mnist, [[vae]], folder / "vae")
+        one_ops = Groups(mnist, [[vae]], folder / "vae-ops")
+        whole = Groups(mnist, grid_groups(1, n), folder / "grid")
+        seeded = Groups(mnist, grid_groups(args.seeds, n), folder / "seeds")
+        rows: dict[str, Callable[[], object]] = {
+            "floor": floor_epoch_fn([vae.model], 100, 5, steps),
+            "vae": one.epoch,
+            "vae_ops": lambda: run_turned_off(one_ops.epoch),
+            "eager": eager_epoch_fn(mnist, vae),
+            "grid_floor": floor_epoch_fn(grid, 100, 5, steps),
+            "grid": whole.epoch,
+            "seeds": seeded.epoch,
+        }
+        times: dict[str, list[float]] = {name: [] for name in rows}
+        for r in range(args.rounds):
+            for name, fn in rows.items():
+                times[name].append(timed(fn))
+            print(
+                f"round {r + 1}: " + ", ".join(f"{name} {t[-1]:.2f}" for name, t in times.items()),
+                file=sys.stderr,
+            )
+    best = {name: min(t) for name, t in times.items()}
+    f, g = best["floor"], best["grid_floor"]
+    table = [
+        ("matmul floor, VAE z=16", f, f"{gflop / f:.0f} GFLOP/s, {gflop:.1f} GFLOP"),
+        ("vaelab, VAE z=16", best["vae"], f"{best['vae'] / f:.2f}x floor (target <= 1.5)"),
+        ("  with torch ops", best["vae_ops"], f"{best['vae_ops'] / f:.2f}x floor"),
         (
-            "matmul floor, VAE z=16",
-            vae_floor,
-            f"{gflop / vae_floor:.0f} GFLOP/s, {gflop:.1f} GFLOP",
+            "careful eager loop",
+            best["eager"],
+            f"{best['eager'] / best['vae']:.2f}x vaelab, {best['eager'] / f:.2f}x floor",
         ),
-        ("vaelab, VAE z=16", vae_s, f"{vae_s / vae_floor:.2f}x floor (target <= 1.5)"),
-        ("careful eager loop", eager_s, f"{eager_s / vae_s:.2f}x vaelab (target >= 2)"),
-        ("grid floor, 12 models", grid_floor, ""),
-        ("vaelab grid, 12 models", grid_s, f"{grid_s / grid_floor:.2f}x floor (target <= 1.5)"),
+        ("grid floor, 12 models", g, f"{grid_gflop / g:.0f} GFLOP/s, {grid_gflop:.1f} GFLOP"),
+        ("vaelab grid, 12 models", best["grid"], f"{best['grid'] / g:.2f}x floor (target <= 1.5)"),
         (
             f"vaelab grid, {args.seeds} seeds",
-            seeds_s,
-            f"{seeds_s / (args.seeds * grid_s):.2f}x {args.seeds} x one seed (target <= 1)",
+            best["seeds"],
+            f"{best['seeds'] / (args.seeds * best['grid']):.2f}x {args.seeds} x one seed "
+            "(target <= 1)",
         ),
     ]
     scale = 60000 / n
     print(f"{'':<26}{'s/epoch':>9}{'at 60k':>9}  ratio")
-    for name, seconds, note in rows:
+    for name, seconds, note in table:
         print(f"{name:<26}{seconds:>9.3f}{seconds * scale:>9.2f}  {note}")
     print(
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"{torch.backends.cpu.get_cpu_capability()}, {n} images, "
-        f"{args.clock} clock, load average {load_before} before, {loadavg()} after"
+        f"best of {args.rounds} interleaved rounds; the fastest single step of the floor runs at "
+        f"{gflop / (peak * steps):.0f} GFLOP/s ({peak * steps:.3f} s/epoch)"
     )
-    paper_hours = 1000 * args.seeds * seeds_s / args.seeds * scale / 3600
+    print(
+        f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"{torch.backends.cpu.get_cpu_capability()}, step: {kernels.kernels_status()}, "
+        f"{n} images, {args.clock} clock, load average {load_before} before, {loadavg()} after"
+    )
+    paper_hours = 1000 * best["seeds"] * scale / 3600
     print(f"projected paper preset training (1000 epochs, {args.seeds} seeds): {paper_hours:.1f} h")
     if args.rss:
         with tempfile.TemporaryDirectory(prefix="vaelab-rss-") as tmp:

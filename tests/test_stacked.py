@@ -1,12 +1,24 @@
-"""The stacked forward/backward equals autograd of `losses.objective`, member by member."""
+"""The stacked forward/backward equals autograd of `losses.objective`, member by member,
+with the fused C kernels and with torch ops alike."""
+
+import contextlib
 
 import pytest
 import torch
 
+from vaelab import kernels
 from vaelab.config import ModelConfig
 from vaelab.losses import objective
 from vaelab.models import build_model
 from vaelab.stacked import FlatAdam, Stack, forward_backward
+
+
+@pytest.fixture(autouse=True, params=["kernels", "torch ops"])
+def step_path(request):
+    if request.param == "kernels" and kernels._load()[0] is None:
+        pytest.skip(kernels.kernels_status())
+    with kernels.turned_off() if request.param == "torch ops" else contextlib.nullcontext():
+        yield request.param
 
 
 def stacked_from(models, stack):

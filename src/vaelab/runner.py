@@ -14,19 +14,24 @@ from vaelab import checkpoint
 from vaelab.config import RunConfig
 from vaelab.data import MNIST, load_mnist
 from vaelab.evaluate import evaluate
+from vaelab.kernels import kernels_status
 from vaelab.progress import Reporting
 from vaelab.train import TensorData, Trainer, resolve_device
 
 
-def start_lines(device: torch.device | str, mnist: MNIST, test_images: int) -> list[str]:
-    """What a run is about to use: the device, the data and its fingerprint, the test images."""
+def start_lines(
+    device: torch.device | str, mnist: MNIST, test_images: int, training: bool = True
+) -> list[str]:
+    """What a run is about to use: the device (and on a CPU what a training step runs on),
+    the data and its fingerprint, the test images."""
     total = len(mnist.y_test)
     if test_images < total:
         test = f"a seeded subset of {test_images} of the {total} test images"
     else:
         test = f"all {total} test images"
+    step = f" ({kernels_status()})" if training and torch.device(device).type == "cpu" else ""
     return [
-        f"device: {device}",
+        f"device: {device}{step}",
         f"data: {mnist.source} (sha256 {mnist.sha256[:12]})",
         f"test set: {test}",
     ]
@@ -75,7 +80,7 @@ def evaluate_run(
     path = data_path if data_path is not None else cfg.data.path
     mnist = load_mnist(path)
     data = TensorData.from_mnist(mnist, cfg, torch_device)
-    for text in start_lines(torch_device, mnist, len(data.y_test)):
+    for text in start_lines(torch_device, mnist, len(data.y_test), training=False):
         line(text)
     if cfg.data.sha256 and cfg.data.sha256 != mnist.sha256:
         line(f"note: the run was trained on other data (sha256 {cfg.data.sha256[:12]})")
