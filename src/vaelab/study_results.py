@@ -21,6 +21,7 @@ from vaelab.claims import judge_claims
 from vaelab.config import StudyConfig, to_dict
 from vaelab.data import MNIST
 from vaelab.experiments.common import ExperimentResult, Figure, StudyData
+from vaelab.kernels import kernels_status
 from vaelab.stats import across_seeds, central
 from vaelab.study_experiments import result_dict
 from vaelab.train import read_metrics, resolve_device
@@ -90,6 +91,9 @@ def assemble(
             "python": platform.python_version(),
             "device": str(resolve_device(cfg.train.device)),
             "threads": torch.get_num_threads(),
+            "step": kernels_status()
+            if resolve_device(cfg.train.device).type == "cpu"
+            else "torch ops",
         },
         "training": training,
         "experiments": across_seeds([numbers[s] for s in seeds]),
