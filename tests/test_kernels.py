@@ -9,7 +9,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from test_group import TOLERANCE, TYPICAL, config, max_diff, share_beyond, weights
 from vaelab import kernels
+from vaelab.runner import start_lines
+from vaelab.train import TensorData, read_metrics, train
 
 needs_kernels = pytest.mark.skipif(
     kernels._load()[0] is None, reason=f"no C kernels here: {kernels.kernels_status()}"
@@ -156,8 +159,8 @@ def test_built_once_into_the_cache_then_reused(tmp_path):
 
 def test_without_a_compiler_or_when_off_the_step_uses_torch_ops(tmp_path):
     missing = run_status(tmp_path, CC=str(tmp_path / "no-such-cc"))
-    assert missing.startswith("torch ops (the C kernels did not build")
-    assert run_status(tmp_path, VAELAB_KERNELS="off") == "torch ops (VAELAB_KERNELS is off)"
+    assert missing.startswith("torch ops: the C kernels did not build")
+    assert run_status(tmp_path, VAELAB_KERNELS="off") == "torch ops: VAELAB_KERNELS is off"
     failing = tmp_path / "cc"
     failing.write_text("#!/bin/sh\necho 'cc: fatal error: out of memory' >&2\nexit 1\n")
     failing.chmod(0o755)
@@ -208,3 +211,24 @@ def test_latent_sample_gradient_and_kl_match_float64():
         padded[..., [0, 1, 2, 3, 6, 7, 8, 9]], eps[..., :4], dz[..., :4], 0.3
     )[3]
     torch.testing.assert_close(kl.double(), kl_without, rtol=1e-6, atol=1e-5)
+
+
+@needs_kernels
+@pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
+def test_training_with_the_kernels_equals_training_with_torch_ops(kind, prototype_mnist, tmp_path):
+    cfg = config(kind, z=3)
+    data = TensorData.from_mnist(prototype_mnist, cfg)
+    train(cfg, data, tmp_path / "kernels")
+    with kernels.turned_off():
+        train(cfg, data, tmp_path / "ops")
+    fused, ops = weights(tmp_path / "kernels"), weights(tmp_path / "ops")
+    assert max_diff(fused, ops) <= TOLERANCE and share_beyond(fused, ops, TYPICAL) < 0.01
+    assert max_diff(fused, ops) > 0  # two paths, not one path run twice
+    losses = [[r["loss"] for r in read_metrics(tmp_path / p)] for p in ("kernels", "ops")]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+
+
+def test_train_says_what_the_step_runs_on(tiny_mnist):
+    assert start_lines("cpu", tiny_mnist, 20)[0] == f"device: cpu ({kernels.kernels_status()})"
+    assert start_lines("cpu", tiny_mnist, 20, training=False)[0] == "device: cpu"
+    assert start_lines("cuda:0", tiny_mnist, 20)[0] == "device: cuda:0"

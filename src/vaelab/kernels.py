@@ -50,17 +50,17 @@ _turned_off = False
 def _load() -> tuple[ctypes.CDLL | None, str]:
     """The compiled kernels and a line saying what the step uses (built once per process)."""
     if os.environ.get("VAELAB_KERNELS", "").strip().lower() in OFF_WORDS:
-        return None, "torch ops (VAELAB_KERNELS is off)"
+        return None, "torch ops: VAELAB_KERNELS is off"
     if platform.system() != "Linux":
-        return None, "torch ops (the C kernels are built on Linux only)"
+        return None, "torch ops: the C kernels are built on Linux only"
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
-        return None, "torch ops (no C compiler: set CC or install gcc)"
+        return None, "torch ops: no C compiler (set CC or install gcc)"
     try:
         path = _build(compiler)
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.SubprocessError) as e:
-        return None, f"torch ops (the C kernels did not build: {_first_line(e)})"
+        return None, f"torch ops: the C kernels did not build: {_first_line(e)}"
     i64, f32, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
     lib.bernoulli_nll.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, f32]
     lib.tanh_forward.argtypes = [ptr, i64]
@@ -75,7 +75,7 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
         lib.latent_backward,
     ):
         fn.restype = None
-    return lib, f"fused C kernels ({path.name})"
+    return lib, "fused C kernels"
 
 
 def _first_line(e: BaseException) -> str:
