@@ -129,13 +129,27 @@ def test_loading_keeps_denormals_and_shares_torchs_openmp():
     code = (
         "import torch, vaelab.kernels as k; assert k._load()[0] is not None;"
         "assert (torch.tensor(1e-40) * 1.0).item() != 0.0;"
-        "maps = open('/proc/self/maps').read().splitlines();"
-        "print(len({l.split()[-1] for l in maps if 'libgomp' in l}))"
+        "print(len(k.openmp_runtimes()))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "1"
+
+
+def test_openmp_runtimes_are_read_from_the_maps():
+    maps = (
+        "7f0-7f1 r-xp 00000000 08:01 12 /venv/torch/lib/libgomp.so.1\n"
+        "7f1-7f2 r--p 00010000 08:01 12 /venv/torch/lib/libgomp.so.1\n"
+        "7f2-7f3 r-xp 00000000 08:01 13 /usr/lib/x86_64-linux-gnu/libgomp.so.1.0.0\n"
+        "7f3-7f4 rw-p 00000000 00:00 0 \n"
+        "7f4-7f5 r-xp 00000000 08:01 14 /venv/torch/lib/libtorch_cpu.so\n"
+    )
+    assert kernels.openmp_runtimes(maps) == [
+        "/usr/lib/x86_64-linux-gnu/libgomp.so.1.0.0",
+        "/venv/torch/lib/libgomp.so.1",
+    ]
+    assert kernels.openmp_runtimes(maps.splitlines()[0]) == ["/venv/torch/lib/libgomp.so.1"]
 
 
 def run_status(tmp_path, **env):

@@ -7,7 +7,8 @@ does each in one pass, vectorised by the compiler for this CPU.
 
 It is compiled on first use with the machine's C compiler (`$CC`, else `cc`) into the cache
 (`$VAELAB_CACHE/kernels`, one file per source, compiler and CPU) and loaded with ctypes.
-Its OpenMP calls go to the runtime torch has already loaded, so it shares torch's threads.
+Its OpenMP calls go to the runtime torch has already loaded, so it shares torch's threads;
+where loading it would bring a second OpenMP runtime, it is not used.
 Without a compiler, or with `VAELAB_KERNELS=0`, the step runs the same arithmetic as torch ops:
 equal to within float rounding, which `kernels_status()` names and `vaelab train` prints.
 """
@@ -61,6 +62,9 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.SubprocessError) as e:
         return None, f"torch ops: the C kernels did not build: {_first_line(e)}"
+    runtimes = openmp_runtimes()
+    if len(runtimes) > 1:  # two thread pools would fight over the cores: never call into it
+        return None, f"torch ops: the C kernels would bring a second OpenMP ({', '.join(runtimes)})"
     i64, f32, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
     lib.bernoulli_nll.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, f32]
     lib.tanh_forward.argtypes = [ptr, i64]
@@ -76,6 +80,17 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     ):
         fn.restype = None
     return lib, "fused C kernels"
+
+
+def openmp_runtimes(maps: str | None = None) -> list[str]:
+    """The OpenMP runtime files mapped into this process (from /proc/self/maps)."""
+    if maps is None:
+        try:
+            maps = Path("/proc/self/maps").read_text()
+        except OSError:
+            return []
+    files = {line.split()[-1] for line in maps.splitlines() if len(line.split()) >= 6}
+    return sorted(f for f in files if Path(f).name.startswith(("libgomp", "libiomp", "libomp")))
 
 
 def _first_line(e: BaseException) -> str:
