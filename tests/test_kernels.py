@@ -125,11 +125,14 @@ def test_what_the_kernels_do_not_apply_to_is_left_alone():
 
 
 @needs_kernels
-def test_loading_keeps_denormals_and_shares_torchs_openmp():
+@pytest.mark.parametrize("first", ["torch", "sklearn.cluster"])  # sklearn has its own libgomp
+def test_loading_keeps_denormals_and_shares_torchs_openmp(first):
     code = (
-        "import torch, vaelab.kernels as k; assert k._load()[0] is not None;"
+        f"import {first}, torch, vaelab.kernels as k; before = k.openmp_runtimes();"
+        "assert k._load()[0] is not None, k.kernels_status();"
         "assert (torch.tensor(1e-40) * 1.0).item() != 0.0;"
-        "print(len(k.openmp_runtimes()))"
+        "assert k.openmp_runtimes() == before, (before, k.openmp_runtimes());"
+        "print(sum('/torch/' in path for path in before))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

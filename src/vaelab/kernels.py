@@ -8,7 +8,7 @@ does each in one pass, vectorised by the compiler for this CPU.
 It is compiled on first use with the machine's C compiler (`$CC`, else `cc`) into the cache
 (`$VAELAB_CACHE/kernels`, one file per source, compiler and CPU) and loaded with ctypes.
 Its OpenMP calls go to the runtime torch has already loaded, so it shares torch's threads;
-where loading it would bring a second OpenMP runtime, it is not used.
+where loading it brings an OpenMP runtime of its own instead, it is not used.
 Without a compiler, or with `VAELAB_KERNELS=0`, the step runs the same arithmetic as torch ops:
 equal to within float rounding, which `kernels_status()` names and `vaelab train` prints.
 """
@@ -57,14 +57,15 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         return None, "torch ops: no C compiler (set CC or install gcc)"
+    before = openmp_runtimes()  # torch's, and any other library's own (scikit-learn has one)
     try:
         path = _build(compiler)
         lib = ctypes.CDLL(str(path))
     except (OSError, subprocess.SubprocessError) as e:
         return None, f"torch ops: the C kernels did not build: {_first_line(e)}"
-    runtimes = openmp_runtimes()
-    if len(runtimes) > 1:  # two thread pools would fight over the cores: never call into it
-        return None, f"torch ops: the C kernels would bring a second OpenMP ({', '.join(runtimes)})"
+    added = sorted(set(openmp_runtimes()) - set(before))
+    if added:  # its own thread pool would fight torch's over the cores: never call into it
+        return None, f"torch ops: the C kernels brought another OpenMP runtime ({added[0]})"
     i64, f32, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
     lib.bernoulli_nll.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, f32]
     lib.tanh_forward.argtypes = [ptr, i64]
