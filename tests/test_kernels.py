@@ -132,6 +132,11 @@ def test_loading_keeps_denormals_and_shares_torchs_openmp(first):
         "assert k._load()[0] is not None, k.kernels_status();"
         "assert (torch.tensor(1e-40) * 1.0).item() != 0.0;"
         "assert k.openmp_runtimes() == before, (before, k.openmp_runtimes());"
+        "import os; torch.set_num_threads(2); torch.exp(torch.randn(10**6));"
+        "threads = len(os.listdir('/proc/self/task'));"
+        "k.tanh_(torch.randn(10**6)); k.bernoulli_nll_(torch.randn(1, 5, 100, 784),"
+        " torch.rand(1, 100, 784), 0.1);"
+        "assert len(os.listdir('/proc/self/task')) == threads, 'a second thread pool';"
         "print(sum('/torch/' in path for path in before))"
     )
     out = subprocess.run(
