@@ -248,3 +248,17 @@ def test_sigterm_to_the_cli_exits_130_keeping_the_last_finished_epoch(tmp_path):
     saved = checkpoint.latest_epoch(run)
     assert saved >= 2 and not (run / "model.safetensors").exists()
     assert [r["epoch"] for r in read_metrics(run)][:saved] == list(range(1, saved + 1))
+
+
+def test_an_epochs_records_are_written_whole_before_an_interrupt_lands():
+    from vaelab.group import _interrupts_held, _sigterm_as_interrupt
+
+    done = []
+    with pytest.raises(KeyboardInterrupt), _sigterm_as_interrupt():
+        with _interrupts_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(0.05)  # the handler has run by now, and held the signal
+            done.append("metrics and snapshot")
+        done.append("never reached")
+    assert done == ["metrics and snapshot"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

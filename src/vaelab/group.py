@@ -162,14 +162,17 @@ class GroupTrainer:
         t = self.members[0].cfg.train
         started = time.perf_counter()
         rows = self.train_epoch()
-        self.epoch += 1
+        epoch = self.epoch + 1
         seconds = time.perf_counter() - started
-        for g, m in enumerate(self.members):
-            rows[g] = {"epoch": self.epoch, **rows[g], "seconds": seconds}
-            if self.epoch == last or self.epoch % t.eval_every == 0:
+        for g in range(len(self.members)):
+            rows[g] = {"epoch": epoch, **rows[g], "seconds": seconds}
+            if epoch == last or epoch % t.eval_every == 0:
                 rows[g] |= {f"test_{k}": v for k, v in self.test_objective(g).items()}
-            _append_metrics(m.run_dir, rows[g])
-        self.snapshot = self._take_snapshot()
+        with _interrupts_held():  # an epoch's metrics and its snapshot: both or neither
+            self.epoch = epoch
+            for g, m in enumerate(self.members):
+                _append_metrics(m.run_dir, rows[g])
+            self.snapshot = self._take_snapshot()
         if self.epoch == last or self.epoch % t.checkpoint_every == 0:
             self._save_checkpoints(self.snapshot)
         if checkpoint.is_milestone(self.epoch, last):
@@ -384,6 +387,27 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait for the end of the block, then interrupt as they would have."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: list[int] = []
+
+    def hold(signum: int, frame: object) -> None:
+        pending.append(signum)
+
+    previous = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if pending:
+        raise KeyboardInterrupt
 
 
 def train_group(
