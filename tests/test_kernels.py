@@ -254,3 +254,8 @@ def test_train_says_what_the_step_runs_on(tiny_mnist):
     assert start_lines("cpu", tiny_mnist, 20)[0] == f"device: cpu ({kernels.kernels_status()})"
     assert start_lines("cpu", tiny_mnist, 20, training=False)[0] == "device: cpu"
     assert start_lines("cuda:0", tiny_mnist, 20)[0] == "device: cuda:0"
+
+
+def test_the_step_is_named_per_device():
+    assert kernels.step_for("cpu") == kernels.kernels_status()
+    assert kernels.step_for(torch.device("cuda", 0)) == "torch ops"

@@ -148,6 +148,11 @@ def kernels_status() -> str:
     return _load()[1]
 
 
+def step_for(device: torch.device | str) -> str:
+    """What a training step on `device` runs: on a CPU `kernels_status()`, elsewhere torch ops."""
+    return kernels_status() if torch.device(device).type == "cpu" else "torch ops"
+
+
 @contextlib.contextmanager
 def turned_off() -> Iterator[None]:
     """Run the torch-op path inside the block (benchmarks and tests compare the two)."""

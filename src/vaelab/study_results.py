@@ -21,7 +21,7 @@ from vaelab.claims import judge_claims
 from vaelab.config import StudyConfig, to_dict
 from vaelab.data import MNIST
 from vaelab.experiments.common import ExperimentResult, Figure, StudyData
-from vaelab.kernels import kernels_status
+from vaelab.kernels import step_for
 from vaelab.stats import across_seeds, central
 from vaelab.study_experiments import result_dict
 from vaelab.train import read_metrics, resolve_device
@@ -73,6 +73,7 @@ def assemble(
     """results.json: settings, data, every number of every seed, their summary, the verdicts."""
     seeds = list(per_seed)
     numbers = {seed: {r.name: r.numbers for r in results} for seed, results in per_seed.items()}
+    device = resolve_device(cfg.train.device)
     return {
         "config": to_dict(cfg),
         "seeds": seeds,
@@ -89,11 +90,9 @@ def assemble(
         "environment": {
             "torch": torch.__version__,
             "python": platform.python_version(),
-            "device": str(resolve_device(cfg.train.device)),
+            "device": str(device),
             "threads": torch.get_num_threads(),
-            "step": kernels_status()
-            if resolve_device(cfg.train.device).type == "cpu"
-            else "torch ops",
+            "step": step_for(device),
         },
         "training": training,
         "experiments": across_seeds([numbers[s] for s in seeds]),
