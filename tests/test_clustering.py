@@ -14,6 +14,7 @@ from conftest import tiny_models, tiny_study
 from vaelab.config import ExperimentConfig
 from vaelab.experiments import clustering
 from vaelab.experiments.clustering import cluster_scores, hungarian_accuracy, summarize
+from vaelab.stats import resamples
 
 
 def blobs(n_per: int = 50, sd: float = 0.01, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -145,3 +146,29 @@ def test_run_skips_latents_without_models_and_reuses_the_pixel_baseline(tmp_path
 def test_run_without_any_model_returns_no_rows(tmp_path: Path) -> None:
     result = clustering.run({}, tiny_study(), ExperimentConfig(kmeans_runs=2), tmp_path)
     assert result.numbers["by_latent"] == {} and result.figures == []
+
+
+# --- the V-measure the claims weigh --------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 12), st.integers(1, 60))
+def test_v_measure_of_counts_equals_sklearns(seed: int, clusters: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels, assigned = rng.integers(0, 10, n), rng.integers(0, clusters, n)
+    table = np.zeros((clusters, 10))
+    np.add.at(table, (assigned, labels), 1)
+    expected = clustering.v_measure_score(labels, assigned)
+    assert clustering.v_measure_of_counts(table) == pytest.approx(expected, abs=1e-12)
+
+
+def test_v_measure_estimate_averages_the_restarts_and_rescores_resampled_pairs() -> None:
+    features, labels = blobs(n_per=8, sd=3.0)
+    runs = clustering.kmeans_labels(features, runs=4, seed=0)
+    e = clustering.v_measure_estimate(runs, labels)
+    scores = [clustering.v_measure_score(labels, r) for r in runs]
+    assert e["value"] == pytest.approx(np.mean(scores), abs=1e-12)
+    index = resamples(len(labels))[7]  # replicate 7: the same pairs resampled in every run
+    again = np.mean([clustering.v_measure_score(labels[index], r[index]) for r in runs])
+    assert e["boot"][7] == pytest.approx(again, rel=1e-5)
+    assert np.std(e["boot"]) > 0

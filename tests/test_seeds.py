@@ -62,7 +62,9 @@ def test_claims_are_judged_per_seed_and_over_training(two_seeds):
     for claim in results["claims"]:
         assert claim["seeds"] == [0, 1] and not claim["provisional"]
         for comparison in claim["comparisons"]:
-            assert len(comparison["outcomes"]) == 2
+            assert len(comparison["per_seed"]) == 2
+            low, high = comparison["interval"]
+            assert low <= comparison["effect"] <= high
     over = results["claims_over_training"]
     assert over["epochs"] == [1, 2, 4]
     assert set(over["verdicts"]) == {str(n) for n in range(1, 9)}

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from vaelab.claims import judge_claims
+from vaelab.claims import VERDICTS, judge_claims
 from vaelab.config import load_preset
 from vaelab.report import write_report
 from vaelab.study import run_study
@@ -47,7 +47,7 @@ def test_results_json_holds_every_number(tiny_study):
         rows = e["clustering"]["by_latent"][z]
         assert "pixels" in rows and len(rows["ae"]["v_measure"]["values"]) == 4
     assert [c["number"] for c in results["claims"]] == list(range(1, 9))
-    assert all(c["verdict"] in ("holds", "does not hold", "mixed") for c in results["claims"])
+    assert all(c["verdict"] in VERDICTS and c["reason"] for c in results["claims"])
 
 
 def test_report_is_self_contained_and_shows_every_figure(tiny_study):
@@ -84,11 +84,15 @@ def test_report_shows_each_comparison_per_seed_and_says_when_it_is_provisional(
     assert "Provisional: one seed" in html and results["claims"][0]["provisional"]
     shown = sum(len(c["comparisons"]) for c in results["claims"])
     assert shown > 8 and html.count('class="cmp"') >= shown
-    numbers = results["experiments"]
+    first_table = html.index("<table")
+    assert html.index('id="verdicts"') < first_table  # the headline comes first
+    for claim in results["claims"]:
+        assert f'href="#claim-{claim["number"]}"' in html and str(escape(claim["reason"])) in html
+    numbers = results["per_seed"]["0"]
     results["claims"] = [c.to_dict() for c in judge_claims([numbers] * 3, seeds=[0, 1, 2])]
     three = write_report(results, out / "three_seeds.html").read_text()
     assert "Provisional" not in three and "seed 2: " in three
-    assert three.count('<span title="seed 1">') == shown
+    assert three.count('title="seed 1"') == shown
 
 
 def test_a_second_run_reuses_every_model(tiny_study):
@@ -116,3 +120,52 @@ def test_changing_a_setting_retrains_only_the_models_it_affects(tiny_study, tmp_
     assert retrained == {f"cvae-z{z}-seed0" for z in (2, 4, 16, 64)}
     html = (out / "report.html").read_text()
     assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+
+
+COMPARISONS = {
+    1: [
+        *(
+            f"{m}: NLL falls from z={a} to z={b}"
+            for m in ("ae", "vae", "cvae (no label)", "cvae (true label)")
+            for a, b in ((4, 16), (16, 64))
+        ),
+        *(f"{m}: more 4s read as 9 at z=4 than at z=64" for m in ("ae", "vae", "cvae (no label)")),
+    ],
+    2: [f"z={z}: {m} NLL below the AE's" for z in (4, 16, 64) for m in ("vae", "cvae (no label)")],
+    3: [
+        *(
+            f"z={z}: NLL lower with the true label than with {o}"
+            for z in (4, 16, 64)
+            for o in ("no label", "a wrong label")
+        ),
+        *(
+            f"z={z}: test {d}s given label {w} lean toward {w}"
+            for d, w in ((4, 9), (2, 7))
+            for z in (4, 16, 64)
+        ),
+    ],
+    4: [f"{a} → {b}: more other digits passed at z=4 than at z=64" for a, b in ((1, 0), (3, 7))],
+    5: [f"ae centre farther off the origin than {m}'s" for m in ("vae", "cvae (no label)")],
+    6: [f"ae separates digits better than {m}" for m in ("vae", "cvae (no label)")],
+    7: [
+        *(f"z=4: ae scores higher than {m}" for m in ("vae", "cvae (no label)")),
+        *(
+            f"z={z}: {m} scores higher than ae"
+            for z in (16, 64)
+            for m in ("vae", "cvae (no label)")
+        ),
+    ],
+    8: [f"z={z}: cvae (no label) scores higher than vae" for z in (4, 16, 64)],
+}
+
+
+def test_a_real_study_makes_every_comparison_of_every_claim(tiny_study):
+    """Pinned: a renamed key in an experiment's numbers can no longer drop a comparison."""
+    out, _ = tiny_study
+    results = json.loads((out / "results.json").read_text())
+    made = {c["number"]: [x["name"] for x in c["comparisons"]] for c in results["claims"]}
+    assert made == COMPARISONS
+    context = [x["name"] for x in results["claims"][2]["context"]]
+    assert context == [
+        f"style, z={z}: codes decoded with each label, read as that label" for z in (4, 16, 64)
+    ]

@@ -101,6 +101,11 @@ def data(path: DataOpt = None) -> None:
     console.print(table)
 
 
+# every flag's default is its setting's default, read from the dataclasses
+M, T, D = RunConfig().model, RunConfig().train, RunConfig().data
+DEFAULT_KIND = Kind(M.kind)
+
+
 # train's flags and the setting each one sets
 FLAG_SETTINGS = {
     "model": ("model", "kind"),
@@ -128,41 +133,41 @@ def train(
         Path,
         typer.Option("--out", callback=_expand, help="Run folder: config, checkpoints, model."),
     ],
-    model: Annotated[Kind, typer.Option("--model", help="Which model.")] = Kind.vae,
-    z: Annotated[int, typer.Option("--z", min=1, help="Latent size.")] = 16,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = 1000,
+    model: Annotated[Kind, typer.Option("--model", help="Which model.")] = DEFAULT_KIND,
+    z: Annotated[int, typer.Option("--z", min=1, help="Latent size.")] = M.latent,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = T.epochs,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Images per optimizer step.")
-    ] = 100,
-    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = 1e-3,
+    ] = T.batch_size,
+    lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = T.lr,
     kl_weight: Annotated[
         float,
         typer.Option("--kl-weight", min=0.0, help="Weight C of the KL term (the article's C)."),
-    ] = 0.1,
+    ] = T.kl_weight,
     samples: Annotated[
         int,
         typer.Option("--samples", min=1, help="Samples of z per image, k (the article's k)."),
-    ] = 5,
+    ] = T.n_samples,
     n_labelled: Annotated[
         int, typer.Option("--labelled", min=0, help="CVAE: training images that keep a label.")
-    ] = 30000,
+    ] = D.n_labelled,
     train_size: Annotated[
         int | None,
         typer.Option("--train-size", min=1, help="Use the first N training images [all]."),
-    ] = None,
+    ] = D.train_size,
     test_size: Annotated[
         int | None,
         typer.Option("--test-size", min=1, help="Size of the seeded test subset (of 10,000)."),
-    ] = 2000,
+    ] = D.test_size,
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of initial weights, batch order, noise of z.")
-    ] = 0,
+    ] = T.seed,
     checkpoint_every: Annotated[
         int, typer.Option("--checkpoint-every", min=1, help="Epochs between checkpoints.")
-    ] = 10,
+    ] = T.checkpoint_every,
     eval_every: Annotated[
         int, typer.Option("--eval-every", min=1, help="Epochs between test-loss evaluations.")
-    ] = 10,
+    ] = T.eval_every,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -173,7 +178,7 @@ def train(
         bool, typer.Option("--resume", help="Continue the run in --out with its saved settings.")
     ] = False,
     data_path: DataOpt = None,
-    device: DeviceOpt = "auto",
+    device: DeviceOpt = T.device,
     tensorboard: TensorboardOpt = False,
 ) -> None:
     """Train one model, writing checkpoints and a metrics log; --resume continues a run."""
@@ -279,6 +284,8 @@ def evaluate_cmd(
         return
     title = f"{run_dir} on {result['test_images']} test images"
     _print_metrics(title, result["kind"], result["measures"])
+    if "elbo" in result["measures"]:
+        _line(GREY_LEVELS)
 
 
 @app.command()
@@ -352,6 +359,11 @@ MEASURE_NAMES = {
     "elbo": ("ELBO on log p(x), C = 1 (nats/image)", "ELBO on log p(x|y), C = 1 (nats/image)"),
     "iwae": ("IWAE bound on log p(x) (nats/image)", "IWAE bound on log p(x|y) (nats/image)"),
 }
+GREY_LEVELS = (
+    "note: on grey-level pixels (not binarised) the Bernoulli log p is unnormalised: the NLL "
+    "is a cross-entropy and the ELBO and IWAE bound that, not a likelihood; they compare models "
+    "on the same images, not with published log-likelihoods"
+)
 
 
 def _print_metrics(title: str, kind: str, metrics: dict[str, Any]) -> None:

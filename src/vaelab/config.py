@@ -138,6 +138,12 @@ class ExperimentConfig:
         ((1, 0), (3, 7)), "interpolation endpoints as [from, to] digit pairs"
     )
     walk_steps: int = setting(30, "frames per interpolation, endpoints included", "frames")
+    walk_pairs: int = setting(
+        100,
+        "seeded pairs of test images walked per pair of digits for claim 4 (the first is the "
+        "article's walk, the first test image of each digit)",
+        "pairs",
+    )
     kmeans_runs: int = setting(50, "k-means restarts with different seeds, each scored", "runs")
     kmeans_clusters: int = setting(10, "clusters of k-means", "clusters")
     iwae_samples: int = setting(
@@ -152,15 +158,12 @@ class ExperimentConfig:
     classifier_epochs: int = setting(
         8, "training epochs of the digit classifier that reads reconstructions and walks", "epochs"
     )
-    milestone_kmeans_runs: int = setting(
-        10, "k-means runs per model when the claims are judged again at milestone epochs", "runs"
-    )
     seed: int = setting(0, "seed of the experiments' own randomness (wrong labels, k-means, ...)")
 
     def validate(self) -> None:
         _require(self.walk_steps >= 2, "experiments.walk_steps must be >= 2")
         _require(self.kmeans_runs >= 1, "experiments.kmeans_runs must be >= 1")
-        _require(self.milestone_kmeans_runs >= 1, "experiments.milestone_kmeans_runs must be >= 1")
+        _require(self.walk_pairs >= 1, "experiments.walk_pairs must be >= 1")
         _require(self.kmeans_clusters >= 2, "experiments.kmeans_clusters must be >= 2")
         _require(self.iwae_samples >= 0, "experiments.iwae_samples must be >= 0")
         _require(self.elbo_samples >= 1, "experiments.elbo_samples must be >= 1")

@@ -19,16 +19,25 @@ def batches(x: Tensor, y: Tensor | None, size: int) -> Iterator[tuple[Tensor, Te
 
 
 @torch.no_grad()
+def per_image_error(
+    model: AutoEncoder, x: Tensor, y: Tensor | None = None, batch: int = 1000
+) -> tuple[Tensor, Tensor]:
+    """Each image's Bernoulli NLL (nats) and MSE (per pixel) of its reconstruction from the
+    mean: two (M,) float64 tensors."""
+    nll, mse = [], []
+    for xb, yb in batches(x, y, batch):
+        logits = model.decode(model.encode(xb, yb).mu, yb)
+        nll.append(bernoulli_nll(logits, xb).double())
+        mse.append((torch.sigmoid(logits) - xb).pow(2).mean(-1).double())
+    return torch.cat(nll), torch.cat(mse)
+
+
 def reconstruction_error(
     model: AutoEncoder, x: Tensor, y: Tensor | None = None, batch: int = 1000
 ) -> dict[str, float]:
     """Bernoulli NLL (nats per image) and MSE (per pixel) of reconstructions from the mean."""
-    nll = mse = 0.0
-    for xb, yb in batches(x, y, batch):
-        logits = model.decode(model.encode(xb, yb).mu, yb)
-        nll += bernoulli_nll(logits, xb).sum().item()
-        mse += (torch.sigmoid(logits) - xb).pow(2).mean(-1).sum().item()
-    return {"nll": nll / len(x), "mse": mse / len(x)}
+    nll, mse = per_image_error(model, x, y, batch)
+    return {"nll": float(nll.mean()), "mse": float(mse.mean())}
 
 
 @torch.no_grad()

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from vaelab import kernels
 from vaelab.models import AutoEncoder
 
 LOG_2PI = math.log(2 * math.pi)
@@ -58,6 +59,18 @@ def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
     `x` broadcasts against `logits`, so k samples of logits share one copy of the batch.
     """
     return _BernoulliNLL.apply(logits, x)
+
+
+def bernoulli_nll_consuming(logits: Tensor, x: Tensor) -> Tensor:
+    """`bernoulli_nll` for inference, (k, B, D), (B, D) -> (k, B): `logits` may be overwritten.
+
+    Outside autograd, on a CPU, one fused pass (`kernels.bernoulli_nll_`, within a few units in
+    the last place of the torch path); else the torch path."""
+    if logits.ndim == 3 and not torch.is_grad_enabled():
+        rows = kernels.bernoulli_nll_(logits.unsqueeze(0), x.unsqueeze(0).contiguous(), 1.0)
+        if rows is not None:
+            return rows[0]
+    return bernoulli_nll(logits, x)
 
 
 def gaussian_kl(mu: Tensor, ln_var: Tensor) -> Tensor:
@@ -141,6 +154,6 @@ def iwae_bound(
     for start in range(0, n_samples, chunk):
         k = min(chunk, n_samples - start)
         z = sample_z(mu, ln_var, k, generator)  # (k, B, Z)
-        log_px_z = -bernoulli_nll(model.decode(z, y), x)  # (k, B)
+        log_px_z = -bernoulli_nll_consuming(model.decode(z, y), x)  # (k, B)
         log_w.append(log_px_z + standard_normal_log_prob(z) - gaussian_log_prob(z, mu, ln_var))
     return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(n_samples)

@@ -2,10 +2,11 @@
 
 Every run keeps its weights at epochs 1, 2, 4, 8, ... and at its last epoch
 (`checkpoint.load_milestones`). For each milestone epoch that every run of the study reached,
-the experiments' numbers are computed again from those weights in every seed -- without
-figures, without the importance-weighted bound and with fewer k-means runs, since only the
-claims read them -- and the claims are judged on them. Nothing is trained again, and each
-(epoch, seed) is cached under the hashes of the weights it read.
+the experiments' numbers are computed again from those weights in every seed, by the same
+procedure as at the last epoch (the same k-means runs, walks and resamples), only without
+figures and without the importance-weighted bound, which no claim reads; and the claims are
+judged on them by the same rules. Nothing is trained again, and each (epoch, seed) is cached
+under the hashes of the weights it read.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ NumbersOf = Callable[[Models, ExperimentConfig], dict[str, Any]]  # models -> ex
 
 
 def milestone_config(cfg: ExperimentConfig) -> ExperimentConfig:
-    """The experiments' settings at a milestone: no IWAE bound, fewer k-means runs."""
-    runs = min(cfg.kmeans_runs, cfg.milestone_kmeans_runs)
-    return dataclasses.replace(cfg, iwae_samples=0, kmeans_runs=runs)
+    """The experiments' settings at a milestone: the same, less the IWAE bound (no claim
+    reads it, and it costs more than everything else together)."""
+    return dataclasses.replace(cfg, iwae_samples=0)
 
 
 def recorded_epochs(run_dir: Path) -> dict[int, str]:
@@ -84,7 +85,7 @@ def claims_over_training(
     cache = _read_cache(cache_path)
     verdicts: dict[str, list[str]] = {}
     computed = 0
-    comparisons: dict[str, list[list[str]]] = {}
+    comparisons: dict[str, list[dict[str, str]]] = {}
     for i, epoch in enumerate(epochs):
         per_seed = []
         for seed in seeds:
@@ -97,9 +98,7 @@ def claims_over_training(
                 computed += 1
             per_seed.append(cache[entry])
         for claim in judge_claims(per_seed, seeds):
-            verdicts.setdefault(str(claim.number), [None] * len(epochs))[i] = claim.verdict
-            labels = [c.label for c in claim.comparisons]
-            comparisons.setdefault(str(claim.number), [[]] * len(epochs))[i] = labels
+            add_column(verdicts, comparisons, claim, i, len(epochs))
     return {
         "epochs": epochs,
         "seeds": seeds,
@@ -108,6 +107,20 @@ def claims_over_training(
         "comparisons": comparisons,
         "computed": computed,  # (epoch, seed) pairs computed now rather than read from the cache
     }
+
+
+def add_column(
+    verdicts: dict[str, list[Any]],
+    comparisons: dict[str, list[Any]],
+    claim: Any,
+    column: int,
+    columns: int,
+) -> None:
+    """Put `claim`'s verdict and each comparison's outcome into column `column` of the map."""
+    number = str(claim.number)
+    verdicts.setdefault(number, [None] * columns)[column] = claim.verdict
+    outcomes = {c.name: c.outcome for c in claim.comparisons}
+    comparisons.setdefault(number, [{} for _ in range(columns)])[column] = outcomes
 
 
 def _entry_key(key: str, cfg: ExperimentConfig, epoch: int, runs: RunDirs) -> str:

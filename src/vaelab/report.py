@@ -12,9 +12,17 @@ from matplotlib.figure import Figure as MplFigure
 
 from vaelab import fileio
 from vaelab.experiments.common import FIGURE_DIR, save_figure
-from vaelab.stats import is_summary
+from vaelab.stats import across_seeds, is_summary
 
-VERDICT_CLASS = {"holds": "holds", "does not hold": "fails", "mixed": "mixed"}
+VERDICT_CLASS = {
+    "supported": "holds",
+    "contradicted": "fails",
+    "parts disagree": "split",
+    "inconclusive": "mixed",
+    "supports": "holds",
+    "contradicts": "fails",
+}
+MARKS = {"supports": "✓", "contradicts": "✗", "inconclusive": "?"}
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -66,6 +74,32 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
     return fig
 
 
+def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model kind and latent size: its seeds' training, as mean ± sd."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for record in training.values():
+        groups.setdefault((record["kind"], record["latent"]), []).append(record)
+    rows = []
+    order = ["ae", "vae", "cvae", "m2"]
+    for (kind, z), records in sorted(groups.items(), key=lambda i: (order.index(i[0][0]), i[0][1])):
+        improving = [r["still_improving"] for r in records if r["still_improving"] is not None]
+        rows.append(
+            {
+                "kind": kind,
+                "latent": z,
+                "seeds": len(records),
+                "epochs": across_seeds([r["epochs"] for r in records]),
+                "seconds": across_seeds([r["seconds"] for r in records]),
+                "train_loss": across_seeds([r["train_loss"] for r in records]),
+                "test_loss": across_seeds([r["test_loss"] for r in records]),
+                "still_improving": sum(improving) if improving else None,
+                "judged": len(improving),
+                "reused": all(r["reused"] for r in records),
+            }
+        )
+    return rows
+
+
 def write_report(results: dict[str, Any], path: Path) -> Path:
     """Render report.html beside the figures `results["figures"]` names; returns its path."""
     out = path.parent
@@ -86,6 +120,8 @@ def write_report(results: dict[str, Any], path: Path) -> Path:
         figures=figures,
         curves=data_uri(out / curves),
         verdict_class=VERDICT_CLASS,
+        marks=MARKS,
+        training_rows=training_rows(results["training"]),
     )
     fileio.write_text(path, html)
     keep = {curves} | {f["path"] for listed in results["figures"].values() for f in listed}

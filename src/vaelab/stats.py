@@ -1,21 +1,38 @@
-"""Small statistics over seeds and runs: summaries for tables and the tests the claims use.
+"""Statistics of the study: summaries over seeds for tables, and the evidence the claims weigh.
 
-A study repeats everything once per seed; a table then shows each number as mean ± sd with n.
-The claims compare two samples (k-means runs, per-image probabilities) with scipy's tests;
-the helpers here give those tests one shape: a p-value that is a finite float or None.
+Tables show a number that differs between seeds as mean ± sd with n (`across_seeds`).
+
+The claims weigh *estimates*: a measure of one seed's models on the test images, with its
+value and `DRAWS` bootstrap replicates, each the same measure on a resample of the test
+images (or of the walks' image pairs). The resamples depend only on how many images there
+are and on a fixed seed, never on the run seed, so every model of every seed is measured on
+the same resamples: the difference of two estimates' replicates is a paired bootstrap of
+their difference, and the same resample serves every seed (the seeds share their test images,
+so their test-set noise is shared too). `pool` then resamples the seeds as well (a two-way
+bootstrap of seeds x test images) for the effect's interval. docs/statistics.md states the
+method, its assumptions and what three seeds can show.
 """
 
 from __future__ import annotations
 
-import math
-import warnings
-from collections.abc import Sequence
+import functools
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
-ALPHA = 0.05  # significance level of every one-sided test the claims make
+ALPHA = 0.05  # 1 - the joint coverage of one claim's intervals
+DRAWS = 200  # bootstrap replicates kept per estimate (per seed)
+RESAMPLE_SEED = 20180106  # the article's date: the one seed of every test-image resample
+POOL_DRAWS = 4000  # draws of the two-way bootstrap that pools the seeds
+DIGITS = 6  # significant digits kept of each replicate in results.json
+
+Estimate = dict[str, Any]  # {"value": float, "boot": [DRAWS floats]}
+
+
+# --- summaries over seeds, for tables -------------------------------------------------------
 
 
 def _finite(values: Sequence[float | None]) -> np.ndarray:
@@ -41,65 +58,19 @@ def summarize_seeds(values: Sequence[float | None]) -> dict[str, float | int | N
     }
 
 
-def _p(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def greater(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """One-sided Mann-Whitney U test that values of `a` tend to exceed those of `b`.
-
-    For independent samples, e.g. the V-measures of 50 k-means runs on two models' codes.
-    Returns both means, the p-value and `shown` (p < ALPHA).
-    """
-    a_arr, b_arr = _finite(a), _finite(b)
-    if not a_arr.size or not b_arr.size:
-        return {"mean_a": None, "mean_b": None, "p": None, "shown": False}
-    p = _p(stats.mannwhitneyu(a_arr, b_arr, alternative="greater").pvalue)
-    return _result(float(a_arr.mean()), float(b_arr.mean()), p, len(a_arr), len(b_arr))
-
-
-def paired_greater(a: Sequence[float], b: Sequence[float]) -> dict[str, Any]:
-    """One-sided Wilcoxon signed-rank test that a[i] tends to exceed b[i] (same items).
-
-    For paired samples, e.g. the classifier's probability of one label on two reconstructions
-    of the same image. Pairs with no difference carry no evidence either way; when every pair
-    is tied the p-value is 1.
-    """
-    a_arr, b_arr = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a_arr.shape != b_arr.shape or a_arr.ndim != 1:
-        raise ValueError(f"paired samples need equal 1-D shapes, got {a_arr.shape}, {b_arr.shape}")
-    if not a_arr.size:
-        return {"mean_a": None, "mean_b": None, "p": None, "shown": False}
-    if not np.any(a_arr != b_arr):
-        p: float | None = 1.0
-    else:
-        with warnings.catch_warnings():  # few pairs: scipy warns that the p-value is coarse
-            warnings.simplefilter("ignore", RuntimeWarning)
-            warnings.simplefilter("ignore", UserWarning)
-            p = _p(stats.wilcoxon(a_arr, b_arr, alternative="greater").pvalue)
-    return _result(float(a_arr.mean()), float(b_arr.mean()), p, len(a_arr), len(b_arr))
-
-
-def _result(mean_a: float, mean_b: float, p: float | None, n_a: int, n_b: int) -> dict[str, Any]:
-    return {
-        "mean_a": mean_a,
-        "mean_b": mean_b,
-        "n_a": n_a,
-        "n_b": n_b,
-        "p": p,
-        "shown": p is not None and p < ALPHA,
-    }
+EVIDENCE = "evidence"  # the key under which an experiment keeps its estimates
 
 
 def across_seeds(per_seed: Sequence[Any]) -> Any:
     """The same nested numbers of every seed -> one tree for tables: a number equal in every
     seed stays as it is (a setting, a count); one that differs becomes `summarize_seeds`'
-    {mean, sd, n, min, max}. Lists and strings are the first seed's (figures show it)."""
+    {mean, sd, n, min, max}. Lists and strings are the first seed's (figures show it).
+    Estimates (under "evidence") are left out: the claims pool them, tables do not."""
     present = [t for t in per_seed if t is not None]
     if not present:
         return None
     if all(isinstance(t, dict) for t in present):
-        keys = list(dict.fromkeys(k for t in present for k in t))
+        keys = [k for k in dict.fromkeys(k for t in present for k in t) if k != EVIDENCE]
         return {k: across_seeds([t.get(k) for t in present]) for k in keys}
     numbers = all(isinstance(t, int | float) and not isinstance(t, bool) for t in present)
     if numbers and (len(present) < len(per_seed) or len(set(present)) > 1):
@@ -115,3 +86,119 @@ def is_summary(value: Any) -> bool:
 def central(value: Any) -> Any:
     """A summary's mean, anything else as it is: for code that wants one number per cell."""
     return value["mean"] if is_summary(value) else value
+
+
+# --- estimates: a measure and its test-image resamples ----------------------------------------
+
+
+@functools.cache
+def resamples(n: int, draws: int = DRAWS) -> np.ndarray:
+    """(draws, n) indices into n items, drawn with replacement: the same for every caller.
+
+    Read-only; seeded by `RESAMPLE_SEED` and n alone, so two measures over the same n items
+    (the same test images, whatever the model or run seed) are resampled alike.
+    """
+    if n < 1:
+        raise ValueError("a resample needs at least one item")
+    index = np.random.default_rng([RESAMPLE_SEED, n]).integers(0, n, size=(draws, n))
+    index.setflags(write=False)
+    return index
+
+
+@functools.cache
+def resample_counts(n: int, draws: int = DRAWS) -> np.ndarray:
+    """(draws, n) float32: how often each item occurs in each of `resamples(n)`."""
+    index = resamples(n, draws)
+    offset = np.arange(draws)[:, None] * n
+    counts = np.bincount((index + offset).ravel(), minlength=draws * n).reshape(draws, n)
+    counts = counts.astype(np.float32)
+    counts.setflags(write=False)
+    return counts
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    return [float(f"{v:.{DIGITS}g}") for v in np.asarray(values, dtype=np.float64)]
+
+
+def estimate(value: float, boot: np.ndarray) -> Estimate:
+    return {"value": float(value), "boot": _rounded(boot)}
+
+
+def mean_estimate(values: Sequence[float] | np.ndarray, draws: int = DRAWS) -> Estimate:
+    """The mean of per-item values (per image, per walk) and its resampled means."""
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 1 or not array.size:
+        raise ValueError("a mean estimate needs a non-empty 1-D array of values")
+    boot = resample_counts(array.size, draws).astype(np.float64) @ array / array.size
+    return estimate(float(array.mean()), boot)
+
+
+def statistic_estimate(
+    statistic: Callable[[np.ndarray], np.ndarray], n: int, draws: int = DRAWS
+) -> Estimate:
+    """Any statistic of n items: `statistic(index)` takes (m, k) item indices (a batch of m
+    resamples of k items each) and returns the m values; the first is the full sample."""
+    full = statistic(np.arange(n)[None, :])
+    return estimate(float(full[0]), statistic(np.asarray(resamples(n, draws))))
+
+
+def is_estimate(value: Any) -> bool:
+    return isinstance(value, dict) and "value" in value and "boot" in value
+
+
+def difference(a: Estimate, b: Estimate) -> Estimate:
+    """a - b, replicate by replicate: paired, since both come from the same resamples."""
+    boot = np.asarray(a["boot"]) - np.asarray(b["boot"])
+    return {"value": a["value"] - b["value"], "boot": boot.tolist()}
+
+
+# --- pooling the seeds ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pooled:
+    value: float  # the mean over seeds of each seed's value
+    low: float  # the interval at the level asked for
+    high: float
+    seeds: int  # how many seeds measured it
+
+
+def pool(per_seed: Sequence[Estimate], level: float, key: str = "") -> Pooled:
+    """The mean effect over seeds and its two-way bootstrap interval.
+
+    Each of `POOL_DRAWS` draws picks len(per_seed) seeds with replacement and one test-image
+    resample (one replicate index, the same for every seed picked, since the seeds share the
+    test images), and averages those seeds' replicates; the interval is the percentile
+    interval of the draws. `key` seeds the draws (a comparison's name), so it is reproducible.
+    """
+    values = np.asarray([e["value"] for e in per_seed], dtype=np.float64)
+    boots = np.asarray([e["boot"] for e in per_seed], dtype=np.float64)  # (S, B)
+    s, b = boots.shape
+    rng = np.random.default_rng([RESAMPLE_SEED, zlib.crc32(key.encode())])
+    picked = rng.integers(0, s, size=(POOL_DRAWS, s))
+    column = rng.integers(0, b, size=(POOL_DRAWS, 1))
+    draws = boots[picked, column].mean(axis=1)
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return Pooled(float(values.mean()), float(low), float(high), s)
+
+
+def seed_interval(one: Estimate, level: float) -> tuple[float, float]:
+    """One seed's own percentile interval (its test-image resamples only)."""
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(np.asarray(one["boot"], dtype=np.float64), [tail, 100 - tail])
+    return float(low), float(high)
+
+
+SUPPORTS, CONTRADICTS, INCONCLUSIVE = "supports", "contradicts", "inconclusive"
+
+
+def outcome(low: float, high: float, expect: int) -> str:
+    """Which side of zero the interval lies on, read against the article's expected sign.
+
+    An interval that touches or straddles zero (a tie included) says nothing either way."""
+    if (low > 0 and expect > 0) or (high < 0 and expect < 0):
+        return SUPPORTS
+    if (high < 0 and expect > 0) or (low > 0 and expect < 0):
+        return CONTRADICTS
+    return INCONCLUSIVE

@@ -260,13 +260,12 @@ def _claims_over_training(
         folders, cfg.experiments, numbers_of, out, key, log=console.print, before=final
     )
     found["epochs"].append(final)
-    for claim in results["claims"]:
+    before = len(found["epochs"]) - 1
+    for claim in results["claims"]:  # the last column: the final numbers, judged alike
         number = str(claim["number"])
-        found["verdicts"].setdefault(number, [None] * (len(found["epochs"]) - 1))
-        found["verdicts"][number].append(claim["verdict"])
-        labels = [c["label"] for c in claim["comparisons"]]
-        found["comparisons"].setdefault(number, [[]] * (len(found["epochs"]) - 1))
-        found["comparisons"][number].append(labels)
+        found["verdicts"].setdefault(number, [None] * before).append(claim["verdict"])
+        outcomes = {c["name"]: c["outcome"] for c in claim["comparisons"]}
+        found["comparisons"].setdefault(number, [{} for _ in range(before)]).append(outcomes)
     return found
 
 

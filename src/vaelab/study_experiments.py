@@ -139,7 +139,7 @@ def experiment_key(cfg: StudyConfig, runs: list[str], judge_folder: str, data_ke
         "data": data_key,
         "runs": sorted(runs),
         "judge": judge_folder,
-        "version": 2,  # the numbers the experiments keep: bumped when they change
+        "version": 3,  # the numbers the experiments keep: bumped when they change
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()
 

@@ -147,16 +147,13 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
             cells = [_cell(by_z.get(str(z), {}).get("nll")) for z in zs]
             nll.add_row(mode, *cells)
         console.print(nll)
-    claims = Table(title=f"Claims, judged in each of {n} seed{'s' * (n != 1)}")
+    claims = Table(title=f"The article's claims, judged over {n} seed{'s' * (n != 1)}")
     claims.add_column("#", no_wrap=True)
     claims.add_column("the article's claim", overflow="fold")
-    claims.add_column("comparisons", overflow="fold")
-    claims.add_column("verdict", no_wrap=True, min_width=len("does not hold"))
+    claims.add_column("verdict", no_wrap=True, min_width=len("parts disagree"))
+    claims.add_column("why", overflow="fold")
     for claim in results["claims"]:
-        statuses = [c["status"] for c in claim.get("comparisons", [])]
-        verbs = {"agrees": "agree", "disagrees": "disagree", "unsettled": "unsettled"}
-        counts = ", ".join(f"{statuses.count(s)} {verbs[s]}" for s in dict.fromkeys(statuses))
-        claims.add_row(str(claim["number"]), claim["text"], counts or "-", claim["verdict"])
+        claims.add_row(str(claim["number"]), claim["text"], claim["verdict"], claim["reason"])
     console.print(claims)
     if results["claims"] and results["claims"][0].get("provisional"):
         console.print("provisional: one seed; every verdict may change with another seed")

@@ -5,10 +5,16 @@ plots (claims 7 and 8). A single k-means run depends on its seed, so every run i
 summarised. Besides the V-measure (equal to NMI with the arithmetic mean) each run gets the
 adjusted Rand index and the accuracy after the best cluster-to-digit matching, and k-means on
 the raw pixels gives the baseline a latent space has to beat.
+
+The restarts are noise of the measuring instrument, not independent models: what the claims
+weigh is each model's V-measure averaged over its restarts, with its test-image resamples
+(the (cluster, digit) pairs of every run resampled and scored again, no new k-means run).
 """
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +38,7 @@ from vaelab.experiments.common import (
     encode_entries,
     save_figure,
 )
+from vaelab.stats import EVIDENCE, estimate, resample_counts
 
 METRICS = ("v_measure", "ari", "accuracy")
 BASELINE = "pixels"  # the row of k-means on the raw test pixels
@@ -55,25 +62,84 @@ def hungarian_accuracy(labels: np.ndarray, clusters: np.ndarray) -> float:
     return float(counts[rows, cols].sum() / labels.size)
 
 
-def cluster_scores(
-    features: np.ndarray, labels: np.ndarray, *, n_clusters: int = 10, runs: int = 50, seed: int = 0
-) -> dict[str, list[float]]:
-    """V-measure, ARI and Hungarian accuracy of `runs` k-means fits, run i seeded seed + i.
+def kmeans_labels(
+    features: np.ndarray, *, n_clusters: int = 10, runs: int = 50, seed: int = 0
+) -> np.ndarray:
+    """(runs, M) cluster ids of `runs` k-means fits, run i seeded seed + i.
 
     One initialisation per run (n_init=1), as in the article: the spread over seeds is part
     of the result, not noise to be optimised away by keeping the best of many starts.
     k-means runs on one thread: at a few thousand points its OpenMP threads gain nothing, and
     beside torch's own OpenMP pool on a busy 2-core machine they made it 20-40x slower.
     """
-    scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
+    found = []
     for i in range(runs):
         kmeans = KMeans(n_clusters, n_init=1, random_state=seed + i, algorithm="lloyd")
         with threadpool_limits(limits=1):
-            clusters = kmeans.fit_predict(features)
+            found.append(kmeans.fit_predict(features))
+    return np.asarray(found, dtype=np.int64).reshape(runs, len(features))
+
+
+def cluster_scores(
+    features: np.ndarray, labels: np.ndarray, *, n_clusters: int = 10, runs: int = 50, seed: int = 0
+) -> dict[str, list[float]]:
+    """V-measure, ARI and Hungarian accuracy of `runs` k-means fits (see `kmeans_labels`)."""
+    clusterings = kmeans_labels(features, n_clusters=n_clusters, runs=runs, seed=seed)
+    return scores_of(clusterings, labels)
+
+
+def scores_of(clusterings: np.ndarray, labels: np.ndarray) -> dict[str, list[float]]:
+    scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
+    for clusters in clusterings:
         scores["v_measure"].append(float(v_measure_score(labels, clusters)))
         scores["ari"].append(float(adjusted_rand_score(labels, clusters)))
         scores["accuracy"].append(hungarian_accuracy(labels, clusters))
     return scores
+
+
+def v_measure_of_counts(table: np.ndarray) -> np.ndarray:
+    """V-measure (sklearn's, beta = 1) of contingency tables (..., clusters, digits)."""
+    table = np.asarray(table, dtype=np.float64)
+    n = table.sum(axis=(-2, -1), keepdims=True)
+    p = table / n
+    p_k, p_c = p.sum(-1, keepdims=True), p.sum(-2, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mi = np.where(p > 0, p * np.log(p / (p_k * p_c)), 0.0).sum(axis=(-2, -1))
+        h_c = -np.where(p_c > 0, p_c * np.log(p_c), 0.0).sum(axis=(-2, -1))
+        h_k = -np.where(p_k > 0, p_k * np.log(p_k), 0.0).sum(axis=(-2, -1))
+        homogeneity = np.where(h_c > 0, mi / h_c, 1.0)
+        completeness = np.where(h_k > 0, mi / h_k, 1.0)
+        total = homogeneity + completeness
+        v = np.where(total > 0, 2 * homogeneity * completeness / total, 0.0)
+    return v
+
+
+def v_measure_estimate(clusterings: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """The V-measure averaged over the runs, and the same on each test-image resample: each
+    run's (cluster, digit) pairs resampled, scored again, and averaged over the runs."""
+    _, digits = np.unique(labels, return_inverse=True)
+    n_digits = int(digits.max()) + 1
+    counts = resample_counts(len(labels))  # (B, M)
+    full, boot = [], []
+    for clusters in np.asarray(clusterings):
+        _, ids = np.unique(clusters, return_inverse=True)
+        cell = ids * n_digits + digits  # (M,)
+        onehot = np.zeros((len(cell), (int(ids.max()) + 1) * n_digits), dtype=np.float32)
+        onehot[np.arange(len(cell)), cell] = 1.0
+        shape = (int(ids.max()) + 1, n_digits)
+        full.append(v_measure_of_counts(onehot.sum(0).reshape(shape)))
+        boot.append(v_measure_of_counts((counts @ onehot).reshape(-1, *shape)))
+    return estimate(float(np.mean(full)), np.mean(boot, axis=0))
+
+
+def _scored(
+    features: np.ndarray, labels: np.ndarray, clusters: int, runs: int, seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Each metric's summary and per-run values, and the V-measure's estimate."""
+    clusterings = kmeans_labels(features, n_clusters=clusters, runs=runs, seed=seed)
+    scores = scores_of(clusterings, labels)
+    summary = {metric: {**summarize(v), "values": v} for metric, v in scores.items()}
+    return summary, v_measure_estimate(clusterings, labels)
 
 
 def summarize(values: list[float]) -> dict[str, float]:
@@ -103,28 +169,51 @@ def run(
     start = time.perf_counter()
     labels = data.y_test.numpy()
 
-    def scored(features: np.ndarray) -> dict[str, dict[str, Any]]:
-        runs = cluster_scores(
-            features, labels, n_clusters=cfg.kmeans_clusters, runs=cfg.kmeans_runs, seed=cfg.seed
-        )
-        return {metric: {**summarize(values), "values": values} for metric, values in runs.items()}
+    def scored(features: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
+        return _scored(features, labels, cfg.kmeans_clusters, cfg.kmeans_runs, cfg.seed)
 
     by_latent: dict[str, dict[str, Any]] = {}
+    evidence: dict[str, dict[str, Any]] = {}
     drawn: list[Figure] = []
-    pixels: dict[str, Any] | None = None  # the same for every z: computed once, when needed
+    pixels: tuple[dict[str, Any], dict[str, Any]] | None = None  # the same for every z: once
     for latent in cfg.recon_latents:
         entries = encode_entries(models, data.x_test, data.y_test, latent)
         if not entries:
             continue
         if pixels is None:
-            pixels = scored(data.x_test.double().numpy())
+            pixels = pixel_baseline(data.x_test.numpy(), labels, cfg)
         rows = {name: scored(features) for name, features in entries.items()}
-        by_latent[str(latent)] = {**rows, BASELINE: pixels}
+        rows[BASELINE] = pixels
+        by_latent[str(latent)] = {name: row[0] for name, row in rows.items()}
+        evidence[str(latent)] = {name: row[1] for name, row in rows.items()}
         if figures:
             drawn.append(_save_box_plot(by_latent[str(latent)], latent, cfg, out_dir))
-    numbers = {"runs": cfg.kmeans_runs, "clusters": cfg.kmeans_clusters, "by_latent": by_latent}
+    numbers = {
+        "runs": cfg.kmeans_runs,
+        "clusters": cfg.kmeans_clusters,
+        "by_latent": by_latent,
+        EVIDENCE: {"v_measure": evidence},
+    }
     seconds = time.perf_counter() - start
     return ExperimentResult(name="clustering", numbers=numbers, figures=drawn, seconds=seconds)
+
+
+def pixel_baseline(
+    x: np.ndarray, labels: np.ndarray, cfg: ExperimentConfig
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """k-means on the raw test pixels: the same for every model, seed and epoch, so it is
+    computed once per process for the same images and settings (the costliest clustering:
+    8 s of 50 runs on 2,000 images, against under 1 s on a model's codes)."""
+    digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + labels.tobytes()).hexdigest()
+    key = (digest, cfg.kmeans_clusters, cfg.kmeans_runs, cfg.seed)
+    if key not in _PIXELS:
+        if len(_PIXELS) >= 4:
+            _PIXELS.pop(next(iter(_PIXELS)))
+        _PIXELS[key] = _scored(x.astype(np.float64), labels, *key[1:])
+    return copy.deepcopy(_PIXELS[key])
+
+
+_PIXELS: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any]]] = {}  # a pure memo
 
 
 def pooled_box_plots(

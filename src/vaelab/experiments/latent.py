@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.lines import Line2D
 from sklearn.metrics import silhouette_score
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
@@ -38,13 +38,22 @@ from vaelab.experiments.common import (
     encode_entries,
     save_figure,
 )
+from vaelab.stats import EVIDENCE, mean_estimate, statistic_estimate
 
 NEIGHBOURS = 10  # k of the k-nearest-neighbours digit classifier
 FOLDS = 5  # cross-validation folds for that classifier
 
 
 def latent_stats(latents: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
-    """Centre, spread and digit separation of `latents` (M, Z) against the true `labels`.
+    """Centre, spread and digit separation of `latents` (M, Z) against the true `labels`."""
+    return measure_latents(latents, labels, seed=seed)[0]
+
+
+def measure_latents(
+    latents: np.ndarray, labels: np.ndarray, *, seed: int = 0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """`latent_stats`' numbers, and the estimates claims 5 and 6 weigh: the centre offset and
+    whether each image's digit is named by its neighbours among the whitened codes.
 
     "spread" is the population sd (ddof=0) per dimension. "knn_accuracy" (10-NN, 5 seeded
     stratified folds) and "silhouette" (by true digit) are unchanged when all latents are
@@ -59,17 +68,36 @@ def latent_stats(latents: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> d
         raise VaelabError("latent statistics need one label per point and at least two digits")
     centre = latents.mean(axis=0)
     white = whiten(latents)
-    return {
+    named = knn_correct(white, labels, seed=seed)
+    evidence = {
+        "offset": statistic_estimate(lambda i: centre_offset(latents, i), len(latents)),
+        "knn": mean_estimate(named),
+    }
+    stats = {
         "centre": centre.tolist(),
         "spread": latents.std(axis=0).tolist(),
         "centre_norm": float(np.linalg.norm(centre)),
+        "centre_offset": float(centre_offset(latents, np.arange(len(latents))[None, :])[0]),
         "mean_radius": float(np.linalg.norm(latents, axis=1).mean()),
         "digit_centres": {str(d): latents[labels == d].mean(axis=0).tolist() for d in digits},
-        "knn_accuracy": knn_accuracy(latents, labels, seed=seed),
+        "knn_accuracy": float(knn_correct(latents, labels, seed=seed).mean()),
         "silhouette": float(silhouette_score(latents, labels)),
-        "knn_accuracy_whitened": knn_accuracy(white, labels, seed=seed),
+        "knn_accuracy_whitened": float(named.mean()),
         "silhouette_whitened": float(silhouette_score(white, labels)),
     }
+    return stats, evidence
+
+
+def centre_offset(latents: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """For each row of `index` (m, k) (a resample of the points): the distance of the mean
+    code from the origin in units of the cloud's RMS distance from that mean, (m,).
+
+    0 for a cloud around the origin; well above 1 for one that sits off it, whatever its scale.
+    """
+    points = np.asarray(latents, dtype=np.float64)[index]  # (m, k, Z)
+    centre = points.mean(axis=1, keepdims=True)  # (m, 1, Z)
+    radius = np.sqrt(((points - centre) ** 2).sum(-1).mean(-1))  # (m,)
+    return np.linalg.norm(centre[:, 0], axis=-1) / np.maximum(radius, 1e-12)
 
 
 def whiten(latents: np.ndarray) -> np.ndarray:
@@ -86,17 +114,26 @@ def whiten(latents: np.ndarray) -> np.ndarray:
     return centred @ axes[:, keep] / np.sqrt(variances[keep])
 
 
-def knn_accuracy(latents: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
-    """Cross-validated accuracy of a k-NN digit classifier: how well digits separate locally.
+def knn_correct(latents: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Per point: does a k-NN digit classifier, fitted on the other folds, name its digit?
 
-    Unlike the silhouette it does not reward compact, round clusters, only that a point's
-    neighbours share its digit, which is what "separates digits" means in a scatter plot.
+    Cross-validated (5 seeded stratified folds), so every point is judged by neighbours it was
+    not fitted with. Unlike the silhouette it does not reward compact, round clusters, only
+    that a point's neighbours share its digit, which is what "separates digits" means in a
+    scatter plot. Its mean is the accuracy; per point it pairs two models' codes image by image.
     """
     folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
     k = min(NEIGHBOURS, len(labels) - math.ceil(len(labels) / FOLDS))  # tiny inputs
     with threadpool_limits(limits=1):  # as in clustering: one thread is faster at this size
-        scores = cross_val_score(KNeighborsClassifier(n_neighbors=k), latents, labels, cv=folds)
-    return float(scores.mean())
+        predicted = cross_val_predict(
+            KNeighborsClassifier(n_neighbors=k), latents, labels, cv=folds
+        )
+    return (predicted == labels).astype(np.float64)
+
+
+def knn_accuracy(latents: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
+    """Cross-validated accuracy of a k-NN digit classifier: how well digits separate locally."""
+    return float(knn_correct(latents, labels, seed=seed).mean())
 
 
 def run(models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path) -> ExperimentResult:
@@ -109,7 +146,9 @@ def run(models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path) -
     if latent < 2:
         raise VaelabError("experiments.plot_latent must be >= 2 for a 2-D latent plot")
     labels = data.y_test.numpy()
-    stats = {name: latent_stats(z, labels, seed=cfg.seed) for name, z in entries.items()}
+    measured = {name: measure_latents(z, labels, seed=cfg.seed) for name, z in entries.items()}
+    stats = {name: m[0] for name, m in measured.items()}
+    evidence = {key: {name: m[1][key] for name, m in measured.items()} for key in ("offset", "knn")}
     title = plot_title(latent)
     fig = scatter_figure(entries, labels, stats, title, seed=cfg.seed)
     path = save_figure(fig, out_dir, f"latent_z{latent}.png")
@@ -119,7 +158,7 @@ def run(models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path) -
     )
     return ExperimentResult(
         name="latent",
-        numbers={"latent": latent, "models": stats},
+        numbers={"latent": latent, "models": stats, EVIDENCE: evidence},
         figures=[Figure(path=path, title=title, caption=caption)],
         seconds=time.perf_counter() - start,
     )

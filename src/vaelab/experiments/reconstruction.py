@@ -23,7 +23,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from vaelab.classifier import DigitClassifier
 from vaelab.config import ExperimentConfig
-from vaelab.evaluate import reconstruction_error, variational_bounds
+from vaelab.evaluate import per_image_error, variational_bounds
 from vaelab.experiments.common import (
     ExperimentResult,
     Figure,
@@ -33,6 +33,7 @@ from vaelab.experiments.common import (
     save_figure,
 )
 from vaelab.models import AutoEncoder
+from vaelab.stats import EVIDENCE, mean_estimate
 
 MODES = ("ae", "vae", "cvae (no label)", "cvae (true label)", "cvae (wrong label)")
 
@@ -70,9 +71,13 @@ def measure_mode(
     judge: DigitClassifier,
     given: torch.Tensor | None,
 ) -> dict[str, Any]:
-    """NLL, MSE and the classifier's readings of one model's reconstructions in one mode."""
+    """NLL, MSE and the classifier's readings of one model's reconstructions in one mode.
+
+    Under "evidence": the NLL over the test images and the share of test 4s read as 9 over
+    the test 4s, as estimates with their test-image resamples (`stats.mean_estimate`)."""
     x, y = data.x_test, data.y_test
-    result: dict[str, Any] = reconstruction_error(model, x, labels)
+    nll, mse = per_image_error(model, x, labels)
+    result: dict[str, Any] = {"nll": float(nll.mean()), "mse": float(mse.mean())}
     read = _readings(model, x, labels, judge)
     truth = y.numpy()
     result["read_as_true_digit"] = float(np.mean(read == truth))
@@ -80,6 +85,10 @@ def measure_mode(
     result["fours_read_as_nine"] = float(np.mean(read[fours] == 9)) if fours.any() else None
     if given is not None:  # a wrong label: how often the reconstruction follows it
         result["read_as_given_label"] = float(np.mean(read == given.numpy()))
+    evidence = {"nll": mean_estimate(nll.numpy())}
+    if fours.any():
+        evidence["fours_as_nine"] = mean_estimate((read[fours] == 9).astype(np.float64))
+    result[EVIDENCE] = evidence
     return result
 
 
@@ -110,10 +119,12 @@ def measure_bounds(
 
 def table(
     models: Models, data: StudyData, cfg: ExperimentConfig, judge: DigitClassifier
-) -> dict[str, dict[str, Any]]:
-    """{mode: {z: measures}} for every trained model and, for the CVAE, every label mode."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """{mode: {z: measures}} for every trained model and, for the CVAE, every label mode;
+    and their estimates, {measure: {mode: {z: estimate}}}."""
     wrong = wrong_labels(data.y_test, cfg.seed)
     rows: dict[str, dict[str, Any]] = {}
+    evidence: dict[str, Any] = {}
     for mode in MODES:
         kind, labels = mode_inputs(mode, data.y_test, wrong)
         for (model_kind, z), model in sorted(models.items()):
@@ -121,10 +132,12 @@ def table(
                 continue
             given = wrong if mode == "cvae (wrong label)" else None
             numbers = measure_mode(model, data, labels, judge, given)
+            for measure, found in numbers.pop(EVIDENCE).items():
+                evidence.setdefault(measure, {}).setdefault(mode, {})[str(z)] = found
             if model.is_variational and given is None:  # bounds on log p(x | a wrong y): moot
                 numbers |= measure_bounds(model, data, labels, cfg)
             rows.setdefault(mode, {})[str(z)] = numbers
-    return rows
+    return rows, evidence
 
 
 @torch.no_grad()
@@ -134,7 +147,7 @@ def label_pull(
     """How much label `wrong` pulls the CVAE's reconstructions of every test `digit`.
 
     Per image, the classifier's probability of `wrong` on the reconstruction given `wrong`,
-    no label and the true label (4 significant digits, paired by position), their means and
+    no label and the true label (paired by position), their means and
     how often `wrong` wins. None when the test images hold no `digit`.
     """
     x = data.x_test[data.y_test == digit]
@@ -144,7 +157,7 @@ def label_pull(
     wins: dict[str, float] = {}
     for name, label in (("wrong label", wrong), ("no label", -1), ("true label", digit)):
         proba = judge.predict_proba(model.reconstruct(x, torch.full((len(x),), label)))
-        given[name] = [float(f"{p:.4g}") for p in proba[:, wrong].tolist()]
+        given[name] = proba[:, wrong].astype(np.float64).tolist()
         wins[name] = float(np.mean(proba.argmax(axis=1) == wrong))
     return {
         "images": len(x),
@@ -156,17 +169,23 @@ def label_pull(
 
 def label_pulls(
     models: Models, data: StudyData, cfg: ExperimentConfig, judge: DigitClassifier, latents: Any
-) -> dict[str, dict[str, Any]]:
-    """{"4to9": {z: label_pull(...)}} for every grid digit and every CVAE among `latents`."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """{"4to9": {z: label_pull(...) less the per-image probabilities}} for every grid digit
+    and every CVAE among `latents`, and those probabilities as estimates per label given."""
     pulls: dict[str, dict[str, Any]] = {}
+    evidence: dict[str, dict[str, Any]] = {}
     for digit, wrong in zip(cfg.recon_digits, cfg.wrong_labels, strict=True):
         by_z = pulls.setdefault(f"{digit}to{wrong}", {})
         for z in latents:
             model = models.get(("cvae", z))
             pull = None if model is None else label_pull(model, data, digit, wrong, judge)
             if pull is not None:
+                given = pull.pop("prob_given")
                 by_z[str(z)] = pull
-    return pulls
+                evidence.setdefault(f"{digit}to{wrong}", {})[str(z)] = {
+                    name: mean_estimate(values) for name, values in given.items()
+                }
+    return pulls, evidence
 
 
 def grid_figure(
@@ -231,6 +250,8 @@ def run(
                 f'and does the CVAE given the label {wrong} draw a "{wrong}"?',
             )
         )
+    rows, evidence = table(models, data, cfg, judge)
+    pulls, evidence["pull"] = label_pulls(models, data, cfg, judge, latents)
     numbers = {
         "modes": list(MODES),
         "latents": list(latents),
@@ -238,7 +259,8 @@ def run(
         "iwae_samples": cfg.iwae_samples,
         "iwae_images": cfg.iwae_images,
         "elbo_samples": cfg.elbo_samples,
-        "table": table(models, data, cfg, judge),
-        "label_pull": label_pulls(models, data, cfg, judge, latents),
+        "table": rows,
+        "label_pull": pulls,
+        EVIDENCE: evidence,
     }
     return ExperimentResult("reconstruction", numbers, figures, time.perf_counter() - started)
