@@ -2,7 +2,7 @@
 
 The reference is what a typical tutorial writes: a DataLoader over a TensorDataset, a plain
 nn.Module, the k samples of z decoded one at a time (as the article's Chainer code does), a
-default Adam. Its loss is first checked against `vaelab.losses.objective`. See README.md.
+default Adam. Its loss is first checked against `vaelab.models.losses.objective`. See README.md.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data import MNIST_SIZES, load_mnist
-from vaelab.losses import objective
-from vaelab.models import MODEL_KINDS, AutoEncoder, build_model
-from vaelab.train import TensorData, Trainer
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.data.mnist import MNIST_SIZES, load_mnist
+from vaelab.data.tensors import TensorData
+from vaelab.models.losses import objective
+from vaelab.models.networks import AutoEncoder, build_model
+from vaelab.models.spec import MODEL_KINDS
+from vaelab.training.run import Trainer
 
 TARGET_VAE_SECONDS = 3.0  # the project's goal for one VAE epoch on the CPU
 CHECK_TOLERANCE = 1e-4  # relative, reference loss vs vaelab's objective on one batch
@@ -42,7 +44,7 @@ VAELAB_NAMES = {  # reference layer -> vaelab layer, for copying weights in the 
 
 
 class ReferenceNet(nn.Module):
-    """The article's AE / VAE / CVAE written the tutorial way, independent of vaelab.models."""
+    """The article's AE / VAE / CVAE written the tutorial way, independent of vaelab's models."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()

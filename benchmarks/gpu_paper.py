@@ -21,10 +21,11 @@ from pathlib import Path
 
 import torch
 
-from vaelab.config import load_preset
-from vaelab.data import load_mnist
-from vaelab.group import GroupTrainer, Member, compact_data
-from vaelab.train import resolve_device
+from vaelab.core.config import load_preset
+from vaelab.core.device import resolve_device
+from vaelab.data.mnist import load_mnist
+from vaelab.data.tensors import compact_data
+from vaelab.training.trainer import GroupTrainer, TrainingRun
 
 
 def sync(device: torch.device) -> None:
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         for kind in cfg.models:
             runs = [cfg.run_config(kind, z) for z in cfg.latents]  # one seed's unit
             members = [
-                Member(r, compact_data(mnist, r, device, images), Path(tmp) / f"{kind}{i}")
+                TrainingRun(r, compact_data(mnist, r, device, images), Path(tmp) / f"{kind}{i}")
                 for i, r in enumerate(runs)
             ]
             trainer = GroupTrainer(members)

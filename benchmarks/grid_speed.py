@@ -12,6 +12,10 @@ warm-up: allocator, thread pool, first-call dispatch).
   C kernels, and again with torch ops (`VAELAB_KERNELS=0`);
 - a careful eager loop: the same VAE, k samples batched, stock autograd, stock loss, Adam;
 - the grid (AE, VAE, CVAE x z = 2, 4, 16, 64) as vaelab's study trains it: one group per kind;
+- the grid as the study itself trains it (`study.grid.train_grid`: work units through
+  `run_unit`, with test evaluation, checkpoints, milestones and the progress view), per epoch as
+  the difference of a 3-epoch and a 1-epoch study divided by 2, so start-up and the final
+  save drop out, beside 3 epochs of the benchmark's grid in the same round;
 - the grid with several seeds, one group per kind and seed, as the study's work units, against
   as many epochs of one seed's grid in a row (the same stretch of time: a ratio of times that
   long is not skewed by the fastest moments of a shorter one);
@@ -21,6 +25,7 @@ warm-up: allocator, thread pool, first-call dispatch).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -30,13 +35,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from rich.console import Console
 from torch.nn import functional as F
 
-from vaelab import kernels
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data import MNIST, load_mnist
-from vaelab.group import GroupTrainer, Member, compact_data
-from vaelab.models import build_model
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, StudyConfig, TrainConfig
+from vaelab.data.mnist import MNIST, load_mnist
+from vaelab.data.tensors import compact_data
+from vaelab.models import kernels
+from vaelab.models.networks import build_model
+from vaelab.study.grid import train_grid
+from vaelab.training.trainer import GroupTrainer, TrainingRun
 
 KINDS, LATENTS = ("ae", "vae", "cvae"), (2, 4, 16, 64)
 
@@ -115,7 +123,7 @@ class Groups:
         self.trainers = []
         for i, cfgs in enumerate(groups):
             members = [
-                Member(c, compact_data(mnist, c, "cpu", images), folder / f"{i}-{j}")
+                TrainingRun(c, compact_data(mnist, c, "cpu", images), folder / f"{i}-{j}")
                 for j, c in enumerate(cfgs)
             ]
             self.trainers.append(GroupTrainer(members))
@@ -128,6 +136,25 @@ class Groups:
 def grid_groups(seeds: int, n: int) -> list[list[RunConfig]]:
     """One group per kind and seed, the latent sizes stacked: the study's work units."""
     return [[run_config(kind, z, s, n) for z in LATENTS] for s in range(seeds) for kind in KINDS]
+
+
+class StudyGrid:
+    """The study's own training of one seed's grid, from an empty folder each call."""
+
+    def __init__(self, mnist: MNIST, n: int, folder: Path) -> None:
+        self.mnist, self.n, self.folder, self.calls = mnist, n, folder, 0
+
+    def train(self, epochs: int) -> None:
+        cfg = StudyConfig(
+            models=KINDS,
+            latents=LATENTS,
+            seeds=(0,),
+            train=TrainConfig(epochs=epochs, device="cpu"),
+            data=DataConfig(train_size=self.n),
+        )
+        self.calls += 1
+        quiet = Console(file=open(os.devnull, "w"))  # noqa: SIM115 (closed with the process)
+        train_grid(cfg, self.mnist, self.folder / f"study-{self.calls}", torch.device("cpu"), quiet)
 
 
 def eager_epoch_fn(mnist: MNIST, cfg: RunConfig) -> Callable[[], None]:
@@ -215,6 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         one_ops = Groups(mnist, [[vae]], folder / "vae-ops")
         whole = Groups(mnist, grid_groups(1, n), folder / "grid")
         seeded = Groups(mnist, grid_groups(args.seeds, n), folder / "seeds")
+        study = StudyGrid(mnist, n, folder / "study")
         rows: dict[str, Callable[[], object]] = {
             "floor": floor_epoch_fn([vae.model], 100, 5, steps),
             "vae": one.epoch,
@@ -224,6 +252,9 @@ def main(argv: list[str] | None = None) -> int:
             "grid": whole.epoch,
             "grid_n": lambda: [whole.epoch() for _ in range(args.seeds)],
             "seeds": seeded.epoch,
+            "study_1": lambda: study.train(1),
+            "study_3": lambda: study.train(3),
+            "grid_3": lambda: [whole.epoch() for _ in range(3)],
         }
         times: dict[str, list[float]] = {name: [] for name in rows}
         for r in range(args.rounds):
@@ -234,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
     best = {name: min(t) for name, t in times.items()}
+    study_epoch = min((b - a) / 2 for a, b in zip(times["study_1"], times["study_3"], strict=True))
+    grid_epoch = best["grid_3"] / 3
     f, g = best["floor"], best["grid_floor"]
     table = [
         ("matmul floor, VAE z=16", f, f"{gflop / f:.0f} GFLOP/s, {gflop:.1f} GFLOP"),
@@ -246,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
         ("grid floor, 12 models", g, f"{grid_gflop / g:.0f} GFLOP/s, {grid_gflop:.1f} GFLOP"),
         ("vaelab grid, 12 models", best["grid"], f"{best['grid'] / g:.2f}x floor (target <= 1.5)"),
+        (
+            "the study's grid epoch",
+            study_epoch,
+            f"{study_epoch / grid_epoch:.2f}x the benchmark's grid epoch in a row "
+            f"({grid_epoch:.3f} s; target <= 1.1)",
+        ),
         (
             f"vaelab grid, {args.seeds} seeds",
             best["seeds"],

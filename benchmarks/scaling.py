@@ -23,10 +23,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from vaelab import executors
-from vaelab.config import load_preset
-from vaelab.data import load_mnist
-from vaelab.units import data_fingerprint, make_units
+from vaelab.core.config import load_preset
+from vaelab.data.mnist import load_mnist
+from vaelab.execution import executors
+from vaelab.execution.units import data_fingerprint, make_units
 
 PAPER_IMAGES = 60_000
 

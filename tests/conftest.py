@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.config import ModelConfig
+from vaelab.core.config import ModelConfig
 from vaelab.data import MNIST
 from vaelab.experiments.common import Models, StudyData
-from vaelab.models import build_model
+from vaelab.models.networks import build_model
 
 
 def make_tiny_mnist(n_train: int = 50, n_test: int = 20, seed: int = 0) -> MNIST:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from helpers_reliability import MICRO_STUDY, tree_hash, vaelab, write_npz
-from vaelab.cli import run
+from vaelab.cli.app import run
 
 RUN_ARGS = [
     "--model", "vae", "--z", "2", "--train-size", "200", "--test-size", "50",

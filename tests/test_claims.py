@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from vaelab.claims import (
+from vaelab.claims.verdicts import (
     CONTRADICTED,
     MISSING,
     SPLIT,
@@ -15,7 +15,7 @@ from vaelab.claims import (
     judge_claims,
     verdict,
 )
-from vaelab.stats import CONTRADICTS, DRAWS, INCONCLUSIVE, SUPPORTS
+from vaelab.evaluation.evidence import CONTRADICTS, DRAWS, INCONCLUSIVE, SUPPORTS
 
 ZS = ("4", "16", "64")
 

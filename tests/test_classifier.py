@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.classifier import PARAMS_FILE, WEIGHTS_FILE, DigitClassifier
-from vaelab.errors import VaelabError
+from vaelab.core.errors import VaelabError
+from vaelab.models.classifier import PARAMS_FILE, WEIGHTS_FILE, DigitClassifier
 
 FAST = {"hidden": 32, "epochs": 10, "batch_size": 50}  # small enough for a unit test
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from vaelab.cli import run
+from vaelab.cli.app import run
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 

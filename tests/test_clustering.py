@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import tiny_models, tiny_study
-from vaelab.config import ExperimentConfig
+from vaelab.core.config import ExperimentConfig
+from vaelab.evaluation.evidence import resamples
 from vaelab.experiments import clustering
 from vaelab.experiments.clustering import cluster_scores, hungarian_accuracy, summarize
-from vaelab.stats import resamples
 
 
 def blobs(n_per: int = 50, sd: float = 0.01, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

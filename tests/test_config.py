@@ -2,7 +2,7 @@
 
 import pytest
 
-from vaelab.config import (
+from vaelab.core.config import (
     PRESETS,
     RunConfig,
     StudyConfig,
@@ -11,7 +11,7 @@ from vaelab.config import (
     load_toml,
     to_dict,
 )
-from vaelab.errors import VaelabError
+from vaelab.core.errors import VaelabError
 
 
 def test_json_round_trip_keeps_every_field():

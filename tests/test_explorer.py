@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import tiny_models, tiny_study
-from vaelab.classifier import DigitClassifier
-from vaelab.explorer import (
+from vaelab.models.classifier import DigitClassifier
+from vaelab.report.explorer import (
     CODE_MANTISSA,
     DECODER_MANTISSA,
     Packer,
@@ -19,7 +19,7 @@ from vaelab.explorer import (
     quantize,
     render_explorer,
 )
-from vaelab.study import run_study
+from vaelab.study.pipeline import run_study
 
 
 def unpack(buffer: bytes, spec: dict) -> np.ndarray:
@@ -68,12 +68,15 @@ def test_packed_tensors_come_back_as_quantized():
 
 
 def decode_numpy(t: dict, model_entry: dict, z: np.ndarray, label: int) -> np.ndarray:
-    """The page's decode, written again in numpy (float64)."""
-    d = {k: t[v].astype(np.float64) for k, v in model_entry["decoder"].items()}
-    logits = np.tanh(z @ d["w1"].T + d["b1"]) @ d["w2"].T + d["b2"]
-    if label >= 0 and "label_logits" in d:
-        logits = logits + d["label_logits"][label]
-    return 1 / (1 + np.exp(-logits))
+    """The page's decode, written again in numpy (float64), from the exported layer list."""
+    decoder = model_entry["decoder"]
+    x = z
+    for layer in decoder["layers"]:
+        x = x @ t[layer["weight"]].astype(np.float64).T + t[layer["bias"]].astype(np.float64)
+        x = np.tanh(x) if layer["activation"] == "tanh" else x
+    if label >= 0 and decoder["label_logits"]:
+        x = x + t[decoder["label_logits"]].astype(np.float64)[label]
+    return 1 / (1 + np.exp(-x))
 
 
 def test_the_payload_decodes_as_pytorch_and_maps_codes_back(judge):

@@ -12,13 +12,14 @@ import pytest
 import torch
 
 from conftest import make_prototype_mnist, tiny_models
-from vaelab.classifier import DigitClassifier
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.data import to_float
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.data.splits import to_float
+from vaelab.data.tensors import TensorData
 from vaelab.experiments.common import StudyData
 from vaelab.experiments.interpolation import latent_walk
-from vaelab.explorer import write_explorer
-from vaelab.train import TensorData, train
+from vaelab.models.classifier import DigitClassifier
+from vaelab.report.explorer import write_explorer
+from vaelab.training.run import train
 
 WALK_STEPS = 7
 TOLERANCE = 1e-4  # page's decoded probabilities against PyTorch's

@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from helpers_reliability import MICRO_STUDY, start, tree_hash, write_npz
-from vaelab import fileio
-from vaelab.cli import run
-from vaelab.lock import LOCK_FILE
+from vaelab.cli.app import run
+from vaelab.core import fileio
+from vaelab.core.lock import LOCK_FILE
 
 KILLS = 20
 
@@ -47,6 +48,16 @@ def comparable(out: Path) -> tuple[dict, dict[str, str]]:
         p.parent.name: tree_hash(p)["."] for p in sorted(out.glob("models/*/model.safetensors"))
     }
     return results, models
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """In-process studies run with the one thread of the subprocesses they are compared with
+    (OMP_NUM_THREADS=1), whatever an earlier test left torch with."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -229,7 +240,8 @@ def test_a_damaged_experiment_cache_is_rebuilt(finished, damage):
 
 def test_a_damaged_data_cache_is_never_used(tmp_path):
     from conftest import make_prototype_mnist
-    from vaelab.data import ROLES, _write_cache, load_mnist
+    from vaelab.data import ROLES, load_mnist
+    from vaelab.data.mnist import _write_cache
 
     m = make_prototype_mnist(50, 20)
     arrays = {r: getattr(m, r) for r in ROLES}

@@ -15,11 +15,14 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import make_prototype_mnist
-from vaelab import checkpoint
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.errors import VaelabError
-from vaelab.group import Member, compact_data, train_group
-from vaelab.train import SilentReporter, TensorData, read_metrics, train
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.core.errors import VaelabError
+from vaelab.core.folders import RunFolder, read_metrics
+from vaelab.data.tensors import TensorData, compact_data
+from vaelab.training import checkpoint
+from vaelab.training.reporter import SilentReporter
+from vaelab.training.run import train
+from vaelab.training.trainer import TrainingRun, train_group
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 # Grouped vs alone, after 2 epochs on tiny data: most weights agree to ~3e-8; Adam divides by
@@ -57,7 +60,7 @@ def share_beyond(a: dict, b: dict, tol: float) -> float:
 def test_a_model_trained_in_a_group_equals_it_trained_alone(kind, prototype_mnist, tmp_path):
     cfgs = [config(kind, z=2, seed=0), config(kind, z=5, seed=1), config(kind, z=3, seed=2)]
     members = [
-        Member(c, compact_data(prototype_mnist, c), tmp_path / f"group{i}")
+        TrainingRun(c, compact_data(prototype_mnist, c), tmp_path / f"group{i}")
         for i, c in enumerate(cfgs)
     ]
     train_group(members)
@@ -78,7 +81,7 @@ def test_a_group_checkpoint_resumes_alone_and_in_process_bit_for_bit(prototype_m
     data = [compact_data(prototype_mnist, c) for c in cfgs]
 
     def group(configs, name):
-        return [Member(c, data[i], tmp_path / f"{name}{i}") for i, c in enumerate(configs)]
+        return [TrainingRun(c, data[i], tmp_path / f"{name}{i}") for i, c in enumerate(configs)]
 
     train_group(group(cfgs, "straight"))
     short = [dataclasses.replace(c, train=dataclasses.replace(c.train, epochs=2)) for c in cfgs]
@@ -99,16 +102,17 @@ def test_a_group_checkpoint_resumes_alone_and_in_process_bit_for_bit(prototype_m
 GROUP_SCRIPT = """
 import sys, numpy as np
 from pathlib import Path
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import MNIST
-from vaelab.group import Member, compact_data, train_group
+from vaelab.data.tensors import compact_data
+from vaelab.training.trainer import TrainingRun, train_group
 a = np.load(sys.argv[1])
 mnist = MNIST(a["x_train"], a["y_train"], a["x_test"], a["y_test"], "npz")
 out, resume = Path(sys.argv[2]), sys.argv[3] == "resume"
 cfgs = [RunConfig(ModelConfig(kind="cvae", latent=z, hidden=32, embed=16),
                   TrainConfig(epochs=8, checkpoint_every=1, eval_every=100, seed=z, device="cpu"),
                   DataConfig(test_size=100, n_labelled=500)) for z in (2, 4)]
-train_group([Member(c, compact_data(mnist, c), out / f"m{i}") for i, c in enumerate(cfgs)],
+train_group([TrainingRun(c, compact_data(mnist, c), out / f"m{i}") for i, c in enumerate(cfgs)],
             resume=resume)
 """
 
@@ -163,7 +167,7 @@ def test_a_diverging_run_stops_with_epoch_and_step_and_saves_nothing_of_it(
     before = (tmp_path / "run" / "model.safetensors").read_bytes()
     with pytest.raises(VaelabError, match=r"diverged at epoch 3, step [1-8] "):
         train(longer, dataclasses.replace(data, x_train=x), tmp_path / "run", resume=True)
-    assert checkpoint.latest_epoch(tmp_path / "run") == 2
+    assert RunFolder(tmp_path / "run").latest_epoch() == 2
     record, tensors = checkpoint.latest_checkpoint(tmp_path / "run")
     assert all(torch.isfinite(t).all() for t in tensors.values())
     assert [r["epoch"] for r in read_metrics(tmp_path / "run")] == [1, 2]
@@ -179,7 +183,7 @@ def test_a_huge_learning_rate_is_stopped_not_saved(prototype_mnist, tmp_path):
     with pytest.raises(VaelabError, match="diverged at epoch 1, step"):
         train(cfg, TensorData.from_mnist(prototype_mnist, cfg), tmp_path / "run")
     assert not (tmp_path / "run" / "model.safetensors").exists()
-    assert checkpoint.latest_epoch(tmp_path / "run") == 0
+    assert RunFolder(tmp_path / "run").latest_epoch() == 0
 
 
 class StopAt(SilentReporter):
@@ -206,7 +210,7 @@ def test_a_stop_keeps_the_last_finished_epoch(how, prototype_mnist, tmp_path):
     train(cfg, data, tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
         train(cfg, data, tmp_path / "run", reporter=StopAt(epoch=4, step=3, how=how))
-    assert checkpoint.latest_epoch(tmp_path / "run") == 3
+    assert RunFolder(tmp_path / "run").latest_epoch() == 3
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     train(cfg, data, tmp_path / "run", resume=True)
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == (
@@ -245,13 +249,14 @@ def test_sigterm_to_the_cli_exits_130_keeping_the_last_finished_epoch(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err.decode()
-    saved = checkpoint.latest_epoch(run)
+    saved = RunFolder(run).latest_epoch()
     assert saved >= 2 and not (run / "model.safetensors").exists()
     assert [r["epoch"] for r in read_metrics(run)][:saved] == list(range(1, saved + 1))
 
 
 def test_an_epochs_records_are_written_whole_before_an_interrupt_lands():
-    from vaelab.group import _interrupts_held, _sigterm_as_interrupt
+    from vaelab.training.safety import interrupts_held as _interrupts_held
+    from vaelab.training.safety import sigterm_as_interrupt as _sigterm_as_interrupt
 
     done = []
     with pytest.raises(KeyboardInterrupt), _sigterm_as_interrupt():

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data import load_mnist
-from vaelab.evaluate import evaluate
-from vaelab.train import TensorData, train
+from vaelab.data.tensors import TensorData
+from vaelab.evaluation.measures import evaluate
+from vaelab.training.run import train
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,8 @@ from hypothesis import strategies as st
 from matplotlib.figure import Figure as MplFigure
 from PIL import Image
 
-from vaelab.classifier import DigitClassifier
-from vaelab.config import ExperimentConfig, ModelConfig
-from vaelab.errors import VaelabError
+from vaelab.core.config import ExperimentConfig, ModelConfig
+from vaelab.core.errors import VaelabError
 from vaelab.experiments import interpolation
 from vaelab.experiments.common import StudyData
 from vaelab.experiments.interpolation import (
@@ -25,7 +24,8 @@ from vaelab.experiments.interpolation import (
     strip_figure,
     strip_frames,
 )
-from vaelab.models import build_model
+from vaelab.models.classifier import DigitClassifier
+from vaelab.models.networks import build_model
 
 
 def untrained(kind: str = "vae", latent: int = 4, seed: int = 0) -> torch.nn.Module:

@@ -10,9 +10,11 @@ import torch
 from torch.nn import functional as F
 
 from test_group import TOLERANCE, TYPICAL, config, max_diff, share_beyond, weights
-from vaelab import kernels
-from vaelab.runner import start_lines
-from vaelab.train import TensorData, read_metrics, train
+from vaelab.core.folders import read_metrics
+from vaelab.data.tensors import TensorData
+from vaelab.execution.runner import start_lines
+from vaelab.models import kernels
+from vaelab.training.run import train
 
 needs_kernels = pytest.mark.skipif(
     kernels._load()[0] is None, reason=f"no C kernels here: {kernels.kernels_status()}"
@@ -128,7 +130,7 @@ def test_what_the_kernels_do_not_apply_to_is_left_alone():
 @pytest.mark.parametrize("first", ["torch", "sklearn.cluster"])  # sklearn has its own libgomp
 def test_loading_keeps_denormals_and_shares_torchs_openmp(first):
     code = (
-        f"import {first}, torch, vaelab.kernels as k; before = k.openmp_runtimes();"
+        f"import {first}, torch, vaelab.models.kernels as k; before = k.openmp_runtimes();"
         "assert k._load()[0] is not None, k.kernels_status();"
         "assert (torch.tensor(1e-40) * 1.0).item() != 0.0;"
         "assert k.openmp_runtimes() == before, (before, k.openmp_runtimes());"
@@ -161,7 +163,7 @@ def test_openmp_runtimes_are_read_from_the_maps():
 
 
 def run_status(tmp_path, **env):
-    code = "import vaelab.kernels as k; print(k.kernels_status())"
+    code = "import vaelab.models.kernels as k; print(k.kernels_status())"
     full = {**os.environ, "VAELAB_KERNEL_CACHE": str(tmp_path / "cache"), **env}
     return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=full

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import tiny_models, tiny_study
-from vaelab.config import ExperimentConfig
-from vaelab.errors import VaelabError
+from vaelab.core.config import ExperimentConfig
+from vaelab.core.errors import VaelabError
 from vaelab.experiments import latent
 from vaelab.experiments.common import display_name, encode_entries, encode_means
 from vaelab.experiments.latent import latent_stats

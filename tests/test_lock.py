@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from helpers_reliability import start, tree_hash, vaelab, write_npz
-from vaelab.errors import VaelabError
-from vaelab.lock import LOCK_FILE, FolderLock, folder_lock, read_holder
+from vaelab.core.errors import VaelabError
+from vaelab.core.lock import LOCK_FILE, FolderLock, folder_lock, read_holder
 
 HOLD = """
 import sys, time
-from vaelab.lock import folder_lock
+from vaelab.core.lock import folder_lock
 with folder_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -168,7 +168,7 @@ def micro_toml(tmp_path: Path) -> Path:
 def test_two_studies_on_one_folder(tmp_path):
     from rich.console import Console
 
-    from vaelab.study import run_study
+    from vaelab.study.pipeline import run_study
 
     toml, out = micro_toml(tmp_path), tmp_path / "study"
     proc = hold(out)
@@ -184,11 +184,11 @@ def test_two_studies_on_one_folder(tmp_path):
 
 TRAIN_ONE = """
 import sys, time
-from vaelab.config import load_preset
+from vaelab.core.config import load_preset
 from vaelab.data import load_mnist
-from vaelab.lock import folder_lock
-from vaelab.study import run_dir_for, with_fingerprint
-from vaelab.train import TensorData, Trainer
+from vaelab.core.lock import folder_lock
+from vaelab.study.grid import run_dir_for, with_fingerprint
+from vaelab.training.run import TensorData, Trainer
 mnist = load_mnist(load_preset(sys.argv[1]).data.path)
 cfg = with_fingerprint(load_preset(sys.argv[1]), mnist)
 run_cfg = cfg.run_config("vae", 2)
@@ -206,7 +206,7 @@ def test_a_study_waits_for_a_model_held_elsewhere_and_does_not_train_it_again(tm
 
     from rich.console import Console
 
-    from vaelab.study import run_study
+    from vaelab.study.pipeline import run_study
 
     toml, out = micro_toml(tmp_path), tmp_path / "study"
     proc = start("-c", TRAIN_ONE, str(toml), str(out))
@@ -223,7 +223,7 @@ def test_a_study_waits_for_a_model_held_elsewhere_and_does_not_train_it_again(tm
 
 
 def test_eval_reads_a_run_folder_without_taking_its_lock(tmp_path, capsys):
-    from vaelab.cli import run
+    from vaelab.cli.app import run
 
     data = write_npz(tmp_path / "m.npz", 100, 30)
     out = tmp_path / "run"

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from scipy import integrate
 from torch.distributions import Bernoulli, Normal, kl_divergence
 
-from vaelab.config import ModelConfig
-from vaelab.losses import (
+from vaelab.core.config import ModelConfig
+from vaelab.models.losses import (
     bernoulli_nll,
     elbo,
     gaussian_kl,
@@ -18,7 +18,7 @@ from vaelab.losses import (
     objective,
     sample_z,
 )
-from vaelab.models import build_model
+from vaelab.models.networks import build_model
 
 
 @settings(max_examples=25, deadline=None)

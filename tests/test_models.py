@@ -6,9 +6,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from vaelab.config import ModelConfig
-from vaelab.errors import VaelabError
-from vaelab.models import build_model, count_parameters
+from vaelab.core.config import ModelConfig
+from vaelab.core.errors import VaelabError
+from vaelab.models.networks import build_model, count_parameters
 
 
 def linear(n_in: int, n_out: int) -> int:

@@ -15,14 +15,15 @@ import pytest
 from rich.console import Console
 
 from conftest import make_prototype_mnist
-from vaelab import executors
-from vaelab.cli import run as cli_run
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.cli.app import run as cli_run
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.core.errors import VaelabError
 from vaelab.data import load_mnist
-from vaelab.errors import VaelabError
-from vaelab.parallel import ParallelOptions, study_eta
-from vaelab.study import run_study
-from vaelab.units import data_fingerprint, make_units, run_unit
+from vaelab.execution import executors
+from vaelab.execution.parallel import ParallelOptions
+from vaelab.execution.progress import study_eta
+from vaelab.execution.units import data_fingerprint, make_units, run_unit
+from vaelab.study.pipeline import run_study
 
 MINI = """
 name = "mini"
@@ -226,7 +227,7 @@ def test_a_killed_ray_worker_is_retried_and_resumes(ray_cluster, mini, tmp_path)
 
 
 def test_the_eta_counts_a_groups_epoch_once():
-    from vaelab.parallel import _by_unit
+    from vaelab.execution.progress import _by_unit
 
     states = [(2, 4, 10.0), (2, 4, 10.0), (1, 4, 12.0)]  # two runs of one group, one alone
     units = _by_unit(states, [0, 0, 1])

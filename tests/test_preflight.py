@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from helpers_reliability import write_npz
-from vaelab.errors import VaelabError
-from vaelab.study import run_study
+from vaelab.core.errors import VaelabError
+from vaelab.study.pipeline import run_study
 
 DATA = Path(tempfile.mkdtemp(prefix="vaelab-preflight-")) / "m.npz"
 
@@ -124,8 +124,8 @@ def test_a_test_subset_without_a_needed_digit_fails_before_training(tmp_path):
 def test_too_few_images_per_digit_skips_the_latent_experiment():
     import numpy as np
 
-    from vaelab.config import StudyConfig
-    from vaelab.preflight import skipped_experiments
+    from vaelab.core.config import StudyConfig
+    from vaelab.study.preflight import skipped_experiments
 
     cfg = StudyConfig(models=("vae",), latents=(2, 4))
     assert skipped_experiments(cfg, np.arange(10).repeat(5)) == {}

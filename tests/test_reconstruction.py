@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.config import ExperimentConfig, ModelConfig
+from vaelab.core.config import ExperimentConfig, ModelConfig
 from vaelab.experiments import reconstruction
 from vaelab.experiments.common import StudyData
-from vaelab.models import Posterior, build_model
+from vaelab.models.networks import Posterior, build_model
 
 
 class ReadsTheBrightestBlock:

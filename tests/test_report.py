@@ -1,6 +1,6 @@
 """Number formatting in the report."""
 
-from vaelab.report import fmt
+from vaelab.report.page import fmt
 
 
 def test_fmt():

@@ -10,12 +10,12 @@ import pytest
 from rich.console import Console
 
 from helpers_reliability import MICRO_STUDY, write_npz
-from vaelab.config import StudyConfig, load_toml
-from vaelab.errors import VaelabError
-from vaelab.report import fmt
-from vaelab.stats import across_seeds, central
-from vaelab.study import run_study
-from vaelab.study_results import still_improving
+from vaelab.core.config import StudyConfig, load_toml
+from vaelab.core.errors import VaelabError
+from vaelab.evaluation.evidence import across_seeds, central
+from vaelab.report.page import fmt
+from vaelab.study.pipeline import run_study
+from vaelab.study.results import still_improving
 
 
 def _toml(root: Path, seeds: list[int], epochs: int = 2) -> Path:
@@ -99,7 +99,9 @@ def test_a_rerun_reuses_everything_and_a_new_seed_trains_only_its_models(two_see
     assert again["claims_over_training"] == first["claims_over_training"]
     assert all(t["reused"] for t in again["training"].values())
     steps = again["timings"]["steps"]
-    assert all(v["what"].startswith("reused") for k, v in steps.items() if "experiment" in k)
+    assert all(v["what"].startswith("reused") for k, v in steps.items() if "experiment" in k), [
+        (k, v["what"]) for k, v in steps.items() if "experiment" in k
+    ]
 
     run_study(str(_toml(root, [0, 1, 2], epochs=4)), out, console=Console(file=io.StringIO()))
     three = json.loads((out / "results.json").read_text())

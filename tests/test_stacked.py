@@ -6,11 +6,11 @@ import contextlib
 import pytest
 import torch
 
-from vaelab import kernels
-from vaelab.config import ModelConfig
-from vaelab.losses import objective
-from vaelab.models import build_model
-from vaelab.stacked import FlatAdam, Stack, forward_backward
+from vaelab.core.config import ModelConfig
+from vaelab.models import kernels
+from vaelab.models.losses import objective
+from vaelab.models.networks import build_model
+from vaelab.training.stacked import FlatAdam, Stack, forward_backward
 
 
 @pytest.fixture(autouse=True, params=["kernels", "torch ops"])

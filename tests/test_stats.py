@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vaelab.stats import (
+from vaelab.evaluation.evidence import (
     CONTRADICTS,
     DRAWS,
     INCONCLUSIVE,

@@ -10,10 +10,10 @@ import pytest
 from rich.console import Console
 
 from helpers_reliability import MICRO_STUDY, write_npz
-from vaelab import fileio
-from vaelab.cli import run
-from vaelab.errors import VaelabError
-from vaelab.study import run_study
+from vaelab.cli.app import run
+from vaelab.core import fileio
+from vaelab.core.errors import VaelabError
+from vaelab.study.pipeline import run_study
 
 
 def strict(text: str):

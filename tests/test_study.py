@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from vaelab.claims import VERDICTS, judge_claims
-from vaelab.config import load_preset
-from vaelab.report import write_report
-from vaelab.study import run_study
+from vaelab.claims.verdicts import VERDICTS, judge_claims
+from vaelab.core.config import load_preset
+from vaelab.report.page import write_report
+from vaelab.study.pipeline import run_study
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +107,7 @@ def test_a_second_run_reuses_every_model(tiny_study):
 
 def test_changing_a_setting_retrains_only_the_models_it_affects(tiny_study, tmp_path):
     out, _ = tiny_study
-    text = (Path(__file__).parents[1] / "src/vaelab/presets/tiny.toml").read_text()
+    text = (Path(__file__).parents[1] / "src/vaelab/core/presets/tiny.toml").read_text()
     changed = tmp_path / "fewer_labels.toml"
     changed.write_text(
         text.replace("n_labelled = 1000", "n_labelled = 500").replace(

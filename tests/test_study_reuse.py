@@ -8,8 +8,8 @@ import pytest
 
 from conftest import make_prototype_mnist
 from vaelab.experiments.common import ExperimentResult, Figure
-from vaelab.report import write_report
-from vaelab.study import run_study
+from vaelab.report.page import write_report
+from vaelab.study.pipeline import run_study
 
 TOML = """name = "small"
 models = ["ae", "vae", "cvae"]

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from conftest import tiny_models, tiny_study
-from vaelab.config import ExperimentConfig, ModelConfig
+from vaelab.core.config import ExperimentConfig, ModelConfig
 from vaelab.experiments import style
-from vaelab.models import build_model
+from vaelab.models.networks import build_model
 
 
 class ReadsBlock:

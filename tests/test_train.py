@@ -13,11 +13,12 @@ import pytest
 import torch
 
 from conftest import make_prototype_mnist
-from vaelab import checkpoint
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.errors import VaelabError
-from vaelab.evaluate import evaluate
-from vaelab.train import TensorData, Trainer, read_metrics, train
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_dict
+from vaelab.core.errors import VaelabError
+from vaelab.core.folders import read_metrics
+from vaelab.data.tensors import TensorData
+from vaelab.evaluation.measures import evaluate
+from vaelab.training.run import Trainer, train
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -143,7 +144,7 @@ def test_resume_without_a_checkpoint_starts_over(prototype_mnist, tmp_path):
     cfg = config(epochs=2)
     data = TensorData.from_mnist(prototype_mnist, cfg)
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "config.json").write_text(json.dumps(checkpoint.to_dict(cfg)))
+    (tmp_path / "run" / "config.json").write_text(json.dumps(to_dict(cfg)))
     train(cfg, data, tmp_path / "run", resume=True)
     train(cfg, data, tmp_path / "fresh")
     assert weights(tmp_path / "run") == weights(tmp_path / "fresh")

@@ -12,11 +12,14 @@ from rich.console import Console
 
 import vaelab
 from conftest import make_prototype_mnist
-from vaelab import cli, data
-from vaelab.cli import run
-from vaelab.config import RunConfig, TrainConfig, from_dict
-from vaelab.errors import VaelabError
-from vaelab.train import TensorData, resolve_device, train
+from vaelab.cli import app as cli
+from vaelab.cli.app import run
+from vaelab.core.config import RunConfig, TrainConfig, from_dict
+from vaelab.core.device import resolve_device
+from vaelab.core.errors import VaelabError
+from vaelab.data import mnist as data
+from vaelab.data.tensors import TensorData
+from vaelab.training.run import train
 
 
 def save_npz(path: Path, seed: int = 0) -> Path:
@@ -111,12 +114,12 @@ def test_resume_takes_the_saved_settings_and_names_each_difference(tmp_path, cap
 
 
 def test_interrupted_commands_say_how_to_continue(monkeypatch, capsys):
-    import vaelab.study
+    import vaelab.study.pipeline
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(vaelab.study, "run_study", interrupted)
+    monkeypatch.setattr(vaelab.study.pipeline, "run_study", interrupted)
     assert run(["study", "--preset", "tiny"]) == 130
     err = out_err(capsys)[1]
     assert "run the same command again" in err and "--resume" not in err
@@ -292,11 +295,11 @@ def test_api_inference_device_load_progress_and_errors(tmp_path, capsys):
 def test_settings_reference_matches_the_config_dataclasses():
     import dataclasses
 
-    from vaelab.config import DataConfig, ExperimentConfig, ModelConfig, StudyConfig
-    from vaelab.settings_doc import settings_markdown
+    from vaelab.core.config import DataConfig, ExperimentConfig, ModelConfig, StudyConfig
+    from vaelab.core.settings_doc import settings_markdown
 
     text = (Path(__file__).parents[1] / "docs" / "settings.md").read_text()
-    assert text == settings_markdown(), "run python -m vaelab.settings_doc docs/settings.md"
+    assert text == settings_markdown(), "run python -m vaelab.core.settings_doc docs/settings.md"
     for cls in (StudyConfig, ModelConfig, TrainConfig, DataConfig, ExperimentConfig):
         for f in dataclasses.fields(cls):
             if not dataclasses.is_dataclass(f.type) and f.name not in (

@@ -13,11 +13,14 @@ import pytest
 from PIL import Image
 
 from conftest import make_prototype_mnist
-from vaelab.cli import run as cli_run
-from vaelab.config import DataConfig, ModelConfig, RunConfig, TrainConfig
-from vaelab.status import LOCK_FILE, study_status
-from vaelab.tboard import write_scalars
-from vaelab.train import SilentReporter, TensorData, Trainer, read_metrics
+from vaelab.cli.app import run as cli_run
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.core.folders import LOCK_FILE, read_metrics
+from vaelab.data.tensors import TensorData
+from vaelab.execution.status import study_status
+from vaelab.report.tboard import write_scalars
+from vaelab.training.reporter import SilentReporter
+from vaelab.training.run import Trainer
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +149,7 @@ def test_study_progress_writes_full_lines_per_epoch_to_a_log(tmp_path):
 
     from rich.console import Console
 
-    from vaelab.parallel import StudyProgress
+    from vaelab.execution.progress import StudyProgress
 
     runs = []
     for kind, seed in (("vae", 0), ("cvae", 1)):

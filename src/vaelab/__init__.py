@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 
     import torch
 
-    from vaelab.config import RunConfig
-    from vaelab.models import AutoEncoder
+    from vaelab.core.config import RunConfig
+    from vaelab.models.networks import AutoEncoder
 
-__version__ = "0.1.0"
+from vaelab.core import __version__
+
 __all__ = ["LoadedRun", "__version__", "load"]
 
 
@@ -33,8 +34,8 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
     """
     from pathlib import Path
 
-    from vaelab import checkpoint
-    from vaelab.train import resolve_device
+    from vaelab.core.device import resolve_device
+    from vaelab.training import checkpoint
 
     where = resolve_device(device) if isinstance(device, str) else device
     model, record = checkpoint.load_model(Path(run_dir).expanduser(), where)
@@ -42,6 +43,6 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
 
 
 def _config(record: dict[str, Any]) -> RunConfig:
-    from vaelab.config import RunConfig, from_dict
+    from vaelab.core.config import RunConfig, from_dict
 
     return from_dict(RunConfig, record["config"]).validate()

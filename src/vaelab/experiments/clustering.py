@@ -28,7 +28,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, v_measure_score
 from threadpoolctl import threadpool_limits
 
-from vaelab.config import ExperimentConfig
+from vaelab.core.config import ExperimentConfig
+from vaelab.evaluation.evidence import EVIDENCE, estimate, resample_counts
 from vaelab.experiments.common import (
     ExperimentResult,
     Figure,
@@ -38,7 +39,7 @@ from vaelab.experiments.common import (
     encode_entries,
     save_figure,
 )
-from vaelab.stats import EVIDENCE, estimate, resample_counts
+from vaelab.models.classifier import DigitClassifier
 
 METRICS = ("v_measure", "ari", "accuracy")
 BASELINE = "pixels"  # the row of k-means on the raw test pixels
@@ -159,13 +160,12 @@ def run(
     data: StudyData,
     cfg: ExperimentConfig,
     out_dir: Path,
-    *,
-    figures: bool = True,
+    judge: DigitClassifier | None = None,
 ) -> ExperimentResult:
     """Cluster the test latents of every model at each z in cfg.recon_latents, plus pixels.
 
-    `figures=False` leaves the box plots out: a study with several seeds draws them once,
-    pooled over its seeds (`pooled_box_plots`)."""
+    Draws one box plot per z; a study with several seeds draws them again over every seed's
+    runs (`pooled_box_plots`, the same files). `judge` is not used."""
     start = time.perf_counter()
     labels = data.y_test.numpy()
 
@@ -186,8 +186,7 @@ def run(
         rows[BASELINE] = pixels
         by_latent[str(latent)] = {name: row[0] for name, row in rows.items()}
         evidence[str(latent)] = {name: row[1] for name, row in rows.items()}
-        if figures:
-            drawn.append(_save_box_plot(by_latent[str(latent)], latent, cfg, out_dir))
+        drawn.append(_save_box_plot(by_latent[str(latent)], latent, cfg, out_dir))
     numbers = {
         "runs": cfg.kmeans_runs,
         "clusters": cfg.kmeans_clusters,

@@ -1,13 +1,16 @@
 """What every experiment takes and returns.
 
-An experiment is a function `run(models, data, cfg, out_dir) -> ExperimentResult`: it reads
-trained models, computes its numbers, saves its figures under `out_dir`, and knows nothing
-about training or about the other experiments.
+An experiment is a module with one function of one signature (`Experiment`):
+`run(models, data, cfg, out_dir, judge=None) -> ExperimentResult`. It reads trained models,
+computes its numbers, saves its figures under `out_dir`, reads images with the digit
+classifier `judge` where it needs one, and knows nothing about training, seeds or the other
+experiments.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,12 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from matplotlib.figure import Figure as MplFigure  # noqa: E402
 
-from vaelab import fileio  # noqa: E402
-from vaelab.errors import VaelabError  # noqa: E402
-from vaelab.models import MODEL_KINDS, AutoEncoder  # noqa: E402
+from vaelab.core import fileio  # noqa: E402
+from vaelab.core.config import ExperimentConfig  # noqa: E402
+from vaelab.core.errors import VaelabError  # noqa: E402
+from vaelab.models.classifier import DigitClassifier  # noqa: E402
+from vaelab.models.networks import AutoEncoder  # noqa: E402
+from vaelab.models.spec import MODEL_KINDS  # noqa: E402
 
 Models = dict[tuple[str, int], AutoEncoder]  # (kind, latent size) -> trained model, eval mode
 
@@ -109,3 +115,15 @@ def display_name(name: str) -> str:
     """Model kinds are acronyms in figures: "cvae (no label)" becomes "CVAE (no label)"."""
     kind, _, mode = name.partition(" ")
     return f"{kind.upper()} {mode}".strip()
+
+
+Experiment = Callable[
+    [Models, StudyData, ExperimentConfig, Path, DigitClassifier | None], "ExperimentResult"
+]
+
+
+def needs_judge(judge: DigitClassifier | None, experiment: str) -> DigitClassifier:
+    """The digit classifier an experiment reads images with; without one, one clear line."""
+    if judge is None:
+        raise VaelabError(f"experiment {experiment} reads images: give it the digit classifier")
+    return judge

@@ -22,20 +22,21 @@ import torch
 from matplotlib.figure import Figure as MplFigure
 from PIL import Image
 
-from vaelab import fileio
-from vaelab.classifier import DigitClassifier
-from vaelab.config import ExperimentConfig
-from vaelab.errors import VaelabError
+from vaelab.core import fileio
+from vaelab.core.config import ExperimentConfig
+from vaelab.core.errors import VaelabError
+from vaelab.evaluation.evidence import EVIDENCE, mean_estimate
 from vaelab.experiments.common import (
     ExperimentResult,
     Figure,
     Models,
     StudyData,
     first_of_digit,
+    needs_judge,
     save_figure,
 )
-from vaelab.models import AutoEncoder
-from vaelab.stats import EVIDENCE, mean_estimate
+from vaelab.models.classifier import DigitClassifier
+from vaelab.models.networks import AutoEncoder
 
 NAME = "interpolation"
 SIDE = 28  # MNIST images are SIDE x SIDE
@@ -240,7 +241,7 @@ def run(
     data: StudyData,
     cfg: ExperimentConfig,
     out_dir: Path,
-    classifier: DigitClassifier,
+    judge: DigitClassifier | None = None,
 ) -> ExperimentResult:
     """Walk every pair in `cfg.walks` with the VAE at each z in `cfg.recon_latents` it has.
 
@@ -248,6 +249,7 @@ def run(
     "end_index"}}, "walks": {"1to0": {"4": walk_numbers(...), ...}, ...}}; z keys are strings
     so the dict is JSON-ready. Latent sizes without a trained VAE are skipped.
     """
+    classifier = needs_judge(judge, "interpolation")
     started = time.perf_counter()
     accuracy = classifier.score(data.x_test, data.y_test)
     numbers: dict[str, Any] = {

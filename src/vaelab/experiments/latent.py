@@ -27,8 +27,9 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
 from threadpoolctl import threadpool_limits
 
-from vaelab.config import ExperimentConfig
-from vaelab.errors import VaelabError
+from vaelab.core.config import ExperimentConfig
+from vaelab.core.errors import VaelabError
+from vaelab.evaluation.evidence import EVIDENCE, mean_estimate, statistic_estimate
 from vaelab.experiments.common import (
     ExperimentResult,
     Figure,
@@ -38,7 +39,7 @@ from vaelab.experiments.common import (
     encode_entries,
     save_figure,
 )
-from vaelab.stats import EVIDENCE, mean_estimate, statistic_estimate
+from vaelab.models.classifier import DigitClassifier
 
 NEIGHBOURS = 10  # k of the k-nearest-neighbours digit classifier
 FOLDS = 5  # cross-validation folds for that classifier
@@ -136,8 +137,15 @@ def knn_accuracy(latents: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> f
     return float(knn_correct(latents, labels, seed=seed).mean())
 
 
-def run(models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path) -> ExperimentResult:
-    """Scatter and measure the test latents of every model with latent size cfg.plot_latent."""
+def run(
+    models: Models,
+    data: StudyData,
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    judge: DigitClassifier | None = None,
+) -> ExperimentResult:
+    """Scatter and measure the test latents of every model with latent size cfg.plot_latent
+    (`judge` is not used)."""
     start = time.perf_counter()
     latent = cfg.plot_latent
     entries = encode_entries(models, data.x_test, data.y_test, latent)

@@ -21,19 +21,20 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure as MplFigure
 
-from vaelab.classifier import DigitClassifier
-from vaelab.config import ExperimentConfig
-from vaelab.evaluate import per_image_error, variational_bounds
+from vaelab.core.config import ExperimentConfig
+from vaelab.evaluation.evidence import EVIDENCE, mean_estimate
+from vaelab.evaluation.measures import per_image_error, variational_bounds
 from vaelab.experiments.common import (
     ExperimentResult,
     Figure,
     Models,
     StudyData,
     first_of_digit,
+    needs_judge,
     save_figure,
 )
-from vaelab.models import AutoEncoder
-from vaelab.stats import EVIDENCE, mean_estimate
+from vaelab.models.classifier import DigitClassifier
+from vaelab.models.networks import AutoEncoder
 
 MODES = ("ae", "vae", "cvae (no label)", "cvae (true label)", "cvae (wrong label)")
 
@@ -232,8 +233,14 @@ def _image(ax: Any, image: torch.Tensor | None, title: str) -> None:
 
 
 def run(
-    models: Models, data: StudyData, cfg: ExperimentConfig, out_dir: Path, judge: DigitClassifier
+    models: Models,
+    data: StudyData,
+    cfg: ExperimentConfig,
+    out_dir: Path,
+    judge: DigitClassifier | None = None,
 ) -> ExperimentResult:
+    """The grids of the article's two digits, and every model's measures on the test images."""
+    judge = needs_judge(judge, "reconstruction")
     started = time.perf_counter()
     latents = tuple(z for z in cfg.recon_latents if any(k == z for _, k in models))
     figures = []

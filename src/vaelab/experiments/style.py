@@ -17,11 +17,18 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure as MplFigure
 
-from vaelab.classifier import N_CLASSES, DigitClassifier
-from vaelab.config import ExperimentConfig
-from vaelab.errors import VaelabError
-from vaelab.experiments.common import ExperimentResult, Figure, Models, StudyData, save_figure
-from vaelab.models import AutoEncoder
+from vaelab.core.config import ExperimentConfig
+from vaelab.core.errors import VaelabError
+from vaelab.experiments.common import (
+    ExperimentResult,
+    Figure,
+    Models,
+    StudyData,
+    needs_judge,
+    save_figure,
+)
+from vaelab.models.classifier import N_CLASSES, DigitClassifier
+from vaelab.models.networks import AutoEncoder
 
 NAME = "style"
 KIND = "cvae"
@@ -85,13 +92,14 @@ def run(
     data: StudyData,
     cfg: ExperimentConfig,
     out_dir: Path,
-    classifier: DigitClassifier,
+    judge: DigitClassifier | None = None,
 ) -> ExperimentResult:
     """Label swaps of the CVAE at each z of cfg.recon_latents that it was trained at.
 
     numbers: {"latents": [z, ...], "by_latent": {"<z>": {"read_as_given": {"mean",
     "per_image", "swapped_only"}, "images": 6, "decodes": 60}}}.
     """
+    classifier = needs_judge(judge, "style")
     started = time.perf_counter()
     if len(data.x_test) < N_IMAGES:
         raise VaelabError(f"the style figure needs {N_IMAGES} test images, got {len(data.x_test)}")

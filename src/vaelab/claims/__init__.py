@@ -1,0 +1,1 @@
+"""The article's eight claims: the statistics over seeds, the rules, the verdicts."""

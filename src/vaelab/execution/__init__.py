@@ -1,0 +1,1 @@
+"""Running training anywhere: work units, executors (here, a pool, Ray), progress, status."""

@@ -1,0 +1,178 @@
+"""The article's three models: AE, VAE and CVAE.
+
+Each model only maps images to latents and latents to pixel logits; losses live in
+`vaelab.models.losses` and the training loop in `vaelab.training`. All three share one
+interface:
+
+    encode(x, y=None)    -> Posterior(mu, ln_var)   (ln_var is None for the AE)
+    decode(z, y=None)    -> pixel logits, z may carry leading sample dims: (k, B, Z) -> (k, B, 784)
+    embed(x, y=None)     -> the latent code used for plots and clustering (the mean)
+    reconstruct(x, y=None) -> sigmoid(decode(mean)), no sampling
+
+Labels `y` matter only to the CVAE, where -1 means "no label" and feeds a zero embedding.
+
+Inference gives plain tensors: `embed` and `reconstruct` never track gradients, and `encode` and
+`decode` track them only while the model is in training mode (`model.train()`, as the losses
+use them). A trained or loaded model is in eval mode, so its outputs go straight to `.numpy()`
+or scikit-learn. To differentiate through a trained model, call `model.train()` first.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from vaelab.core.config import ModelConfig
+from vaelab.models import spec
+
+_Method = TypeVar("_Method", bound=Callable)
+
+
+def _grad_only_in_training(method: _Method) -> _Method:
+    """Track gradients through `method` in training mode only; in eval mode it is inference."""
+
+    @functools.wraps(method)
+    def wrapper(self: nn.Module, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.training:
+            return method(self, *args, **kwargs)
+        with torch.no_grad():
+            return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Posterior(NamedTuple):
+    mu: Tensor  # (B, Z)
+    ln_var: Tensor | None  # (B, Z), log sigma^2; None for the deterministic AE
+
+
+def _xavier_linear(
+    n_in: int, n_out: int, fan_in: int | None = None, bias: bool = True
+) -> nn.Linear:
+    """Glorot-uniform weights, zero bias. `fan_in` > n_in: this layer is the part of a wider
+    one (a concat's input) that acts on n_in of its inputs, and takes that layer's bound."""
+    layer = nn.Linear(n_in, n_out, bias=bias)
+    bound = math.sqrt(6.0 / ((fan_in or n_in) + n_out))
+    nn.init.uniform_(layer.weight, -bound, bound)
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _make(layer: spec.Layer, cfg: ModelConfig) -> nn.Module:
+    """The module of one described layer, freshly initialised."""
+    if layer.embedding:
+        return LabelEmbedding(*spec.weight_shape(layer, cfg))
+    n_out, n_in = spec.weight_shape(layer, cfg)
+    fan_in = spec.size(layer.fan_in, cfg) if layer.fan_in else None
+    return _xavier_linear(n_in, n_out, fan_in=fan_in, bias=layer.bias)
+
+
+class LabelEmbedding(nn.Module):
+    """A (n_labels, dim) table where label -1 maps to the zero vector.
+
+    The zero row is not a parameter, so unlabelled images neither use nor train it and
+    the parameter count stays n_labels * dim, as in the article's EmbedID(ignore_label=-1).
+    """
+
+    def __init__(self, n_labels: int, dim: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_labels, dim))
+        nn.init.xavier_uniform_(self.weight)
+
+    def forward(self, y: Tensor) -> Tensor:
+        known = (y >= 0).unsqueeze(-1)  # (B, 1)
+        return F.embedding(y.clamp(min=0), self.weight) * known  # (B, dim)
+
+
+class AutoEncoder(nn.Module):
+    """AE: 784 -> 128 (tanh) -> z (linear); z -> 128 (tanh) -> 784 logits."""
+
+    is_variational = False
+    uses_labels = False
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        for layer in spec.layers(cfg):  # in order: parameters and initialisation follow it
+            setattr(self, layer.name, _make(layer, cfg))
+
+    @_grad_only_in_training
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
+        return Posterior(self.enc_mu(torch.tanh(self.enc_hidden(x))), None)
+
+    @_grad_only_in_training
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        return self.dec_out(torch.tanh(self.dec_hidden(z)))
+
+    @torch.no_grad()
+    def embed(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The latent code (the posterior mean) for plots and clustering; never tracks grad."""
+        return self.encode(x, y).mu
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """sigmoid(decode(mean)): pixels in [0, 1], no sampling; never tracks grad."""
+        return torch.sigmoid(self.decode(self.encode(x, y).mu, y))
+
+
+class VAE(AutoEncoder):
+    """VAE: the AE's encoder with a second linear head for ln_var (Kingma & Welling 2013)."""
+
+    is_variational = True
+
+    @_grad_only_in_training
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
+        h = torch.tanh(self.enc_hidden(x))
+        return Posterior(self.enc_mu(h), self.enc_ln_var(h))
+
+
+class CVAE(VAE):
+    """CVAE: VAE whose encoder and decoder also see tanh(E[y]) (Kingma et al. 2014).
+
+    Encoder: concat(tanh(W x), tanh(E_enc[y])) -> mu, ln_var.
+    Decoder: concat(tanh(W z), tanh(E_dec[y])) -> 784 logits.
+    """
+
+    uses_labels = True
+
+    @_grad_only_in_training
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
+        y = _labels_or_none(y, x.shape[0], x.device)
+        h = torch.cat([torch.tanh(self.enc_hidden(x)), torch.tanh(self.enc_label(y))], dim=-1)
+        return Posterior(self.enc_mu(h), self.enc_ln_var(h))
+
+    @_grad_only_in_training
+    def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
+        # W concat(h_z, h_y) + b = W_z h_z + b + W_y h_y: the label's part is computed once
+        # per image and broadcast over any leading sample dims of z.
+        y = _labels_or_none(y, z.shape[-2], z.device)
+        h_z = torch.tanh(self.dec_hidden(z))  # (..., B, H)
+        h_y = torch.tanh(self.dec_label(y))  # (B, E)
+        return self.dec_out(h_z) + self.dec_label_out(h_y)  # (..., B, 784)
+
+
+def _labels_or_none(y: Tensor | None, batch: int, device: torch.device) -> Tensor:
+    """The labels given, or -1 ("no label") for every image."""
+    if y is None:
+        return torch.full((batch,), -1, dtype=torch.long, device=device)
+    return y
+
+
+def build_model(cfg: ModelConfig) -> AutoEncoder:
+    """The model `cfg.kind` names, freshly initialised (seed torch beforehand for repeatability)."""
+    spec.kind(cfg.kind)  # an unknown kind is one clear line
+    return CLASSES[cfg.kind](cfg)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+CLASSES: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "vae": VAE, "cvae": CVAE}

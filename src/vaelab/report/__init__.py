@@ -1,0 +1,1 @@
+"""What a person reads: report.html, explorer.html (templates/), TensorBoard files."""

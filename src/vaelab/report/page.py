@@ -1,0 +1,152 @@
+"""results + figures -> one self-contained HTML page (images and GIFs inlined, no scripts)."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from matplotlib.figure import Figure as MplFigure
+
+from vaelab.core import fileio
+from vaelab.core.folders import FIGURE_DIR
+from vaelab.evaluation.evidence import across_seeds, is_summary
+from vaelab.experiments.common import save_figure
+
+VERDICT_CLASS = {
+    "supported": "holds",
+    "contradicted": "fails",
+    "parts disagree": "split",
+    "inconclusive": "mixed",
+    "supports": "holds",
+    "contradicts": "fails",
+}
+MARKS = {"supports": "✓", "contradicts": "✗", "inconclusive": "?"}
+
+
+def fmt(value: Any, digits: int = 3) -> str:
+    """Numbers for people: 3 significant digits, thousands kept whole, lists and dicts compact."""
+    if isinstance(value, bool) or value is None:
+        return "—" if value is None else str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.1f}" if abs(value) >= 100 else f"{value:.{digits}g}"
+    if is_summary(value):  # a number that differs between seeds: mean ± sd
+        if value["mean"] is None:
+            return "—"
+        sd = "" if value["sd"] is None else f" ± {value['sd']:.2g}"
+        return f"{fmt(value['mean'], digits)}{sd}"
+    if isinstance(value, list):
+        return "[" + ", ".join(fmt(v, digits) for v in value) + "]"
+    if isinstance(value, dict):
+        return "; ".join(f"{k}: {fmt(v, digits)}" for k, v in value.items())
+    return str(value)
+
+
+def data_uri(path: Path) -> str:
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+
+
+def training_figure(training: dict[str, Any]) -> MplFigure:
+    """Training loss per epoch, one panel per model kind, one line per latent size (of the
+    first seed: the other seeds' curves are alike and would hide each other)."""
+    first = min((r.get("seed", 0) for r in training.values()), default=0)
+    training = {k: r for k, r in training.items() if r.get("seed", 0) == first}
+    kinds = sorted({r["kind"] for r in training.values()}, key=["ae", "vae", "cvae"].index)
+    fig = MplFigure(figsize=(4 * len(kinds), 3.2))
+    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
+    for ax, kind in zip(axes, kinds, strict=True):
+        for record in training.values():
+            if record["kind"] == kind and record["loss_curve"]:
+                curve = record["loss_curve"]
+                ax.plot(
+                    range(1, len(curve) + 1),
+                    curve,
+                    marker="." if len(curve) < 30 else None,
+                    label=f"z = {record['latent']}",
+                )
+        ax.set_title(kind.upper())
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training objective (nats/image)")
+        ax.legend()
+    fig.suptitle("Training curves")
+    return fig
+
+
+def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per model kind and latent size: its seeds' training, as mean ± sd."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for record in training.values():
+        groups.setdefault((record["kind"], record["latent"]), []).append(record)
+    rows = []
+    order = ["ae", "vae", "cvae", "m2"]
+    for (kind, z), records in sorted(groups.items(), key=lambda i: (order.index(i[0][0]), i[0][1])):
+        improving = [r["still_improving"] for r in records if r["still_improving"] is not None]
+        rows.append(
+            {
+                "kind": kind,
+                "latent": z,
+                "seeds": len(records),
+                "epochs": across_seeds([r["epochs"] for r in records]),
+                "seconds": across_seeds([r["seconds"] for r in records]),
+                "train_loss": across_seeds([r["train_loss"] for r in records]),
+                "test_loss": across_seeds([r["test_loss"] for r in records]),
+                "still_improving": sum(improving) if improving else None,
+                "judged": len(improving),
+                "reused": all(r["reused"] for r in records),
+            }
+        )
+    return rows
+
+
+def write_report(results: dict[str, Any], path: Path) -> Path:
+    """Render report.html beside the figures `results["figures"]` names; returns its path."""
+    out = path.parent
+    curves = save_figure(training_figure(results["training"]), out, "training_curves.png")
+    env = Environment(
+        loader=PackageLoader("vaelab.report", "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["fmt"] = fmt
+    figures = {
+        name: [_inlined(out, f) for f in listed] for name, listed in results["figures"].items()
+    }
+    html = env.get_template("report.html").render(
+        r=results,
+        e=results["experiments"],
+        figures=figures,
+        curves=data_uri(out / curves),
+        verdict_class=VERDICT_CLASS,
+        marks=MARKS,
+        training_rows=training_rows(results["training"]),
+    )
+    fileio.write_text(path, html)
+    keep = {curves} | {f["path"] for listed in results["figures"].values() for f in listed}
+    remove_stale_figures(out, keep)
+    return path
+
+
+def _inlined(out: Path, figure: dict[str, str]) -> dict[str, str]:
+    """A figure as the template shows it: title, caption, the image as a data URI."""
+    return {
+        "title": figure["title"],
+        "caption": figure["caption"],
+        "src": data_uri(out / figure["path"]),
+        "file": figure["path"],
+    }
+
+
+def remove_stale_figures(out: Path, keep: set[str]) -> list[str]:
+    """Delete files under out/figures/ that this report does not show (earlier settings')."""
+    folder = out / FIGURE_DIR
+    removed = []
+    for file in sorted(folder.glob("*")) if folder.is_dir() else []:
+        relative = file.relative_to(out).as_posix()
+        if file.is_file() and relative not in keep:
+            file.unlink()
+            removed.append(relative)
+    return removed

@@ -1,0 +1,1 @@
+"""`vaelab study`: the grid, preflight, experiments per seed, claims over training, results."""

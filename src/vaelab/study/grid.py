@@ -1,0 +1,139 @@
+"""The study's grid: its run folders per seed, training them, the data and the digit judge.
+
+A study folder holds one run folder per model and seed, named by the model and a hash of
+every setting that changes its numbers (the run seed and the data's content among them,
+`training.identity.run_name`): running the study again finds finished models and resumes
+unfinished ones, a changed setting leads to new folders for the models it touches, and a seed
+added to `seeds` trains only its own models.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from vaelab.core.config import RunConfig, StudyConfig, to_dict
+from vaelab.core.errors import VaelabError
+from vaelab.core.folders import StudyFolder
+from vaelab.core.lock import folder_lock
+from vaelab.core.util import json_digest
+from vaelab.data.mnist import MNIST
+from vaelab.data.splits import test_subset, to_float
+from vaelab.execution.parallel import ParallelOptions, train_units
+from vaelab.experiments.common import Models, StudyData
+from vaelab.models.classifier import PARAMS_FILE, DigitClassifier
+from vaelab.report.tboard import write_scalars
+from vaelab.study.results import training_record
+from vaelab.training import checkpoint
+from vaelab.training.identity import is_finished, run_name
+
+RunDirs = dict[tuple[str, int], Path]  # (kind, latent) -> run folder, for one seed
+
+
+def run_dir_for(out: Path, cfg: RunConfig) -> Path:
+    """models/<kind>-z<latent>-s<seed>-<hash of the settings that change the numbers>."""
+    return StudyFolder(out).run(run_name(cfg)).path
+
+
+def grid_runs(cfg: StudyConfig, out: Path) -> dict[int, RunDirs]:
+    """Every run folder of the study: {seed: {(kind, latent): folder}}."""
+    return {
+        seed: {
+            (kind, z): run_dir_for(out, cfg.run_config(kind, z, seed))
+            for z in cfg.latents
+            for kind in cfg.models
+        }
+        for seed in cfg.seeds
+    }
+
+
+def train_grid(
+    cfg: StudyConfig,
+    mnist: MNIST,
+    out: Path,
+    device: torch.device,
+    console: Console,
+    parallel: ParallelOptions | None = None,
+) -> tuple[dict[int, Models], dict[int, RunDirs], dict[str, Any]]:
+    """Every run of every seed trained, resumed or reused; the models per seed, their folders
+    and each run's training record."""
+    folders = grid_runs(cfg, out)
+    runs = [
+        (cfg.run_config(kind, z, seed), run_dir)
+        for seed, by_key in folders.items()
+        for (kind, z), run_dir in by_key.items()
+    ]
+    reused = {}
+    for i, (run_cfg, run_dir) in enumerate(runs, start=1):
+        # a folder another study is training: wait for it, then reuse what it finished
+        with folder_lock(run_dir, wait=True, on_wait=console.print):
+            reused[run_dir] = is_finished(run_dir, run_cfg)
+        if reused[run_dir]:
+            m = run_cfg.model
+            console.print(
+                f"[{i}/{len(runs)}] {m.kind.upper()} z={m.latent} seed {run_cfg.train.seed}: "
+                f"reusing {run_dir.name}"
+            )
+    train_units(runs, mnist, out, device, console, parallel)
+    if parallel is not None and parallel.tensorboard:
+        write_scalars(StudyFolder(out).tensorboard, [Path(d) for _, d in runs])
+    models: dict[int, Models] = {}
+    records: dict[str, Any] = {}
+    for seed, by_key in folders.items():
+        for (kind, z), run_dir in by_key.items():
+            models.setdefault(seed, {})[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
+            record = training_record(run_dir, kind, z, seed, reused[run_dir])
+            records[f"{kind}-z{z}-seed{seed}"] = record
+    return models, folders, records
+
+
+def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
+    """The test subset (the same for every seed) and the training images with true labels."""
+    d = cfg.data
+    n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
+    test = test_subset(mnist.y_test, d.test_size, d.seed)
+    return StudyData(
+        x_test=torch.from_numpy(to_float(mnist.x_test[test])),
+        y_test=torch.from_numpy(mnist.y_test[test].astype(np.int64)),
+        x_train=torch.from_numpy(to_float(mnist.x_train[:n])),
+        y_train=torch.from_numpy(mnist.y_train[:n].astype(np.int64)),
+    )
+
+
+def data_key(cfg: StudyConfig) -> dict[str, Any]:
+    """The data settings that change numbers: content fingerprint and splits, not the path."""
+    return {k: v for k, v in to_dict(cfg.data).items() if k not in ("path", "source")}
+
+
+def judge_folder(cfg: StudyConfig, out: Path) -> Path:
+    judge = DigitClassifier(epochs=cfg.experiments.classifier_epochs, seed=cfg.experiments.seed)
+    key = {"params": judge.get_params(), "data": data_key(cfg)}
+    return StudyFolder(out).classifiers / json_digest(key, 10)
+
+
+def digit_judge(cfg: StudyConfig, data: StudyData, out: Path) -> tuple[DigitClassifier, str, bool]:
+    """The classifier that reads reconstructions and walks, trained once per study folder:
+    it, its folder's name and whether it was reused."""
+    folder = judge_folder(cfg, out)
+    if (folder / PARAMS_FILE).exists():
+        return DigitClassifier.load(folder), folder.name, True
+    judge = DigitClassifier(epochs=cfg.experiments.classifier_epochs, seed=cfg.experiments.seed)
+    judge.fit(data.x_train, data.y_train)
+    judge.save(folder)
+    return judge, folder.name, False
+
+
+def with_fingerprint(cfg: StudyConfig, mnist: MNIST) -> StudyConfig:
+    """`cfg` with the data's content fingerprint and source; a pinned other fingerprint fails."""
+    if cfg.data.sha256 and cfg.data.sha256 != mnist.sha256:
+        raise VaelabError(
+            f"data.sha256 is {cfg.data.sha256[:12]}..., but {mnist.source} has "
+            f"{mnist.sha256[:12]}...: other data than the settings ask for"
+        )
+    data = dataclasses.replace(cfg.data, sha256=mnist.sha256, source=mnist.source)
+    return dataclasses.replace(cfg, data=data)

@@ -1,0 +1,196 @@
+"""`vaelab study`: train the grid in every seed, run the experiments, judge the claims, report.
+
+The grid's run folders and their training are `grid`'s; every experiment runs once per seed
+(`per_seed`), the claims are judged in every seed and again at the milestone epochs of
+training (`milestones`), and `results` turns it all into results.json and the summary.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from vaelab.core import fileio
+from vaelab.core.config import StudyConfig, load_preset
+from vaelab.core.device import resolve_device
+from vaelab.core.errors import VaelabError
+from vaelab.core.folders import StudyFolder
+from vaelab.core.lock import folder_lock
+from vaelab.data.mnist import MNIST, load_mnist
+from vaelab.execution.parallel import ParallelOptions
+from vaelab.execution.runner import start_lines
+from vaelab.experiments.common import Models, StudyData
+from vaelab.models.classifier import DigitClassifier
+from vaelab.report.explorer import write_explorer
+from vaelab.report.page import write_report
+from vaelab.study.grid import (
+    RunDirs,
+    data_key,
+    digit_judge,
+    study_data,
+    train_grid,
+    with_fingerprint,
+)
+from vaelab.study.milestones import claims_over_training
+from vaelab.study.per_seed import (
+    experiment_key,
+    experiment_numbers,
+    pooled_clustering_figures,
+    run_seed,
+)
+from vaelab.study.preflight import NOT_MEASURED, preflight
+from vaelab.study.results import assemble, print_summary, report_figures
+
+
+def run_study(
+    preset: str,
+    out: Path,
+    *,
+    data_path: Path | None = None,
+    device: str | None = None,
+    console: Console | None = None,
+    parallel: ParallelOptions | None = None,
+) -> Path:
+    """Run the study `preset` (a name or a TOML path) into `out`; returns the report's path.
+
+    Run again, it reuses every finished model and experiment and resumes an interrupted one.
+    """
+    console = console or Console()
+    started = time.perf_counter()
+    cfg = load_preset(preset)
+    cfg = dataclasses.replace(
+        cfg,
+        data=dataclasses.replace(cfg.data, path=str(data_path) if data_path else cfg.data.path),
+        train=dataclasses.replace(cfg.train, device=device or cfg.train.device),
+    ).validate()
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise VaelabError(f"{out} is a file, not a study folder")
+    timings: dict[str, Any] = {}
+    t = time.perf_counter()
+    mnist = load_mnist(cfg.data.path)
+    cfg = with_fingerprint(cfg, mnist)
+    timings["data"] = _step(time.perf_counter() - t, "read")
+    skipped = preflight(cfg, mnist)  # every check that can fail comes before any work
+    with folder_lock(out):  # one study per folder
+        StudyFolder(out).clear_temporaries()  # what a killed writer left behind
+        return _run_locked(cfg, mnist, out, skipped, timings, started, console, parallel)
+
+
+def _run_locked(
+    cfg: StudyConfig,
+    mnist: MNIST,
+    out: Path,
+    skipped: dict[str, str],
+    timings: dict[str, Any],
+    started: float,
+    console: Console,
+    parallel: ParallelOptions | None,
+) -> Path:
+    torch_device = resolve_device(cfg.train.device)
+    data = study_data(cfg, mnist)
+    n_runs = len(cfg.models) * len(cfg.latents) * len(cfg.seeds)
+    seeds = ", ".join(map(str, cfg.seeds))
+    console.print(f"study {cfg.name!r}: {n_runs} models (seeds {seeds}) into {out}")
+    for line in start_lines(torch_device, mnist, len(data.y_test)):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
+    t = time.perf_counter()
+    models, folders, training = train_grid(cfg, mnist, out, torch_device, console, parallel)
+    trained = sum(not r["reused"] for r in training.values())
+    timings["training"] = _step(
+        time.perf_counter() - t, f"{trained} trained, {len(training) - trained} reused"
+    )
+    t = time.perf_counter()
+    judge, judge_name, reused = digit_judge(cfg, data, out)
+    timings["digit classifier"] = _step(time.perf_counter() - t, "reused" if reused else "computed")
+    per_seed = {}
+    for seed in cfg.seeds:
+        names = [run_dir.name for run_dir in folders[seed].values()]
+        key = experiment_key(cfg, names, judge_name, data_key(cfg))
+        first = seed == cfg.seeds[0]
+        per_seed[seed] = run_seed(
+            models[seed],
+            data,
+            cfg,
+            judge,
+            out,
+            seed,
+            key,
+            console,
+            figures=first,
+            timings=timings,
+            skipped=skipped,
+        )
+    numbers = {seed: {r.name: r.numbers for r in results} for seed, results in per_seed.items()}
+    pooled = pooled_clustering_figures(numbers, cfg.experiments, out)
+    figures = report_figures(per_seed[cfg.seeds[0]], pooled)
+    results = assemble(cfg, mnist, data, training, per_seed, figures, {"steps": timings})
+    t = time.perf_counter()
+    over = _claims_over_training(
+        cfg, folders, data, judge, judge_name, skipped, out, results, console
+    )
+    computed, pairs = over.pop("computed"), (len(over["epochs"]) - 1) * len(cfg.seeds)
+    results["claims_over_training"] = over
+    what = f"{computed} of {pairs} (epoch, seed) pairs computed, the rest reused"
+    timings["claims at milestone epochs"] = _step(time.perf_counter() - t, what)
+    results[NOT_MEASURED] = skipped
+    results["timings"]["total"] = time.perf_counter() - started
+    return _write_outputs(cfg, results, models[cfg.seeds[0]], data, judge, out, console)
+
+
+def _claims_over_training(
+    cfg: StudyConfig,
+    folders: dict[int, RunDirs],
+    data: StudyData,
+    judge: DigitClassifier,
+    judge_name: str,
+    skipped: dict[str, str],
+    out: Path,
+    results: dict[str, Any],
+    console: Console,
+) -> dict[str, Any]:
+    """The claims x epochs map: milestone epochs from the saved weights, then the final one."""
+    final = cfg.train.epochs
+    key = experiment_key(cfg, [], judge_name, data_key(cfg))
+
+    def numbers_of(models: Models, e: Any) -> dict[str, Any]:
+        return experiment_numbers(models, data, e, judge, skipped)
+
+    found = claims_over_training(
+        folders, cfg.experiments, numbers_of, out, key, log=console.print, before=final
+    )
+    found["epochs"].append(final)
+    before = len(found["epochs"]) - 1
+    for claim in results["claims"]:  # the last column: the final numbers, judged alike
+        number = str(claim["number"])
+        found["verdicts"].setdefault(number, [None] * before).append(claim["verdict"])
+        outcomes = {c["name"]: c["outcome"] for c in claim["comparisons"]}
+        found["comparisons"].setdefault(number, [{} for _ in range(before)]).append(outcomes)
+    return found
+
+
+def _write_outputs(
+    cfg: StudyConfig,
+    results: dict[str, Any],
+    models: Models,
+    data: StudyData,
+    judge: DigitClassifier,
+    out: Path,
+    console: Console,
+) -> Path:
+    folder = StudyFolder(out)
+    fileio.write_json(folder.results, results)
+    steps = cfg.experiments.walk_steps
+    write_explorer(models, data, judge, folder.explorer, title=cfg.name, walk_steps=steps)
+    report = write_report(results, folder.report)
+    print_summary(results, console)
+    return report
+
+
+def _step(seconds: float, what: str) -> dict[str, Any]:
+    """One step of this invocation: how long it took here and what it did (computed/reused)."""
+    return {"seconds": seconds, "what": what}

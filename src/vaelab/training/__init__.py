@@ -1,0 +1,1 @@
+"""Training: the run folder's checkpoints, run identity, the stacked step, the one group trainer."""

@@ -1,0 +1,182 @@
+"""Checkpoints and saved models: tensors in safetensors, everything else in JSON.
+
+Nothing here unpickles. A checkpoint is the pair `epoch-NNNNNN.safetensors` +
+`epoch-NNNNNN.json`; the JSON is written last and records the sha256 of the tensors, so a
+checkpoint whose JSON exists and whose hash matches is complete, whatever was interrupted.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_tensors
+from safetensors.torch import save as save_tensors
+
+from vaelab.core import fileio
+from vaelab.core.config import RunConfig, from_dict, to_dict
+from vaelab.core.errors import VaelabError
+from vaelab.core.folders import RunFolder, epoch_of
+from vaelab.core.util import first_line
+from vaelab.models.networks import AutoEncoder, build_model
+
+KEEP_CHECKPOINTS = 2
+
+
+def generator_state(gen: torch.Generator) -> str:
+    return base64.b64encode(gen.get_state().numpy().tobytes()).decode("ascii")
+
+
+def set_generator_state(gen: torch.Generator, state: str) -> None:
+    raw = torch.frombuffer(bytearray(base64.b64decode(state)), dtype=torch.uint8)
+    gen.set_state(raw)
+
+
+def save_checkpoint(
+    run_dir: Path, epoch: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> Path:
+    """Write checkpoint `epoch` (`model.*` and `optim.*` tensors) atomically and prune all
+    but the newest KEEP_CHECKPOINTS."""
+    folder = RunFolder(run_dir)
+    blob = save_tensors(tensors)
+    stem = folder.checkpoint(epoch)
+    fileio.write_bytes(stem.with_suffix(".safetensors"), blob)
+    record = {"epoch": epoch, "sha256": hashlib.sha256(blob).hexdigest(), **meta}
+    fileio.write_json(stem, record)
+    for old in folder.checkpoint_records()[:-KEEP_CHECKPOINTS]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".safetensors").unlink(missing_ok=True)
+    return stem.with_suffix(".json")
+
+
+def is_milestone(epoch: int, last: int) -> bool:
+    """Epochs 1, 2, 4, 8, 16, ... and the last one."""
+    return epoch == last or (epoch & (epoch - 1)) == 0
+
+
+def save_milestone(
+    run_dir: Path, epoch: int, state: dict[str, torch.Tensor], cfg: RunConfig
+) -> None:
+    """The model's weights at `epoch`, kept for good under milestones/ (never pruned)."""
+    blob = save_tensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
+    stem = RunFolder(run_dir).milestone(epoch)
+    fileio.write_bytes(stem.with_suffix(".safetensors"), blob)
+    record = {"epoch": epoch, "sha256": hashlib.sha256(blob).hexdigest(), "config": to_dict(cfg)}
+    fileio.write_json(stem, record)
+
+
+def load_milestones(
+    run_dir: Path, device: str | torch.device = "cpu", epochs: Iterable[int] | None = None
+) -> dict[int, AutoEncoder]:
+    """Every milestone of `run_dir` (or those of `epochs`) as {epoch: model in eval mode},
+    oldest first; each checked against its recorded hash."""
+    models = {}
+    wanted = None if epochs is None else set(epochs)
+    for path in RunFolder(run_dir).milestone_records():
+        if wanted is not None and epoch_of(path) not in wanted:
+            continue
+        record = _read_json(path)
+        blob = _read_bytes(path.with_suffix(".safetensors"))
+        if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
+            raise VaelabError(f"milestone {path.with_suffix('.safetensors')} is corrupt")
+        model = build_model(from_dict(RunConfig, record["config"]).validate().model)
+        model.load_state_dict(_parse_tensors(blob, path.with_suffix(".safetensors")))
+        models[int(record["epoch"])] = model.to(device).eval()
+    return models
+
+
+def latest_checkpoint(
+    run_dir: Path, at_most: int | None = None
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
+    """The newest complete checkpoint (its JSON record and tensors) of an epoch up to
+    `at_most` (any, when None), or None if there is none.
+
+    A checkpoint whose files are missing or do not match its recorded hash is an error,
+    not something to skip silently: the user should know their run folder is damaged.
+    """
+    records = RunFolder(run_dir).checkpoint_records()
+    if at_most is not None:
+        records = [r for r in records if epoch_of(r) <= at_most]
+    if not records:
+        return None
+    path = records[-1]
+    record = _read_json(path)
+    blob = _read_bytes(path.with_suffix(".safetensors"))
+    if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
+        raise VaelabError(
+            f"checkpoint {path.with_suffix('.safetensors')} is corrupt (hash mismatch)"
+        )
+    return record, _parse_tensors(blob, path.with_suffix(".safetensors"))
+
+
+def save_model(run_dir: Path, model: AutoEncoder, cfg: RunConfig, summary: dict[str, Any]) -> None:
+    """The finished model: weights and a JSON record of its config and final numbers."""
+    blob = save_tensors({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    folder = RunFolder(run_dir)
+    fileio.write_bytes(folder.weights, blob)
+    record = {"config": to_dict(cfg), "sha256": hashlib.sha256(blob).hexdigest(), **summary}
+    fileio.write_json(folder.record, record)
+
+
+def read_run_config(run_dir: Path) -> RunConfig:
+    path = RunFolder(run_dir).config
+    if not path.exists():
+        raise VaelabError(f"{run_dir} is not a vaelab run folder (no {path.name})")
+    return from_dict(RunConfig, _read_json(path)).validate()
+
+
+def load_model(
+    run_dir: Path, device: str | torch.device = "cpu"
+) -> tuple[AutoEncoder, dict[str, Any]]:
+    """A finished model from `run_dir` in eval mode, and its record (config, summary)."""
+    run_dir = Path(run_dir)
+    folder = RunFolder(run_dir)
+    if not folder.has_model():
+        raise VaelabError(
+            f"{run_dir} holds no finished model (train it, or resume it with --resume)"
+        )
+    record = _read_json(folder.record)
+    blob = _read_bytes(folder.weights)
+    if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
+        raise VaelabError(f"{folder.weights} is corrupt (hash mismatch)")
+    if "config" not in record:
+        raise VaelabError(f"{folder.record} holds no config (corrupt)")
+    cfg = from_dict(RunConfig, record["config"]).validate()
+    model = build_model(cfg.model)
+    try:
+        model.load_state_dict(_parse_tensors(blob, folder.weights))
+    except RuntimeError as err:
+        raise VaelabError(f"{folder.weights} does not fit its config: {first_line(err)}") from None
+    return model.to(device).eval(), record
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise VaelabError(f"cannot read {path}: {err.strerror}") from None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(_read_bytes(path))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise VaelabError(f"{path} is not valid JSON (corrupt or truncated)") from None
+    if not isinstance(data, dict):
+        raise VaelabError(f"{path} does not hold a JSON object")
+    return data
+
+
+def _parse_tensors(blob: bytes, path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_tensors(blob)
+    except (SafetensorError, ValueError, RuntimeError):
+        raise VaelabError(
+            f"{path} is not a valid safetensors file (corrupt or truncated)"
+        ) from None
