@@ -113,6 +113,9 @@ RESUME = ["train", "--out", "{w}/run", "--data", "{w}/m.npz", "--epochs", "3", "
 CONFIG = ["train", "--out", "{w}/new-run", "--config", "{w}/run.toml"]
 EVAL = ["eval", "{w}/run", "--device", "cpu"]
 DATA = ["data", "--data"]
+SWEEP = "latents = [2, 4]\nkl_weights = "
+SAMPLES = "latents = [2, 4]\nsamples = "
+BINARIZE = 'test_size = 100\nbinarize = "yes"'
 FILE, NPZ, KM, CHECKPOINTS = "{w}/file.txt", "{w}/m.npz", "kmeans_runs = 2", "run/checkpoints"
 
 # (name, setup or None, argv with {w} for the world's folder; a setup may return the argv)
@@ -169,6 +172,17 @@ CASES: list[tuple[str, Callable | None, list[str] | None]] = [
     ("study: more clusters than images", study_with(**{KM: "kmeans_clusters = 500"}), None),
     ("study: test images lack a digit", study_with(**{"test_size = 100": "test_size = 3"}), None),
     ("study: lr infinite", study_with(**{"epochs = 2": "epochs = 2\nlr = inf"}), None),
+    ("study: kl_weights empty", study_with(**{"latents = [2, 4]": SWEEP + "[]"}), None),
+    ("study: kl_weights repeated", study_with(**{"latents = [2, 4]": SWEEP + "[0.1, 0.1]"}), None),
+    ("study: kl_weights negative", study_with(**{"latents = [2, 4]": SWEEP + "[-1.0]"}), None),
+    ("study: kl_weights infinite", study_with(**{"latents = [2, 4]": SWEEP + "[inf]"}), None),
+    ("study: kl_weights nan", study_with(**{"latents = [2, 4]": SWEEP + "[nan]"}), None),
+    ("study: kl_weights a string", study_with(**{"latents = [2, 4]": SWEEP + '"0.1"'}), None),
+    ("study: samples 0", study_with(**{"latents = [2, 4]": SAMPLES + "[0, 5]"}), None),
+    ("study: samples empty", study_with(**{"latents = [2, 4]": SAMPLES + "[]"}), None),
+    ("study: samples repeated", study_with(**{"latents = [2, 4]": SAMPLES + "[5, 5]"}), None),
+    ("study: samples a float", study_with(**{"latents = [2, 4]": SAMPLES + "[1.5]"}), None),
+    ("study: binarize unknown", study_with(**{"test_size = 100": BINARIZE}), None),
     # data files
     ("--data missing", None, [*DATA, "{w}/nope.npz"]),
     ("--data not .npz", None, [*DATA, "{w}/file.txt"]),

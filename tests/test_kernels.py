@@ -193,8 +193,10 @@ def test_without_a_compiler_or_when_off_the_step_uses_torch_ops(tmp_path):
 
 
 def latent_reference(heads, eps, dz, c):
-    """float64 z, std, d heads and per-image KL, as `stacked` computes them with torch ops."""
+    """float64 z, std, d heads and per-image KL, as `stacked` computes them with torch ops;
+    c holds each member's KL weight per image."""
     h, e, d = heads.double(), eps.double(), dz.double()
+    c = torch.tensor(c, dtype=torch.float64).view(-1, 1, 1)
     z_dim = e.shape[-1]
     mu, ln_var = h[..., :z_dim], h[..., z_dim:]
     std, var = (0.5 * ln_var).exp(), ln_var.exp()
@@ -212,9 +214,10 @@ def test_latent_sample_gradient_and_kl_match_float64():
     heads = torch.randn(g, b, 2 * z, generator=gen) * 3
     heads[0, 0, z : z + 4] = torch.tensor([-200.0, 200.0, 170.0, -170.0])  # ln_var far out
     eps, dz = torch.randn(g, k, b, z, generator=gen), torch.randn(g, k, b, z, generator=gen)
-    z_ref, std_ref, d_ref, kl_ref = latent_reference(heads, eps, dz, 0.3)
+    c = [0.3, 0.05, 1.7]  # each member its own KL weight (a sweep of C in one group)
+    z_ref, std_ref, d_ref, kl_ref = latent_reference(heads, eps, dz, c)
     sample, std = kernels.latent_sample(heads, eps)
-    d_heads, kl = kernels.latent_grad(heads, eps, std, dz, 0.3)
+    d_heads, kl = kernels.latent_grad(heads, eps, std, dz, c)
     # e^-100 is subnormal: 0 here; e^100 overflows fp32 as it does for torch.exp
     assert std[0, 0, :2].tolist() == [0.0, float("inf")]
     assert ((std[0, 0, 2:4].double() - std_ref[0, 0, 2:4]) / std_ref[0, 0, 2:4]).abs().max() < 2e-7
@@ -228,11 +231,11 @@ def test_latent_sample_gradient_and_kl_match_float64():
     eps[..., z - 2 :] = 0.0
     dz[..., z - 2 :] = 0.0
     sample, std = kernels.latent_sample(padded, eps)
-    d_heads, kl = kernels.latent_grad(padded, eps, std, dz, 0.3)
+    d_heads, kl = kernels.latent_grad(padded, eps, std, dz, c[1:])
     assert (sample[..., z - 2 :] == 0).all() and (d_heads[..., z - 2 : z] == 0).all()
     assert (d_heads[..., 2 * z - 2 :] == 0).all()
     kl_without = latent_reference(
-        padded[..., [0, 1, 2, 3, 6, 7, 8, 9]], eps[..., :4], dz[..., :4], 0.3
+        padded[..., [0, 1, 2, 3, 6, 7, 8, 9]], eps[..., :4], dz[..., :4], c[1:]
     )[3]
     torch.testing.assert_close(kl.double(), kl_without, rtol=1e-6, atol=1e-5)
 

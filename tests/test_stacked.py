@@ -43,8 +43,17 @@ def setup(kind, latents, batch=7, k=3, seed=0):
     return cfgs, models, stack, x, y, eps
 
 
-@pytest.mark.parametrize("kind", ["ae", "vae", "cvae"])
-def test_gradients_match_autograd_of_the_objective(kind):
+@pytest.mark.parametrize(
+    ("kind", "kl_weights"),
+    [
+        ("ae", (0.3,) * 3),
+        ("vae", (0.3,) * 3),
+        ("cvae", (0.3,) * 3),
+        ("vae", (0.01, 0.3, 1.0)),  # a sweep of C in one group: each member its own weight
+        ("cvae", (1.0, 0.0, 0.1)),
+    ],
+)
+def test_gradients_match_autograd_of_the_objective(kind, kl_weights):
     cfgs, models, stack, x, y, eps = setup(kind, [2, 5, 3])
     flat = stacked_from(models, stack)
     grad = torch.full_like(flat, float("nan"))  # every entry must be written
@@ -55,7 +64,7 @@ def test_gradients_match_autograd_of_the_objective(kind):
         x,
         y if kind == "cvae" else None,
         eps if kind != "ae" else None,
-        kl_weight=0.3,
+        kl_weight=kl_weights,
     )
     assert torch.isfinite(grad).all()
     for g, model in enumerate(models):
@@ -64,7 +73,7 @@ def test_gradients_match_autograd_of_the_objective(kind):
             model,
             x[g],
             y[g] if kind == "cvae" else None,
-            kl_weight=0.3,
+            kl_weight=kl_weights[g],
             n_samples=3,
             generator=gen,
         )

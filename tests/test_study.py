@@ -55,7 +55,8 @@ def test_report_is_self_contained_and_shows_every_figure(tiny_study):
     html = (out / "report.html").read_text()
     results = json.loads((out / "results.json").read_text())
     figures = [f for group in results["figures"].values() for f in group]
-    assert len(figures) == 2 + 3 * 2 * 2 + 1 + 3 + 3  # recon, walks, latent, boxes, style
+    # recon, walks, latent, boxes, style, the rate-distortion plane of the VAE and the CVAE
+    assert len(figures) == 2 + 3 * 2 * 2 + 1 + 3 + 3 + 2
     for f in figures:
         assert (out / f["path"]).stat().st_size > 0
         assert str(escape(f["title"])) in html

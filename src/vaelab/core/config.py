@@ -85,6 +85,9 @@ def check_device(name: str, where: str = "device") -> None:
     )
 
 
+BINARIZE = ("none", "dynamic", "static")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     path: str | None = setting(
@@ -104,11 +107,21 @@ class DataConfig:
         None, "content fingerprint of the data, recorded by vaelab; set it to insist on that data"
     )
     source: str | None = setting(None, "where the data came from, recorded by vaelab")
+    binarize: str = setting(
+        "none",
+        "none: grey levels pixel/255 (the article); dynamic: a fresh seeded Bernoulli draw of "
+        "the training images every epoch; static: one fixed draw. Test images get one fixed "
+        "draw either way, and the Bernoulli NLL becomes a likelihood of binary images",
+    )
 
     def validate(self) -> None:
         _require(self.train_size is None or self.train_size >= 1, "data.train_size must be >= 1")
         _require(self.test_size is None or self.test_size >= 1, "data.test_size must be >= 1")
         _require(self.n_labelled >= 0, "data.n_labelled must be >= 0")
+        _require(
+            self.binarize in BINARIZE,
+            f"data.binarize {self.binarize!r} is not one of {', '.join(BINARIZE)}",
+        )
 
 
 @dataclass(frozen=True)
@@ -186,10 +199,37 @@ class StudyConfig:
         "run seeds: each trains the whole grid again with other initial weights, batch order, "
         "noise of z and CVAE labelled subset; the test images stay the same",
     )
+    kl_weights: tuple[float, ...] | None = setting(
+        None,
+        "a sweep of the article's C: one grid of VAEs and CVAEs per value (the AE has no C and "
+        "is shared); unset: train.kl_weight alone",
+    )
+    samples: tuple[int, ...] | None = setting(
+        None,
+        "a sweep of the article's k, samples of z per image; unset: train.n_samples alone",
+        "samples",
+    )
     model: ModelConfig = field(default_factory=ModelConfig)  # kind and latent set per run
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
     experiments: ExperimentConfig = field(default_factory=ExperimentConfig)
+
+    def points(self) -> tuple[tuple[float, int], ...]:
+        """Every (C, k) of the sweep, C varying fastest; one point without a sweep."""
+        weights = (self.train.kl_weight,) if self.kl_weights is None else self.kl_weights
+        samples = (self.train.n_samples,) if self.samples is None else self.samples
+        return tuple((c, k) for k in samples for c in weights)
+
+    def headline(self) -> tuple[float, int]:
+        """The point the report's figures and verdicts come from: train.kl_weight and
+        train.n_samples (the article's C = 0.1, k = 5) when the sweep holds them, else its first."""
+        here = (self.train.kl_weight, self.train.n_samples)
+        return here if here in self.points() else self.points()[0]
+
+    def at(self, point: tuple[float, int]) -> StudyConfig:
+        """This study at one (C, k) point, without a sweep."""
+        train = dataclasses.replace(self.train, kl_weight=point[0], n_samples=point[1])
+        return dataclasses.replace(self, train=train, kl_weights=None, samples=None)
 
     def validate(self) -> StudyConfig:
         _require(len(self.models) >= 1, "models must name at least one of ae, vae, cvae")
@@ -205,6 +245,7 @@ class StudyConfig:
             "a study takes its run seeds from `seeds`; set seeds = [...] instead of train.seed",
         )
         _require(len(set(self.latents)) == len(self.latents), "latents must not repeat a size")
+        self._validate_sweep()
         e = self.experiments
         digits = [*e.recon_digits, *e.wrong_labels, *(d for pair in e.walks for d in pair)]
         _require(
@@ -221,6 +262,19 @@ class StudyConfig:
         self.data.validate()
         self.experiments.validate()
         return self
+
+    def _validate_sweep(self) -> None:
+        if self.kl_weights is not None:
+            c = self.kl_weights
+            _require(len(c) >= 1, "kl_weights must hold at least one C (or be left unset)")
+            _require(all(math.isfinite(w) for w in c), "kl_weights must be finite numbers")
+            _require(all(w >= 0 for w in c), "kl_weights must all be >= 0")
+            _require(len(set(c)) == len(c), "kl_weights must not repeat a value")
+        if self.samples is not None:
+            k = self.samples
+            _require(len(k) >= 1, "samples must hold at least one k (or be left unset)")
+            _require(all(n >= 1 for n in k), "samples must all be >= 1")
+            _require(len(set(k)) == len(k), "samples must not repeat a value")
 
     def run_config(self, kind: str, latent: int, seed: int | None = None) -> RunConfig:
         """The run of `kind` at `latent` for run seed `seed` (default: the first of `seeds`)."""
@@ -299,7 +353,7 @@ def load_toml(path: str | Path, cls: type = StudyConfig) -> Any:
     return from_dict(cls, data).validate()
 
 
-PRESETS = ("quick", "long", "paper", "tiny")
+PRESETS = ("quick", "long", "paper", "tiny", "sweep", "likelihood")
 
 
 def load_preset(name_or_path: str) -> StudyConfig:

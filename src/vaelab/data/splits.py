@@ -14,6 +14,25 @@ def to_float(x_uint8: np.ndarray) -> np.ndarray:
     return np.asarray(x_uint8, dtype=np.float32) / np.float32(255.0)
 
 
+TRAIN_DRAW, TEST_DRAW = 0, 1  # offsets of data.seed: the fixed draws of binarised images
+
+
+def binarized(x_uint8: np.ndarray, seed: int) -> np.ndarray:
+    """One seeded Bernoulli draw of each pixel with probability pixel / 255, as uint8 0 or 255
+    (so that `to_float` gives 0 or 1)."""
+    p = to_float(x_uint8)
+    u = np.random.default_rng(seed).random(p.shape, dtype=np.float32)
+    return np.where(u < p, np.uint8(255), np.uint8(0))
+
+
+def pixels(x_uint8: np.ndarray, binarize: str, seed: int, split: str) -> np.ndarray:
+    """The images as a run sees them: grey levels, or a fixed binary draw (the test split
+    always, the training split when binarize is static)."""
+    if binarize == "none" or (split == "train" and binarize == "dynamic"):
+        return x_uint8
+    return binarized(x_uint8, seed + (TRAIN_DRAW if split == "train" else TEST_DRAW))
+
+
 def test_subset(y_test: np.ndarray, n: int | None, seed: int) -> np.ndarray:
     """Sorted indices of a fixed, seeded subset of `n` test images (None or >= all: all).
 

@@ -13,7 +13,7 @@ from vaelab.core.config import RunConfig
 from vaelab.core.device import resolve_device, same_device
 from vaelab.core.errors import VaelabError
 from vaelab.data.mnist import MNIST
-from vaelab.data.splits import semi_supervised_labels, test_subset, to_float
+from vaelab.data.splits import pixels, semi_supervised_labels, test_subset, to_float
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,12 @@ class TensorData:
             label_seed = cfg.train.seed if d.label_seed is None else d.label_seed
             y_train = semi_supervised_labels(y_train, min(d.n_labelled, n), label_seed)
         test = test_subset(mnist.y_test, d.test_size, d.seed)
+        x_train = pixels(mnist.x_train[:n], d.binarize, d.seed, "train")
+        x_test = pixels(mnist.x_test[test], d.binarize, d.seed, "test")
         return cls(
-            x_train=torch.from_numpy(to_float(mnist.x_train[:n])).to(device),
+            x_train=torch.from_numpy(to_float(x_train)).to(device),
             y_train=torch.from_numpy(y_train).to(device),
-            x_test=torch.from_numpy(to_float(mnist.x_test[test])).to(device),
+            x_test=torch.from_numpy(to_float(x_test)).to(device),
             y_test=torch.from_numpy(mnist.y_test[test].astype(np.int64)).to(device),
             sha256=mnist.sha256,
             source=mnist.source,
@@ -89,6 +91,9 @@ def compact_data(
     """
     data = TensorData.from_mnist(dataclasses.replace(mnist, x_train=mnist.x_train[:0]), cfg, device)
     n = len(data.y_train)
-    if images is None:
+    if cfg.data.binarize == "static":  # its own fixed draw, not the shared grey images
+        images = torch.from_numpy(pixels(mnist.x_train[:n], "static", cfg.data.seed, "train"))
+        images = images.to(device)
+    elif images is None:
         images = torch.from_numpy(mnist.x_train).to(device)
     return dataclasses.replace(data, x_train=images[:n])

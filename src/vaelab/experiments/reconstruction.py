@@ -23,7 +23,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from vaelab.core.config import ExperimentConfig
 from vaelab.evaluation.evidence import EVIDENCE, mean_estimate
-from vaelab.evaluation.measures import per_image_error, variational_bounds
+from vaelab.evaluation.measures import batches, per_image_error, variational_bounds
 from vaelab.experiments.common import (
     ExperimentResult,
     Figure,
@@ -93,6 +93,17 @@ def measure_mode(
     return result
 
 
+ACTIVE_VARIANCE = 0.01  # Burda et al. (2015): a unit whose posterior mean varies more is active
+
+
+@torch.no_grad()
+def active_units(model: AutoEncoder, x: torch.Tensor, y: torch.Tensor | None) -> int:
+    """Latent dimensions whose posterior mean varies over the images by more than 0.01 in
+    variance: a collapsed posterior (the KL weight pushing q(z|x) onto the prior) shows here."""
+    means = torch.cat([model.embed(xb, yb) for xb, yb in batches(x, y, 1000)])
+    return int((means.var(dim=0, unbiased=True) > ACTIVE_VARIANCE).sum())
+
+
 def measure_bounds(
     model: AutoEncoder, data: StudyData, labels: torch.Tensor | None, cfg: ExperimentConfig
 ) -> dict[str, float]:
@@ -111,6 +122,9 @@ def measure_bounds(
     return {
         "kl": bounds["kl"],
         "elbo": bounds["elbo"],
+        "rate": bounds["kl"],  # the rate-distortion plane: rate = KL, distortion = -ELBO - KL
+        "distortion": -bounds["elbo"] - bounds["kl"],
+        "active_units": active_units(model, data.x_test, labels),
         "iwae": iwae.get("iwae"),  # None when iwae_samples is 0
         "kl_on_iwae_images": iwae["kl"],
         "elbo_on_iwae_images": iwae["elbo"],

@@ -24,7 +24,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -70,7 +70,7 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     lib.tanh_forward.argtypes = [ptr, i64]
     lib.tanh_backward.argtypes = [ptr, ptr, i64]
     lib.latent_forward.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64]
-    lib.latent_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, f32]
+    lib.latent_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, ptr]
     for fn in (
         lib.bernoulli_nll,
         lib.tanh_forward,
@@ -211,14 +211,15 @@ def latent_sample(heads: Tensor, eps: Tensor) -> tuple[Tensor, Tensor] | None:
 
 
 def latent_grad(
-    heads: Tensor, eps: Tensor, std: Tensor, dz: Tensor, c: float
+    heads: Tensor, eps: Tensor, std: Tensor, dz: Tensor, c: Sequence[float]
 ) -> tuple[Tensor, Tensor] | None:
-    """The gradient at the heads (G, B, 2Z) given dz (G, K, B, Z) and the KL weight per image
-    c, and each image's KL (G, B). None where the kernels do not apply."""
+    """The gradient at the heads (G, B, 2Z) given dz (G, K, B, Z) and each member's KL weight
+    per image c (G,), and each image's KL (G, B). None where the kernels do not apply."""
     lib = _usable(heads, eps, std, dz)
     if lib is None:
         return None
     g, k, b, z = eps.shape
+    c = torch.tensor(c, dtype=torch.float32)
     d_heads, kl = torch.empty(g, b, 2 * z), torch.empty(g, b)
     lib.latent_backward(
         heads.data_ptr(),
@@ -231,6 +232,6 @@ def latent_grad(
         k,
         b,
         z,
-        c,
+        c.data_ptr(),
     )
     return d_heads, kl

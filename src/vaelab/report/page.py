@@ -123,11 +123,30 @@ def write_report(results: dict[str, Any], path: Path) -> Path:
         verdict_class=VERDICT_CLASS,
         marks=MARKS,
         training_rows=training_rows(results["training"]),
+        rd_rows=rate_distortion_rows(results.get("rate_distortion", [])),
     )
     fileio.write_text(path, html)
     keep = {curves} | {f["path"] for listed in results["figures"].values() for f in listed}
     remove_stale_figures(out, keep)
     return path
+
+
+def rate_distortion_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rate-distortion rows averaged over seeds: one per (kind, z, C, k)."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["kind"] != "ae":
+            key = (row["kind"], row["z"], row["kl_weight"], row["n_samples"])
+            groups.setdefault(key, []).append(row)
+    shown = []
+    for (kind, z, c, k), found in sorted(groups.items()):
+        mean = {}
+        for field in ("rate", "distortion", "elbo", "iwae", "active_units"):
+            values = [r[field] for r in found if r.get(field) is not None]
+            mean[field] = sum(values) / len(values) if values else None
+        shown.append({"kind": kind, "z": z, "kl_weight": c, "n_samples": k, "seeds": len(found)})
+        shown[-1] |= mean
+    return shown
 
 
 def _inlined(out: Path, figure: dict[str, str]) -> dict[str, str]:

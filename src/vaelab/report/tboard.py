@@ -32,6 +32,13 @@ def run_name(cfg: RunConfig) -> str:
     return f"{cfg.model.kind}-z{cfg.model.latent}-seed{cfg.train.seed}"
 
 
+def tensorboard_name(cfg: RunConfig) -> str:
+    """The run's folder name with the point (C, k) it was trained at, for a VAE or CVAE."""
+    t = cfg.train
+    point = "" if cfg.model.kind == "ae" else f"-C{t.kl_weight:g}-k{t.n_samples}"
+    return run_name(cfg) + point
+
+
 def write_scalars(logdir: Path, run_dirs: list[Path]) -> list[Path]:
     """One TensorBoard run per run folder under `logdir`: train and test terms per epoch."""
     try:
@@ -43,7 +50,8 @@ def write_scalars(logdir: Path, run_dirs: list[Path]) -> list[Path]:
         rows = read_metrics(run_dir)
         if not rows:
             continue
-        target = Path(logdir) / run_name(checkpoint.read_run_config(run_dir))
+        cfg = checkpoint.read_run_config(run_dir)
+        target = Path(logdir) / tensorboard_name(cfg)
         shutil.rmtree(target, ignore_errors=True)  # rebuilt from the log, never appended twice
         writer = SummaryWriter(log_dir=str(target))
         for row in rows:

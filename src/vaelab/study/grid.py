@@ -23,7 +23,7 @@ from vaelab.core.folders import StudyFolder
 from vaelab.core.lock import folder_lock
 from vaelab.core.util import json_digest
 from vaelab.data.mnist import MNIST
-from vaelab.data.splits import test_subset, to_float
+from vaelab.data.splits import pixels, test_subset, to_float
 from vaelab.execution.parallel import ParallelOptions, train_units
 from vaelab.experiments.common import Models, StudyData
 from vaelab.models.classifier import PARAMS_FILE, DigitClassifier
@@ -52,6 +52,19 @@ def grid_runs(cfg: StudyConfig, out: Path) -> dict[int, RunDirs]:
     }
 
 
+Point = tuple[float, int]  # (C, k): the article's KL weight and samples of z
+
+
+def point_runs(cfg: StudyConfig, out: Path) -> dict[Point, dict[int, RunDirs]]:
+    """Every run folder of every (C, k) point: {point: {seed: {(kind, latent): folder}}}.
+    The AE, which has neither C nor k, has one folder per latent and seed, shared by all."""
+    return {point: grid_runs(cfg.at(point), out) for point in cfg.points()}
+
+
+def point_label(point: Point) -> str:
+    return f"C={point[0]:g}, k={point[1]}"
+
+
 def train_grid(
     cfg: StudyConfig,
     mnist: MNIST,
@@ -59,17 +72,19 @@ def train_grid(
     device: torch.device,
     console: Console,
     parallel: ParallelOptions | None = None,
-) -> tuple[dict[int, Models], dict[int, RunDirs], dict[str, Any]]:
-    """Every run of every seed trained, resumed or reused; the models per seed, their folders
-    and each run's training record."""
-    folders = grid_runs(cfg, out)
-    runs = [
-        (cfg.run_config(kind, z, seed), run_dir)
-        for seed, by_key in folders.items()
-        for (kind, z), run_dir in by_key.items()
-    ]
+) -> tuple[dict[Point, dict[int, Models]], dict[Point, dict[int, RunDirs]], dict[str, Any]]:
+    """Every run of every point and seed trained, resumed or reused; the models and folders
+    per point and seed, and each run's training record (the headline point's keyed
+    `<kind>-z<latent>-seed<seed>`, the others' with `-C<C>-k<k>` after it)."""
+    folders = point_runs(cfg, out)
+    runs: dict[Path, RunConfig] = {}
+    for point, by_seed in folders.items():
+        at = cfg.at(point)
+        for seed, by_key in by_seed.items():
+            for (kind, z), run_dir in by_key.items():
+                runs.setdefault(run_dir, at.run_config(kind, z, seed))
     reused = {}
-    for i, (run_cfg, run_dir) in enumerate(runs, start=1):
+    for i, (run_dir, run_cfg) in enumerate(runs.items(), start=1):
         # a folder another study is training: wait for it, then reuse what it finished
         with folder_lock(run_dir, wait=True, on_wait=console.print):
             reused[run_dir] = is_finished(run_dir, run_cfg)
@@ -79,16 +94,23 @@ def train_grid(
                 f"[{i}/{len(runs)}] {m.kind.upper()} z={m.latent} seed {run_cfg.train.seed}: "
                 f"reusing {run_dir.name}"
             )
-    train_units(runs, mnist, out, device, console, parallel)
+    pairs = [(c, d) for d, c in runs.items()]
+    train_units(pairs, mnist, out, device, console, parallel)
     if parallel is not None and parallel.tensorboard:
-        write_scalars(StudyFolder(out).tensorboard, [Path(d) for _, d in runs])
-    models: dict[int, Models] = {}
+        write_scalars(StudyFolder(out).tensorboard, list(runs))
+    loaded = {d: checkpoint.load_model(d, "cpu")[0] for d in runs}
+    models: dict[Point, dict[int, Models]] = {}
     records: dict[str, Any] = {}
-    for seed, by_key in folders.items():
-        for (kind, z), run_dir in by_key.items():
-            models.setdefault(seed, {})[(kind, z)], _ = checkpoint.load_model(run_dir, "cpu")
-            record = training_record(run_dir, kind, z, seed, reused[run_dir])
-            records[f"{kind}-z{z}-seed{seed}"] = record
+    headline = cfg.headline()
+    for point, by_seed in folders.items():
+        suffix = "" if point == headline else f"-C{point[0]:g}-k{point[1]}"
+        for seed, by_key in by_seed.items():
+            for (kind, z), run_dir in by_key.items():
+                models.setdefault(point, {}).setdefault(seed, {})[(kind, z)] = loaded[run_dir]
+                if kind == "ae" and suffix:
+                    continue  # the AE is the headline's: one record
+                record = training_record(run_dir, kind, z, seed, reused[run_dir])
+                records[f"{kind}-z{z}-seed{seed}{suffix}"] = record
     return models, folders, records
 
 
@@ -97,10 +119,11 @@ def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
     d = cfg.data
     n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
     test = test_subset(mnist.y_test, d.test_size, d.seed)
+    binary = "none" if d.binarize == "none" else "static"  # the experiments: one fixed draw
     return StudyData(
-        x_test=torch.from_numpy(to_float(mnist.x_test[test])),
+        x_test=torch.from_numpy(to_float(pixels(mnist.x_test[test], binary, d.seed, "test"))),
         y_test=torch.from_numpy(mnist.y_test[test].astype(np.int64)),
-        x_train=torch.from_numpy(to_float(mnist.x_train[:n])),
+        x_train=torch.from_numpy(to_float(pixels(mnist.x_train[:n], binary, d.seed, "train"))),
         y_train=torch.from_numpy(mnist.y_train[:n].astype(np.int64)),
     )
 

@@ -70,16 +70,19 @@ def run_seed(
     figures: bool,
     timings: dict[str, Any],
     skipped: Mapping[str, str] | None = None,
+    point: str = "",
 ) -> list[ExperimentResult]:
     """Every experiment on the models of `seed`, from the cache where its key still matches.
 
-    `figures=False` (every seed but the first) draws the figures into a scratch folder.
+    `figures=False` (every seed but the first) draws the figures into a scratch folder;
+    `point` names a (C, k) point other than the headline's, cached apart.
     """
     cache_path = out / EXPERIMENT_CACHE
     cache = read_cache(cache_path)
     results = []
     for i, name in enumerate(EXPERIMENTS, start=1):
-        entry_name, label = f"{name}@seed{seed}", f"seed {seed}, experiment {i}/{len(EXPERIMENTS)}"
+        entry_name = f"{name}@seed{seed}" + (f"@{point}" if point else "")
+        label = f"seed {seed}{', ' + point if point else ''}, experiment {i}/{len(EXPERIMENTS)}"
         t = time.perf_counter()
         cached = cache.get(entry_name)
         if cached and cached.get("key") == key and _intact(out, cached):
@@ -94,7 +97,7 @@ def run_seed(
             cache[entry_name] = _sealed(out, {"key": key, **result_dict(result)})
             fileio.write_json(cache_path, cache)
             note = "computed"
-        timings[f"experiment: {name}, seed {seed}"] = {
+        timings[f"experiment: {name}, seed {seed}" + (f", {point}" if point else "")] = {
             "seconds": time.perf_counter() - t,
             "what": note,
         }

@@ -23,6 +23,7 @@ from vaelab.core.lock import folder_lock
 from vaelab.data.mnist import MNIST, load_mnist
 from vaelab.execution.parallel import ParallelOptions
 from vaelab.execution.runner import start_lines
+from vaelab.experiments import rate_distortion
 from vaelab.experiments.common import Models, StudyData
 from vaelab.models.classifier import DigitClassifier
 from vaelab.report.explorer import write_explorer
@@ -31,6 +32,7 @@ from vaelab.study.grid import (
     RunDirs,
     data_key,
     digit_judge,
+    point_label,
     study_data,
     train_grid,
     with_fingerprint,
@@ -44,6 +46,7 @@ from vaelab.study.per_seed import (
 )
 from vaelab.study.preflight import NOT_MEASURED, preflight
 from vaelab.study.results import assemble, print_summary, report_figures
+from vaelab.study.sweep import claims_over_settings
 
 
 def run_study(
@@ -107,6 +110,9 @@ def _run_locked(
     t = time.perf_counter()
     judge, judge_name, reused = digit_judge(cfg, data, out)
     timings["digit classifier"] = _step(time.perf_counter() - t, "reused" if reused else "computed")
+    headline = cfg.headline()
+    sweep = (models, folders)
+    models, folders = models[headline], folders[headline]
     per_seed = {}
     for seed in cfg.seeds:
         names = [run_dir.name for run_dir in folders[seed].values()]
@@ -137,6 +143,17 @@ def _run_locked(
     results["claims_over_training"] = over
     what = f"{computed} of {pairs} (epoch, seed) pairs computed, the rest reused"
     timings["claims at milestone epochs"] = _step(time.perf_counter() - t, what)
+    t = time.perf_counter()
+    settings = claims_over_settings(
+        cfg, *sweep, numbers, results, data, judge, judge_name, skipped, out, console, timings
+    )
+    results["claims_over_settings"] = settings.pop("map")
+    results["rate_distortion"] = settings["rows"]
+    results["figures"]["rate_distortion"] = [
+        dataclasses.asdict(f)
+        for f in rate_distortion.figures(settings["rows"], cfg.experiments, out)
+    ]
+    timings["claims at other (C, k) points"] = _step(time.perf_counter() - t, settings["what"])
     results[NOT_MEASURED] = skipped
     results["timings"]["total"] = time.perf_counter() - started
     return _write_outputs(cfg, results, models[cfg.seeds[0]], data, judge, out, console)
@@ -185,7 +202,8 @@ def _write_outputs(
     folder = StudyFolder(out)
     fileio.write_json(folder.results, results)
     steps = cfg.experiments.walk_steps
-    write_explorer(models, data, judge, folder.explorer, title=cfg.name, walk_steps=steps)
+    title = f"{cfg.name} ({point_label(cfg.headline())})"  # the (C, k) of its VAEs and CVAEs
+    write_explorer(models, data, judge, folder.explorer, title=title, walk_steps=steps)
     report = write_report(results, folder.report)
     print_summary(results, console)
     return report

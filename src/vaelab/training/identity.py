@@ -62,6 +62,8 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
         drop = unused.get(section, ()) + _BOOKKEEPING.get(section, ())
         kept[section] = {k: v for k, v in cfg[section].items() if k not in drop}
     kept["data"].setdefault("sha256", None)
+    if kept["data"].get("binarize", "none") == "none":  # the default names the runs as before
+        kept["data"].pop("binarize", None)
     return kept
 
 

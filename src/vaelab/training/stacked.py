@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -142,11 +143,12 @@ def _sample(heads: Tensor, eps: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _latent_grad(
-    heads: Tensor, eps: Tensor, std: Tensor, dz: Tensor, c: float
+    heads: Tensor, eps: Tensor, std: Tensor, dz: Tensor, weights: tuple[float, ...]
 ) -> tuple[Tensor, Tensor]:
-    """d loss / d heads (G, B, 2Z) given dz (G, k, B, Z), and the mean KL per member (G,)."""
+    """d loss / d heads (G, B, 2Z) given dz (G, k, B, Z) and each member's KL weight, and the
+    mean KL per member (G,)."""
     b = heads.shape[1]
-    fused = kernels.latent_grad(heads, eps, std, dz, c)
+    fused = kernels.latent_grad(heads, eps, std, dz, [w / b for w in weights])
     if fused is not None:
         d_heads, kl = fused
         return d_heads, kl.sum(1) / b
@@ -154,8 +156,16 @@ def _latent_grad(
     mu, ln_var = heads[..., :zmax], heads[..., zmax:]
     var = ln_var.exp()
     kl = 0.5 * (mu.square() + var - ln_var - 1.0).sum((1, 2)) / b  # (G,)
-    d_mu = dz.sum(1).add_(mu, alpha=c)
-    d_ln_var = (dz * eps).sum(1).mul_(std).mul_(0.5).add_(var.sub(1.0), alpha=0.5 * c)
+    d_mu, d_ln_var = dz.sum(1), (dz * eps).sum(1).mul_(std).mul_(0.5)
+    if len(set(weights)) == 1:  # one weight: a scalar, as a group of one computes it
+        c = weights[0] / b
+        d_mu.add_(mu, alpha=c)
+        d_ln_var.add_(var.sub(1.0), alpha=0.5 * c)
+    else:
+        c = torch.tensor([w / b for w in weights], dtype=heads.dtype, device=heads.device)
+        c = c.view(-1, 1, 1)
+        d_mu.add_(mu * c)
+        d_ln_var.add_(var.sub(1.0).mul_(0.5 * c))
     return torch.cat([d_mu, d_ln_var], dim=-1), kl
 
 
@@ -191,16 +201,18 @@ def forward_backward(
     x: Tensor,
     y: Tensor | None,
     eps: Tensor | None,
-    kl_weight: float,
+    kl_weight: float | Sequence[float],
 ) -> Tensor:
     """Each member's objective on its batch and, into `grad`, its gradient.
 
     x (G, B, D) in [0, 1]; y (G, B) labels, -1 for none (CVAE only); eps (G, k, B, Z) noise,
-    zero in padded dims (not for the AE). Returns (G, 3): loss, reconstruction, KL, as
+    zero in padded dims (not for the AE); kl_weight: one C for all or one per member (a sweep
+    of C trains in one group). Returns (G, 3): loss, reconstruction, KL, as
     `losses.objective` defines them. `grad` is overwritten, padding included.
     """
     g, b, d = x.shape
     zmax = s.zmax
+    weights = (float(kl_weight),) * g if isinstance(kl_weight, int | float) else tuple(kl_weight)
     h1 = _tanh_(
         torch.baddbmm(p["enc_hidden.bias"].unsqueeze(1), x, p["enc_hidden.weight"].mT)
     )  # (G, B, H)
@@ -242,9 +254,8 @@ def forward_backward(
     torch.bmm(da3.mT, z, out=grad["dec_hidden.weight"])
     torch.sum(da3, 1, out=grad["dec_hidden.bias"])
     dz = torch.bmm(da3, p["dec_hidden.weight"]).view(g, k, b, zmax)
-    c = kl_weight / b
     if s.variational:
-        d_heads, kl = _latent_grad(heads, eps, std, dz, c)  # (G, B, 2Z), (G,)
+        d_heads, kl = _latent_grad(heads, eps, std, dz, weights)  # (G, B, 2Z), (G,)
     else:
         kl = torch.zeros_like(reconstruction)
         d_heads = dz.sum(1)
@@ -257,7 +268,12 @@ def forward_backward(
     if s.labels:
         d_he = _tanh_grad(d_hc[..., s.hidden :], he).mul_(known)
         _embed_grad(grad["enc_label.weight"], y, d_he)
-    loss = reconstruction + kl_weight * kl if s.variational else reconstruction
+    if not s.variational:
+        loss = reconstruction
+    elif len(set(weights)) == 1:
+        loss = reconstruction + weights[0] * kl
+    else:
+        loss = reconstruction + torch.tensor(weights, dtype=kl.dtype, device=kl.device) * kl
     return torch.stack([loss, reconstruction, kl], dim=1)
 
 

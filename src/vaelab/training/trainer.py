@@ -56,7 +56,7 @@ class TrainingRun:
 def stack_key(cfg: RunConfig) -> tuple[Any, ...]:
     """What the members of one group share; latent size and seed may differ."""
     m, t = cfg.model, cfg.train
-    shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps, t.kl_weight)
+    shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps)  # C: per member
     bookkeeping = (t.epochs, t.checkpoint_every, t.eval_every)
     return (m.kind, m.input_dim, m.hidden, m.embed, m.n_labels, *shared, *bookkeeping)
 
@@ -87,11 +87,18 @@ class GroupTrainer:
                 initial = build_model(m.cfg.model).state_dict()
             for name, view in self.stack.member(params, g).items():
                 view.copy_(initial[name])
+        self.kl_weights = tuple(m.cfg.train.kl_weight for m in self.members)  # C, per member
         t = first.cfg.train
         self.adam = FlatAdam(params, t.lr, (t.beta1, t.beta2), t.adam_eps)
         self.batch_gens = [torch.Generator().manual_seed(m.cfg.train.seed) for m in self.members]
         self.noise_gens = [
             torch.Generator(self.device).manual_seed(m.cfg.train.seed + 1) for m in self.members
+        ]
+        self.pixel_gens = [  # binarize = dynamic: each member's fresh draw of its images
+            torch.Generator(self.device).manual_seed(m.cfg.train.seed + 2)
+            if m.cfg.data.binarize == "dynamic"
+            else None
+            for m in self.members
         ]
         self.epoch = 0
         self.snapshot: Snapshot | None = None
@@ -166,7 +173,7 @@ class GroupTrainer:
             index = order[:, start : start + t.batch_size]  # (G, b)
             x, y = self._batch(index)
             eps = self._noise(index.shape[1]) if self.stack.variational else None
-            terms = forward_backward(self.stack, views, grads, x, y, eps, t.kl_weight)
+            terms = forward_backward(self.stack, views, grads, x, y, eps, self.kl_weights)
             self.adam.step()
             losses[i] = terms[:, 0]
             sums += terms * index.shape[1]
@@ -184,6 +191,11 @@ class GroupTrainer:
             x = torch.stack([s.index_select(0, i) for s, i in zip(sources, index, strict=True)])
         if x.dtype == torch.uint8:  # equal to data.to_float: pixel / 255
             x = x.to(torch.float32).div_(255.0)
+        if any(self.pixel_gens):  # x is this batch's own copy (index_select)
+            for g, gen in enumerate(self.pixel_gens):
+                if gen is not None:  # each image a Bernoulli draw with p = its grey level
+                    u = torch.rand(x[g].shape, generator=gen, device=self.device)
+                    x[g] = (u < x[g]).to(x.dtype)
         if not self.stack.labels:
             return x, None
         labels = [
@@ -259,7 +271,8 @@ class GroupTrainer:
     def _take_snapshot(self) -> Snapshot:
         rng = [
             {"batch": checkpoint.generator_state(b), "noise": checkpoint.generator_state(n)}
-            for b, n in zip(self.batch_gens, self.noise_gens, strict=True)
+            | ({"pixels": checkpoint.generator_state(p)} if p is not None else {})
+            for b, n, p in zip(self.batch_gens, self.noise_gens, self.pixel_gens, strict=True)
         ]
         a = self.adam
         return Snapshot(
@@ -322,6 +335,8 @@ class GroupTrainer:
         self.adam.step_count.copy_(tensors["optim.0.step"])
         checkpoint.set_generator_state(self.batch_gens[g], record["rng"]["batch"])
         checkpoint.set_generator_state(self.noise_gens[g], record["rng"]["noise"])
+        if self.pixel_gens[g] is not None:
+            checkpoint.set_generator_state(self.pixel_gens[g], record["rng"]["pixels"])
         return int(record["epoch"])
 
     def _save_model(self, g: int) -> AutoEncoder:

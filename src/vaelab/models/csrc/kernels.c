@@ -147,18 +147,19 @@ void latent_forward(const float *heads, const float *eps, float *z, float *std, 
 
 /* The gradient of the loss at the VAE's encoder heads, and the KL term.
  *
- * dz (G, K, B, Z) is the gradient at z; c = C / B weights the KL. Writes d_heads (G, B, 2Z):
- * d mu = sum_k dz + c mu, d ln_var = std / 2 sum_k dz eps + c (var - 1) / 2, and kl_rows (G, B):
+ * dz (G, K, B, Z) is the gradient at z; cs (G) = C / B weights each member's KL. Writes d_heads
+ * (G, B, 2Z): d mu = sum_k dz + c mu, d ln_var = std / 2 sum_k dz eps + c (var - 1) / 2, and kl_rows (G, B):
  * KL(q(z|x) || N(0, I)) of each image, 1/2 sum_j mu^2 + var - ln_var - 1. */
 void latent_backward(const float *heads, const float *eps, const float *std, const float *dz,
                      float *d_heads, float *kl_rows, int64_t G, int64_t K, int64_t B, int64_t Z,
-                     float c) {
+                     const float *cs) {
     int64_t n = G * B;
 #pragma omp parallel for schedule(static) if (n * K * Z >= PARALLEL_MIN)
     for (int64_t r = 0; r < n; r++) {
         int64_t g = r / B, b = r % B;
         const float *mu = heads + r * 2 * Z, *ln_var = mu + Z, *sd = std + r * Z;
         float *d_mu = d_heads + r * 2 * Z, *d_ln_var = d_mu + Z;
+        const float c = cs[g];
 #pragma omp simd
         for (int64_t j = 0; j < Z; j++) d_mu[j] = d_ln_var[j] = 0.f;
         for (int64_t k = 0; k < K; k++) {
