@@ -40,6 +40,7 @@ class KindChoice(StrEnum):
     ae = "ae"
     vae = "vae"
     cvae = "cvae"
+    m2 = "m2"
 
 
 def _expand(path: Path | None) -> Path | None:

@@ -26,7 +26,7 @@ GREY_LEVELS = (
 
 def print_metrics(title: str, kind: str, metrics: dict[str, Any]) -> None:
     """One row per measure; a CVAE gets a column with the true label and one without."""
-    if kind != "cvae":
+    if kind not in ("cvae", "m2"):
         rows = table("measure", "value", title=title)
         for key, (label, _) in MEASURE_NAMES.items():
             if key in metrics:

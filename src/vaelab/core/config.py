@@ -29,9 +29,12 @@ def setting(default: Any = dataclasses.MISSING, help: str = "", unit: str = "", 
 DEVICE_HELP = "where to train: auto (a CUDA GPU if torch sees one, else cpu), cpu, cuda or cuda:N"
 
 
+KINDS = ("ae", "vae", "cvae", "m2")  # as `vaelab.models.spec` describes them
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str = setting("vae", "which model: ae, vae or cvae")
+    kind: str = setting("vae", "which model: ae, vae, cvae or m2 (the CVAE with q(y|x))")
     input_dim: int = setting(784, "input size: a flattened 28 x 28 image", "pixels")
     hidden: int = setting(128, "width of the one tanh hidden layer on each side", "units")
     latent: int = setting(16, "z, the latent size", "dimensions")
@@ -39,8 +42,8 @@ class ModelConfig:
     n_labels: int = setting(10, "number of labels (digits 0-9); label -1 means no label")
 
     def validate(self) -> None:
-        if self.kind not in ("ae", "vae", "cvae"):
-            raise VaelabError(f"unknown model {self.kind!r}: choose one of ae, vae, cvae")
+        if self.kind not in KINDS:
+            raise VaelabError(f"unknown model {self.kind!r}: choose one of {', '.join(KINDS)}")
         for name in ("input_dim", "hidden", "latent", "embed", "n_labels"):
             _require(getattr(self, name) >= 1, f"model.{name} must be >= 1")
 
@@ -55,6 +58,11 @@ class TrainConfig:
     adam_eps: float = setting(1e-8, "Adam's epsilon")
     kl_weight: float = setting(0.1, "the article's C: weight of the KL term in the objective")
     n_samples: int = setting(5, "the article's k: samples of z per image in the objective")
+    alpha: float = setting(
+        0.1,
+        "M2 only: weight of -log q(y|x) on a labelled image, times N / N_labelled (Kingma et "
+        "al.'s alpha = 0.1 N, scaled as their code scales it)",
+    )
     seed: int = setting(0, "seed of the initial weights, the batch order and the noise of z")
     checkpoint_every: int = setting(10, "epochs between checkpoints; the last always saves")
     eval_every: int = setting(10, "epochs between test-loss evaluations; the last always does")
@@ -63,12 +71,13 @@ class TrainConfig:
     def validate(self) -> None:
         _require(self.epochs >= 1, "train.epochs must be >= 1")
         _require(self.batch_size >= 1, "train.batch_size must be >= 1")
-        for name in ("lr", "beta1", "beta2", "adam_eps", "kl_weight"):
+        for name in ("lr", "beta1", "beta2", "adam_eps", "kl_weight", "alpha"):
             _require(math.isfinite(getattr(self, name)), f"train.{name} must be a finite number")
         _require(self.lr > 0, "train.lr must be > 0")
         _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1/beta2 must be in [0, 1)")
         _require(self.adam_eps > 0, "train.adam_eps must be > 0")
         _require(self.kl_weight >= 0, "train.kl_weight must be >= 0")
+        _require(self.alpha >= 0, "train.alpha must be >= 0")
         _require(self.n_samples >= 1, "train.n_samples must be >= 1")
         _require(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
         _require(self.eval_every >= 1, "train.eval_every must be >= 1")
@@ -209,6 +218,12 @@ class StudyConfig:
         "a sweep of the article's k, samples of z per image; unset: train.n_samples alone",
         "samples",
     )
+    label_counts: tuple[int, ...] | None = setting(
+        None,
+        "the semi-supervised study instead of the article's: M2 (and the models listed beside "
+        "it, as baselines) at each number of labelled images, test error of q(y|x)",
+        "images",
+    )
     model: ModelConfig = field(default_factory=ModelConfig)  # kind and latent set per run
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -246,6 +261,7 @@ class StudyConfig:
         )
         _require(len(set(self.latents)) == len(self.latents), "latents must not repeat a size")
         self._validate_sweep()
+        self._validate_labels()
         e = self.experiments
         digits = [*e.recon_digits, *e.wrong_labels, *(d for pair in e.walks for d in pair)]
         _require(
@@ -262,6 +278,22 @@ class StudyConfig:
         self.data.validate()
         self.experiments.validate()
         return self
+
+    def _validate_labels(self) -> None:
+        counts = self.label_counts
+        if counts is None:
+            return
+        _require(len(counts) >= 1, "label_counts must hold at least one count (or be unset)")
+        _require(len(set(counts)) == len(counts), "label_counts must not repeat a count")
+        _require(
+            all(n >= 10 for n in counts), "label_counts must all be >= 10 (one image per digit)"
+        )
+        most = self.data.train_size or 60000
+        _require(
+            all(n <= most for n in counts),
+            f"label_counts must not exceed the {most} training images",
+        )
+        _require("m2" in self.models, "label_counts needs m2 among the models")
 
     def _validate_sweep(self) -> None:
         if self.kl_weights is not None:
@@ -353,7 +385,7 @@ def load_toml(path: str | Path, cls: type = StudyConfig) -> Any:
     return from_dict(cls, data).validate()
 
 
-PRESETS = ("quick", "long", "paper", "tiny", "sweep", "likelihood")
+PRESETS = ("quick", "long", "paper", "tiny", "sweep", "likelihood", "ssl")
 
 
 def load_preset(name_or_path: str) -> StudyConfig:

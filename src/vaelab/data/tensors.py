@@ -36,7 +36,7 @@ class TensorData:
         device = resolve_device(cfg.train.device) if device is None else device
         n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
         y_train = mnist.y_train[:n].astype(np.int64)
-        if cfg.model.kind == "cvae":
+        if cfg.model.kind in ("cvae", "m2"):  # the models that see labels
             label_seed = cfg.train.seed if d.label_seed is None else d.label_seed
             y_train = semi_supervised_labels(y_train, min(d.n_labelled, n), label_seed)
         test = test_subset(mnist.y_test, d.test_size, d.seed)

@@ -88,6 +88,10 @@ def evaluate(
         raise ValueError("a CVAE is evaluated with the images' labels; y is None")
     result = _measures(model, x, y, elbo_samples, iwae_samples, seed)
     no_label = torch.full_like(y, -1)
+    if model.has_classifier:  # M2 reads its own label: q(y|x)'s most probable one
+        with torch.no_grad():
+            no_label = model.label_for(x, no_label)
+        result["classifier_error"] = float((no_label != y).float().mean())
     result["without_label"] = _measures(model, x, no_label, elbo_samples, iwae_samples, seed)
     return result
 

@@ -19,7 +19,7 @@ from vaelab.core.config import ExperimentConfig
 from vaelab.experiments.common import Figure, save_figure
 
 MODES = {"vae": "vae", "cvae": "cvae (true label)"}  # each kind's row of the bounds table
-FIELDS = ("rate", "distortion", "elbo", "iwae", "active_units")
+FIELDS = ("rate", "distortion", "elbo", "iwae", "elbo_on_iwae_images", "active_units")
 
 Point = tuple[float, int]
 

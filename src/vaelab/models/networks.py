@@ -1,4 +1,4 @@
-"""The article's three models: AE, VAE and CVAE.
+"""The article's three models, AE, VAE and CVAE, and the CVAE's citation's M2.
 
 Each model only maps images to latents and latents to pixel logits; losses live in
 `vaelab.models.losses` and the training loop in `vaelab.training`. All three share one
@@ -96,6 +96,7 @@ class AutoEncoder(nn.Module):
 
     is_variational = False
     uses_labels = False
+    has_classifier = False  # q(y|x): `classify` and `predict_proba` (M2)
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -158,6 +159,44 @@ class CVAE(VAE):
         return self.dec_out(h_z) + self.dec_label_out(h_y)  # (..., B, 784)
 
 
+class M2(CVAE):
+    """Kingma et al.'s M2: the CVAE's q(z|x,y) and p(x|y,z) with a classifier q(y|x), an MLP
+    784 -> hidden (tanh) -> 10 logits. Where no label is given (None or -1), encoding and
+    reconstruction use q(y|x)'s most probable label; the training objective sums the bound
+    over every label instead (`losses.m2_objective`)."""
+
+    has_classifier = True
+
+    @_grad_only_in_training
+    def classify(self, x: Tensor) -> Tensor:
+        """q(y|x)'s logits (B, 10)."""
+        return self.cls_out(torch.tanh(self.cls_hidden(x)))
+
+    @torch.no_grad()
+    def predict_proba(self, x: Tensor) -> Tensor:
+        """q(y|x) (B, 10); never tracks grad."""
+        return torch.softmax(self.classify(x), dim=-1)
+
+    def label_for(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """The labels given, with q(y|x)'s argmax wherever none is (None or -1)."""
+        guess = self.classify(x).argmax(-1)
+        return guess if y is None else torch.where(y >= 0, y, guess)
+
+    @_grad_only_in_training
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
+        return super().encode(x, self.label_for(x, y))
+
+    @_grad_only_in_training
+    def encode_given(self, x: Tensor, y: Tensor) -> Posterior:
+        """q(z|x,y) at the labels given, every one >= 0 (the objective's ten labels)."""
+        return super().encode(x, y)
+
+    @torch.no_grad()
+    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        y = self.label_for(x, y)
+        return torch.sigmoid(self.decode(self.encode(x, y).mu, y))
+
+
 def _labels_or_none(y: Tensor | None, batch: int, device: torch.device) -> Tensor:
     """The labels given, or -1 ("no label") for every image."""
     if y is None:
@@ -175,4 +214,4 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-CLASSES: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "vae": VAE, "cvae": CVAE}
+CLASSES: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "vae": VAE, "cvae": CVAE, "m2": M2}

@@ -35,6 +35,7 @@ KINDS = {
     "ae": Kind("ae", False, False, False, True, "autoencoder"),
     "vae": Kind("vae", True, False, False, True, "variational autoencoder"),
     "cvae": Kind("cvae", True, True, False, True, "conditional VAE (label -1: none)"),
+    "m2": Kind("m2", True, True, True, False, "Kingma et al.'s M2: a CVAE with q(y|x)"),
 }
 MODEL_KINDS = tuple(KINDS)
 
@@ -81,6 +82,11 @@ def layers(cfg: ModelConfig) -> list[Layer]:
                 "dec_label", "embed", "labels", "decoder-label", "tanh", embedding=True, bias=False
             ),
             Layer("dec_label_out", "input", "embed", "decoder-label", bias=False, fan_in="code"),
+        ]
+    if k.classifier:  # q(y|x): an MLP with the article's hidden size, ending in the logits
+        found += [
+            Layer("cls_hidden", "hidden", "input", "classifier", "tanh"),
+            Layer("cls_out", "labels", "hidden", "classifier"),
         ]
     return found
 

@@ -46,6 +46,7 @@ from vaelab.study.per_seed import (
 )
 from vaelab.study.preflight import NOT_MEASURED, preflight
 from vaelab.study.results import assemble, print_summary, report_figures
+from vaelab.study.ssl import run_ssl
 from vaelab.study.sweep import claims_over_settings
 
 
@@ -78,6 +79,15 @@ def run_study(
     mnist = load_mnist(cfg.data.path)
     cfg = with_fingerprint(cfg, mnist)
     timings["data"] = _step(time.perf_counter() - t, "read")
+    if cfg.label_counts:  # the semi-supervised study, not the article's
+        have = len(mnist.y_train[: cfg.data.train_size])
+        if max(cfg.label_counts) > have:
+            raise VaelabError(
+                f"label_counts asks for {max(cfg.label_counts)} labelled images of {have}"
+            )
+        with folder_lock(out):
+            StudyFolder(out).clear_temporaries()
+            return run_ssl(cfg, mnist, out, resolve_device(cfg.train.device), console, parallel)
     skipped = preflight(cfg, mnist)  # every check that can fail comes before any work
     with folder_lock(out):  # one study per folder
         StudyFolder(out).clear_temporaries()  # what a killed writer left behind

@@ -43,11 +43,16 @@ _BOOKKEEPING = {
 _UNUSED = {
     "ae": {
         "model": ("embed", "n_labels"),
-        "train": ("kl_weight", "n_samples"),
+        "train": ("kl_weight", "n_samples", "alpha"),
         "data": ("n_labelled", "label_seed"),
     },
-    "vae": {"model": ("embed", "n_labels"), "data": ("n_labelled", "label_seed")},
-    "cvae": {},
+    "vae": {
+        "model": ("embed", "n_labels"),
+        "train": ("alpha",),
+        "data": ("n_labelled", "label_seed"),
+    },
+    "cvae": {"train": ("alpha",)},
+    "m2": {},
 }
 
 

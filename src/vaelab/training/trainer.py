@@ -29,9 +29,11 @@ from vaelab.core.folders import RunFolder
 from vaelab.core.lock import folder_lock
 from vaelab.core.util import first_line
 from vaelab.data.tensors import TensorData, with_data
+from vaelab.models import spec
 from vaelab.models.losses import objective
 from vaelab.models.networks import AutoEncoder, build_model
 from vaelab.training import checkpoint
+from vaelab.training.autograd_step import AutogradStep
 from vaelab.training.identity import check_run_folder
 from vaelab.training.reporter import Reporter, SilentReporter
 from vaelab.training.safety import Snapshot, interrupts_held, sigterm_as_interrupt
@@ -88,6 +90,11 @@ class GroupTrainer:
             for name, view in self.stack.member(params, g).items():
                 view.copy_(initial[name])
         self.kl_weights = tuple(m.cfg.train.kl_weight for m in self.members)  # C, per member
+        self.ce_weights = tuple(classification_weight(m) for m in self.members)  # M2's alpha
+        configs = [m.cfg.model for m in self.members]
+        self.autograd = (
+            None if self.stack.kind.fused else AutogradStep(self.stack, configs, self.device)
+        )
         t = first.cfg.train
         self.adam = FlatAdam(params, t.lr, (t.beta1, t.beta2), t.adam_eps)
         self.batch_gens = [torch.Generator().manual_seed(m.cfg.train.seed) for m in self.members]
@@ -172,8 +179,14 @@ class GroupTrainer:
         for i, start in enumerate(range(0, n, t.batch_size)):
             index = order[:, start : start + t.batch_size]  # (G, b)
             x, y = self._batch(index)
-            eps = self._noise(index.shape[1]) if self.stack.variational else None
-            terms = forward_backward(self.stack, views, grads, x, y, eps, self.kl_weights)
+            if self.autograd is None:  # the hand-written step of the article's models
+                eps = self._noise(index.shape[1]) if self.stack.variational else None
+                terms = forward_backward(self.stack, views, grads, x, y, eps, self.kl_weights)
+            else:
+                terms = self.autograd(
+                    self.adam.params, self.adam.grad, x, y, self.kl_weights, t.n_samples,
+                    self.ce_weights, self.noise_gens,
+                )  # fmt: skip
             self.adam.step()
             losses[i] = terms[:, 0]
             sums += terms * index.shape[1]
@@ -249,11 +262,18 @@ class GroupTrainer:
             xb, yb = x[start : start + batch], y[start : start + batch]
             yb = yb if model.uses_labels else None
             out = objective(
-                model, xb, yb, kl_weight=t.kl_weight, n_samples=t.n_samples, generator=gen
-            )
-            sums += torch.stack(out) * len(xb)
+                model, xb, yb, kl_weight=t.kl_weight, n_samples=t.n_samples, generator=gen,
+                ce_weight=self.ce_weights[g],
+            )  # fmt: skip
+            sums += torch.stack(list(out)) * len(xb)
         loss, reconstruction, kl = (sums / len(x)).tolist()
-        return {"loss": loss, "reconstruction": reconstruction, "kl": kl}
+        found = {"loss": loss, "reconstruction": reconstruction, "kl": kl}
+        if model.has_classifier:  # the share of test images q(y|x) reads wrong
+            guess = torch.cat(
+                [model.classify(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)]
+            )
+            found["error"] = float((guess != y).float().mean())
+        return found
 
     def model(self, g: int) -> AutoEncoder:
         """Member g as an ordinary model (a copy of its weights), in eval mode."""
@@ -345,6 +365,15 @@ class GroupTrainer:
         rows = m.folder.read_metrics()
         checkpoint.save_model(m.run_dir, model, m.cfg, {"final": rows[-1] if rows else {}})
         return model
+
+
+def classification_weight(m: TrainingRun) -> float:
+    """M2's weight of -log q(y|x) on a labelled image: alpha N / N_labelled, as Kingma et al.'s
+    code scales their alpha (the paper's 0.1 N on a sum over the data set)."""
+    if not spec.kind(m.cfg.model.kind).classifier:
+        return 0.0
+    labelled = int((m.data.y_train >= 0).sum())
+    return m.cfg.train.alpha * len(m.data.y_train) / labelled if labelled else 0.0
 
 
 def _same_tensor(a: Tensor, b: Tensor) -> bool:

@@ -1,0 +1,113 @@
+"""M2's epoch beside the CVAE's and beside a careful eager loop of the same objective.
+
+All in one process, in interleaved rounds, each row its fastest round (see grid_speed.py):
+- vaelab CVAE z=50: the article's CVAE through the group trainer (fused C kernels);
+- vaelab M2 z=50: M2 through the same trainer, gradients by autograd on the flat buffer
+  (`training.autograd_step`);
+- eager M2: a plain loop, `build_model("m2")` with `torch.optim.Adam` and the same
+  `losses.m2_objective`, no flat buffer: what the trainer's bookkeeping costs.
+M2 scores every image under all ten labels, so about ten times the CVAE's decoder work per
+step is expected of it.
+
+    .venv/bin/python benchmarks/m2_speed.py --train-size 10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.data.mnist import load_mnist
+from vaelab.data.tensors import TensorData, compact_data
+from vaelab.models import kernels
+from vaelab.models.losses import m2_objective
+from vaelab.models.networks import build_model
+from vaelab.training.trainer import GroupTrainer, TrainingRun, classification_weight
+
+
+def config(kind: str, n: int, labelled: int) -> RunConfig:
+    return RunConfig(
+        ModelConfig(kind=kind, latent=50),
+        TrainConfig(kl_weight=1.0, n_samples=1, device="cpu"),
+        DataConfig(train_size=n, test_size=100, n_labelled=labelled),
+    )
+
+
+def eager_epoch_fn(data: TensorData, cfg: RunConfig, ce_weight: float) -> Callable[[], None]:
+    torch.manual_seed(0)
+    model = build_model(cfg.model).train()
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    order_gen, noise = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
+    x, y, b = data.x_train, data.y_train, cfg.train.batch_size
+
+    def epoch() -> None:
+        order = torch.randperm(len(x), generator=order_gen)
+        for start in range(0, len(x), b):
+            i = order[start : start + b]
+            loss = m2_objective(
+                model, x[i], y[i], kl_weight=1.0, n_samples=1, ce_weight=ce_weight,
+                generator=noise,
+            ).loss  # fmt: skip
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+
+    return epoch
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-size", type=int, default=10000)
+    parser.add_argument("--labelled", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+    mnist = load_mnist()
+    n = args.train_size
+    with tempfile.TemporaryDirectory(prefix="vaelab-m2-") as tmp:
+        trainers = {}
+        for kind in ("cvae", "m2"):
+            cfg = config(kind, n, args.labelled)
+            run = TrainingRun(cfg, compact_data(mnist, cfg), Path(tmp) / kind)
+            trainers[kind] = GroupTrainer([run])
+        m2_cfg = config("m2", n, args.labelled)
+        m2_data = TensorData.from_mnist(mnist, m2_cfg, "cpu")
+        weight = classification_weight(TrainingRun(m2_cfg, m2_data, Path(tmp) / "x"))
+        rows: dict[str, Callable[[], object]] = {
+            "cvae": trainers["cvae"].train_epoch,
+            "m2": trainers["m2"].train_epoch,
+            "eager": eager_epoch_fn(m2_data, m2_cfg, weight),
+        }
+        times: dict[str, list[float]] = {name: [] for name in rows}
+        for r in range(args.rounds):
+            for name, fn in rows.items():
+                started = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - started)
+            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()),
+                  file=sys.stderr)  # fmt: skip
+    best = {name: min(t) for name, t in times.items()}
+    scale = 60000 / n
+    print(f"{'':<28}{'s/epoch':>9}{'at 60k':>9}  ratio")
+    table = [
+        ("vaelab CVAE z=50, k=1", best["cvae"], "1.00x"),
+        ("vaelab M2 z=50, k=1", best["m2"], f"{best['m2'] / best['cvae']:.2f}x the CVAE"),
+        ("eager M2 loop", best["eager"], f"{best['eager'] / best['m2']:.2f}x vaelab's M2"),
+    ]
+    for name, seconds, note in table:
+        print(f"{name:<28}{seconds:>9.3f}{seconds * scale:>9.2f}  {note}")
+    print(
+        f"best of {args.rounds} interleaved rounds; torch {torch.__version__}, threads "
+        f"{torch.get_num_threads()}, step: {kernels.kernels_status()}, {n} images"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

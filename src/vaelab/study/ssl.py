@@ -1,0 +1,222 @@
+"""The semi-supervised study: what the unlabelled images buy, as test error against labels given.
+
+For each seed and each number of labelled images n (a seeded, class-balanced choice, the same
+images for every model of that seed: `data.splits.labelled_mask` with the run seed), it trains
+M2 and, when the study lists it, the article's CVAE, through the study's own units. Then, on
+the full test set:
+- M2: the error of q(y|x)'s most probable digit;
+- labelled only: the same q(y|x) network trained on the n labelled images alone;
+- CVAE + kNN: a 5-nearest-neighbour classifier on the CVAE's codes (no label given), fitted on
+  the n labelled images; CVAE + k-means: 10 clusters of its test codes, matched one to one to
+  the digits (the clustering accuracy of experiment 4, which reads the test labels);
+- the paper's M2 (Kingma et al. 2014, table 1).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure as MplFigure
+from rich.console import Console
+from sklearn.neighbors import KNeighborsClassifier
+from torch import nn
+
+from vaelab.core import fileio
+from vaelab.core.config import RunConfig, StudyConfig, to_dict
+from vaelab.core.folders import StudyFolder
+from vaelab.core.util import format_duration
+from vaelab.data.mnist import MNIST
+from vaelab.data.splits import labelled_mask, to_float
+from vaelab.execution.parallel import ParallelOptions, train_units
+from vaelab.experiments.clustering import hungarian_accuracy, kmeans_labels
+from vaelab.experiments.common import save_figure
+from vaelab.study.grid import run_dir_for
+from vaelab.training import checkpoint
+
+PAPER_M2 = {100: 11.97, 600: 4.94, 1000: 3.60, 3000: 3.92}  # % test error, Kingma et al. 2014
+BASELINE_STEPS = 2000  # Adam steps of the labelled-only classifier, whatever n
+NEIGHBOURS = 5
+
+
+def ssl_runs(cfg: StudyConfig, out: Path) -> dict[tuple[str, int, int], tuple[RunConfig, Path]]:
+    """{(kind, n labelled, seed): (its settings, its run folder)} for every trained model."""
+    z = cfg.latents[0]
+    found = {}
+    for seed in cfg.seeds:
+        for n in cfg.label_counts or ():
+            for kind in cfg.models:
+                base = cfg.run_config(kind, z, seed)
+                rc = RunConfig(base.model, base.train, _with_labels(base, n))
+                found[(kind, n, seed)] = (rc, run_dir_for(out, rc))
+    return found
+
+
+def _with_labels(cfg: RunConfig, n: int) -> Any:
+    return dataclasses.replace(cfg.data, n_labelled=n, label_seed=None)
+
+
+def run_ssl(
+    cfg: StudyConfig,
+    mnist: MNIST,
+    out: Path,
+    device: torch.device,
+    console: Console,
+    parallel: ParallelOptions | None = None,
+) -> Path:
+    """Train every model, measure every method, write results.json, the figure and a page."""
+    started = time.perf_counter()
+    runs = ssl_runs(cfg, out)
+    console.print(f"semi-supervised study {cfg.name!r}: {len(runs)} models into {out}")
+    train_units(list(runs.values()), mnist, out, device, console, parallel)
+    trained = time.perf_counter() - started
+    n_train = len(mnist.y_train) if cfg.data.train_size is None else cfg.data.train_size
+    x_train = torch.from_numpy(to_float(mnist.x_train[:n_train]))
+    y_train = mnist.y_train[:n_train].astype(np.int64)
+    x_test = torch.from_numpy(to_float(mnist.x_test))
+    y_test = mnist.y_test.astype(np.int64)
+    errors: dict[str, dict[int, dict[int, float]]] = {}
+    curves: dict[str, list[dict[str, float]]] = {}
+    for seed in cfg.seeds:
+        for n in cfg.label_counts or ():
+            mask = labelled_mask(y_train, n, seed)
+            found = _methods(cfg, runs, n, seed, mask, x_train, y_train, x_test, y_test)
+            for method, error in found.items():
+                errors.setdefault(method, {}).setdefault(n, {})[seed] = error
+            rows = StudyFolder(out).run(runs[("m2", n, seed)][1].name).read_metrics()
+            curves[f"n{n}-seed{seed}"] = [
+                {"epoch": r["epoch"], "test_error": r["test_error"]}
+                for r in rows
+                if r.get("test_error") is not None
+            ]
+            console.print(
+                f"{n} labels, seed {seed}: "
+                + ", ".join(f"{m} {100 * e:.2f}%" for m, e in found.items())
+            )
+    results = {
+        "config": to_dict(cfg),
+        "label_counts": list(cfg.label_counts or ()),
+        "test_images": len(y_test),
+        "errors": {m: _summaries(by_n) for m, by_n in errors.items()},
+        "paper_m2_percent": {str(n): e for n, e in PAPER_M2.items()},
+        "m2_test_error_by_epoch": curves,
+        "timings": {"training": trained, "total": time.perf_counter() - started},
+    }
+    folder = StudyFolder(out)
+    figure = save_figure(error_figure(results), out, "ssl_error.png")
+    results["figures"] = {"ssl": [{"path": figure, "title": "Test error against labels given"}]}
+    fileio.write_json(folder.results, results)
+    _print_table(results, console)
+    console.print(f"total time: {format_duration(results['timings']['total'])}")
+    return folder.results
+
+
+def _methods(
+    cfg: StudyConfig,
+    runs: Mapping[tuple[str, int, int], tuple[RunConfig, Path]],
+    n: int,
+    seed: int,
+    mask: np.ndarray,
+    x_train: torch.Tensor,
+    y_train: np.ndarray,
+    x_test: torch.Tensor,
+    y_test: np.ndarray,
+) -> dict[str, float]:
+    m2, _ = checkpoint.load_model(runs[("m2", n, seed)][1], "cpu")
+    guess = torch.cat(
+        [m2.classify(x_test[i : i + 2000]).argmax(-1) for i in range(0, len(x_test), 2000)]
+    )
+    found = {"M2": float((guess.numpy() != y_test).mean())}
+    found["labelled only"] = labelled_only_error(
+        x_train[mask], y_train[mask], x_test, y_test, cfg.model.hidden, cfg.train.lr, seed
+    )
+    if ("cvae", n, seed) in runs:
+        cvae, _ = checkpoint.load_model(runs[("cvae", n, seed)][1], "cpu")
+        codes_train, codes_test = cvae.embed(x_train[mask]).numpy(), cvae.embed(x_test).numpy()
+        knn = KNeighborsClassifier(n_neighbors=min(NEIGHBOURS, n)).fit(codes_train, y_train[mask])
+        found["CVAE + kNN"] = float((knn.predict(codes_test) != y_test).mean())
+        clusters = kmeans_labels(codes_test, n_clusters=10, runs=1, seed=seed)[0]
+        found["CVAE + k-means"] = 1.0 - hungarian_accuracy(y_test, clusters)
+    return found
+
+
+def labelled_only_error(
+    x: torch.Tensor,
+    y: np.ndarray,
+    x_test: torch.Tensor,
+    y_test: np.ndarray,
+    hidden: int,
+    lr: float,
+    seed: int,
+) -> float:
+    """The test error of q(y|x)'s network (784 -> hidden tanh -> 10) trained on (x, y) alone:
+    Adam, batches of up to 100, `BASELINE_STEPS` steps, seeded."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.Tanh(), nn.Linear(hidden, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    labels = torch.from_numpy(y)
+    batch = min(100, len(x))
+    for _ in range(BASELINE_STEPS):
+        pick = torch.randint(0, len(x), (batch,), generator=gen)
+        loss = nn.functional.cross_entropy(net(x[pick]), labels[pick])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        return float((net(x_test).argmax(-1).numpy() != y_test).mean())
+
+
+def _summaries(by_n: Mapping[int, Mapping[int, float]]) -> dict[str, Any]:
+    found = {}
+    for n, by_seed in by_n.items():
+        values = np.array(list(by_seed.values()))
+        sd = float(values.std(ddof=1)) if len(values) > 1 else None
+        found[str(n)] = {
+            "mean": float(values.mean()),
+            "sd": sd,
+            "per_seed": {str(s): v for s, v in by_seed.items()},
+        }
+    return found
+
+
+def error_figure(results: Mapping[str, Any]) -> MplFigure:
+    fig = MplFigure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.subplots()
+    counts = results["label_counts"]
+    for method, by_n in results["errors"].items():
+        means = [100 * by_n[str(n)]["mean"] for n in counts]
+        sds = [100 * (by_n[str(n)]["sd"] or 0.0) for n in counts]
+        ax.errorbar(counts, means, yerr=sds, marker="o", capsize=3, label=method)
+    paper = results["paper_m2_percent"]
+    ax.plot([int(n) for n in paper], list(paper.values()), "k*", ms=10, label="M2, Kingma et al.")
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training images")
+    ax.set_ylabel("test error (%), mean ± sd over seeds")
+    ax.set_title("Test error against labels given")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def _print_table(results: Mapping[str, Any], console: Console) -> None:
+    counts = results["label_counts"]
+    console.print("test error (%), mean ± sd over seeds, on all test images")
+    header = f"{'method':<16}" + "".join(f"{n:>16}" for n in counts)
+    console.print(header, markup=False, highlight=False)
+    for method, by_n in results["errors"].items():
+        cells = []
+        for n in counts:
+            s = by_n[str(n)]
+            sd = "" if s["sd"] is None or math.isnan(s["sd"]) else f" ± {100 * s['sd']:.2f}"
+            cells.append(f"{100 * s['mean']:.2f}{sd}")
+        console.print(f"{method:<16}" + "".join(f"{c:>16}" for c in cells), markup=False)
+    paper = results["paper_m2_percent"]
+    line = "".join(f"{paper.get(str(n), '-')!s:>16}" for n in counts)
+    console.print(f"{'paper M2':<16}" + line, markup=False, highlight=False)

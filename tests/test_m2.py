@@ -1,0 +1,216 @@
+"""M2 (Kingma et al. 2014): its objective and gradients against a plain nn.Module written
+from the paper with torch.distributions, labels inferred where none is given, and training
+through the one group trainer (grouped equals alone, resume bit for bit)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch.distributions import Bernoulli, Categorical, Normal, kl_divergence
+
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.core.errors import VaelabError
+from vaelab.data.tensors import TensorData, compact_data
+from vaelab.models.losses import m2_objective
+from vaelab.models.networks import M2, build_model
+from vaelab.training.checkpoint import load_model
+from vaelab.training.run import train
+from vaelab.training.trainer import TrainingRun, classification_weight, train_group
+
+D, H, E = 20, 12, 5
+
+
+class PlainM2(nn.Module):
+    """M2 as the paper writes it, one label at a time, with its own layers."""
+
+    def __init__(self, z: int) -> None:
+        super().__init__()
+        self.enc_x, self.enc_y = nn.Linear(D, H), nn.Embedding(10, E)
+        self.mu, self.ln_var = nn.Linear(H + E, z), nn.Linear(H + E, z)
+        self.dec_z, self.dec_y = nn.Linear(z, H), nn.Embedding(10, E)
+        self.out = nn.Linear(H + E, D)
+        self.cls = nn.Sequential(nn.Linear(D, H), nn.Tanh(), nn.Linear(H, 10))
+
+    def copy_from(self, m: M2) -> None:
+        with torch.no_grad():
+            pairs = [(self.enc_x, m.enc_hidden), (self.dec_z, m.dec_hidden),
+                     (self.mu, m.enc_mu), (self.ln_var, m.enc_ln_var),
+                     (self.cls[0], m.cls_hidden), (self.cls[2], m.cls_out)]  # fmt: skip
+            for mine, theirs in pairs:
+                mine.weight.copy_(theirs.weight)
+                mine.bias.copy_(theirs.bias)
+            self.enc_y.weight.copy_(m.enc_label.weight)
+            self.dec_y.weight.copy_(m.dec_label.weight)
+            self.out.weight.copy_(torch.cat([m.dec_out.weight, m.dec_label_out.weight], 1))
+            self.out.bias.copy_(m.dec_out.bias)
+
+    def bound(self, x, label, eps, c):
+        """L(x, y): E_q[-log p(x|y,z)] over the draws eps (k, B, Z) + c KL(q(z|x,y) || p(z))."""
+        y = torch.full((len(x),), label, dtype=torch.long)
+        h = torch.cat([torch.tanh(self.enc_x(x)), torch.tanh(self.enc_y(y))], -1)
+        q = Normal(self.mu(h), torch.exp(0.5 * self.ln_var(h)))
+        z = q.mean + eps * q.stddev
+        hy = torch.tanh(self.dec_y(y)).expand(len(eps), -1, -1)
+        logits = self.out(torch.cat([torch.tanh(self.dec_z(z)), hy], -1))
+        # grey-level x: the Bernoulli cross-entropy the models use, outside its {0, 1} support
+        nll = -Bernoulli(logits=logits, validate_args=False).log_prob(x).sum(-1).mean(0)
+        kl = kl_divergence(q, Normal(torch.zeros_like(q.mean), torch.ones_like(q.mean))).sum(-1)
+        return nll + c * kl
+
+    def loss(self, x, y, eps, c, ce_weight):
+        b = len(x)
+        bounds = torch.stack([self.bound(x, lab, eps[:, lab * b : (lab + 1) * b], c)
+                              for lab in range(10)], 1)  # fmt: skip
+        qy = Categorical(logits=self.cls(x))
+        total = []
+        for i in range(b):
+            if y[i] >= 0:
+                total.append(bounds[i, y[i]] - ce_weight * qy.log_prob(y.clamp(min=0))[i])
+            else:
+                total.append((qy.probs[i] * bounds[i]).sum() - qy.entropy()[i])
+        return torch.stack(total).mean()
+
+
+def m2(z=3, seed=0) -> M2:
+    torch.manual_seed(seed)
+    return build_model(ModelConfig(kind="m2", latent=z, hidden=H, embed=E, input_dim=D))
+
+
+def test_the_objective_and_its_gradients_equal_the_papers_written_plainly():
+    model, plain = m2(), PlainM2(3)
+    plain.copy_from(model)
+    model.train()
+    x = torch.rand(6, D)
+    y = torch.tensor([3, -1, 0, -1, -1, 9])  # labelled and unlabelled in one batch
+    k, c, w = 4, 0.3, 7.5
+    eps = torch.randn((k, 10 * 6, 3), generator=torch.Generator().manual_seed(5))
+    out = m2_objective(model, x, y, kl_weight=c, n_samples=k, ce_weight=w,
+                       generator=torch.Generator().manual_seed(5))  # fmt: skip
+    expected = plain.loss(x, y, eps, c, w)
+    torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-5)
+    out.loss.backward()
+    expected.backward()
+    pairs = {
+        "enc_hidden.weight": plain.enc_x.weight.grad, "enc_label.weight": plain.enc_y.weight.grad,
+        "enc_mu.weight": plain.mu.weight.grad, "enc_ln_var.bias": plain.ln_var.bias.grad,
+        "dec_hidden.weight": plain.dec_z.weight.grad, "dec_label.weight": plain.dec_y.weight.grad,
+        "dec_out.weight": plain.out.weight.grad[:, :H],
+        "dec_label_out.weight": plain.out.weight.grad[:, H:],
+        "cls_hidden.weight": plain.cls[0].weight.grad, "cls_out.bias": plain.cls[2].bias.grad,
+    }  # fmt: skip
+    grads = dict(model.named_parameters())
+    for name, want in pairs.items():
+        torch.testing.assert_close(grads[name].grad, want, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_an_unlabelled_image_is_scored_under_every_label_not_one():
+    model = m2()
+    model.train()
+    x = torch.rand(4, D)
+    gen = torch.Generator().manual_seed(1)
+    unlabelled = m2_objective(model, x, None, n_samples=2, generator=gen).loss
+    gen = torch.Generator().manual_seed(1)
+    minus_one = m2_objective(model, x, torch.full((4,), -1), n_samples=2, generator=gen).loss
+    assert unlabelled == minus_one
+    # the classifier gets a gradient from unlabelled images alone (through q(y|x) and H)
+    unlabelled.backward()
+    assert model.cls_out.weight.grad.abs().sum() > 0
+
+
+def test_labels_are_inferred_where_none_is_given():
+    model = m2().eval()
+    x = torch.rand(5, D)
+    guess = model.predict_proba(x).argmax(-1)
+    assert torch.allclose(model.predict_proba(x).sum(-1), torch.ones(5))
+    given = torch.tensor([1, -1, 2, -1, 3])
+    filled = torch.where(given >= 0, given, guess)
+    assert torch.equal(model.embed(x, given), model.embed(x, filled))
+    assert torch.equal(model.reconstruct(x), model.reconstruct(x, guess))
+    assert not torch.equal(model.reconstruct(x, (guess + 1) % 10), model.reconstruct(x, guess))
+
+
+def _cfg(z=2, seed=0, epochs=2, **train_args) -> RunConfig:
+    return RunConfig(
+        ModelConfig(kind="m2", latent=z, hidden=16, embed=8),
+        TrainConfig(
+            **{
+                "epochs": epochs,
+                "batch_size": 50,
+                "n_samples": 2,
+                "seed": seed,
+                "checkpoint_every": 1,
+                "eval_every": 1,
+                "device": "cpu",
+                **train_args,
+            }
+        ),  # fmt: skip
+        DataConfig(train_size=200, test_size=60, n_labelled=40),
+    )
+
+
+def test_the_classification_weight_is_alpha_times_n_over_labelled(prototype_mnist):
+    cfg = _cfg(alpha=0.2)
+    run = TrainingRun(cfg, TensorData.from_mnist(prototype_mnist, cfg), "unused")
+    assert classification_weight(run) == pytest.approx(0.2 * 200 / 40)
+    vae = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind="vae"))
+    assert classification_weight(TrainingRun(vae, run.data, "unused")) == 0.0
+
+
+def test_m2_trains_through_the_group_trainer_and_learns_to_classify(prototype_mnist, tmp_path):
+    cfg = _cfg(epochs=25, lr=0.003)
+    data = TensorData.from_mnist(prototype_mnist, cfg)
+    model = train(cfg, data, tmp_path / "m2")
+    error = float((model.predict_proba(data.x_test).argmax(-1) != data.y_test).float().mean())
+    assert error < 0.5  # ten prototypes, 40 labels: chance is 0.9
+    loaded, saved = load_model(tmp_path / "m2", "cpu")
+    assert isinstance(loaded, M2) and saved["config"]["model"]["kind"] == "m2"
+    assert torch.equal(loaded.predict_proba(data.x_test), model.predict_proba(data.x_test))
+    import json
+
+    rows = [
+        json.loads(line) for line in (tmp_path / "m2" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert all("test_error" in r for r in rows) and rows[-1]["test_error"] == pytest.approx(error)
+    assert rows[-1]["test_error"] < rows[0]["test_error"]  # logged per epoch: it improved
+
+
+def test_grouped_m2_equals_m2_alone(prototype_mnist, tmp_path):
+    cfgs = [_cfg(z=2, seed=0), _cfg(z=4, seed=1, kl_weight=1.0)]
+    members = [TrainingRun(c, compact_data(prototype_mnist, c), tmp_path / f"g{i}")
+               for i, c in enumerate(cfgs)]  # fmt: skip
+    train_group(members)
+    for i, c in enumerate(cfgs):
+        train(c, TensorData.from_mnist(prototype_mnist, c), tmp_path / f"a{i}")
+        a, g = (
+            load_file(tmp_path / f"a{i}/model.safetensors"),
+            load_file(tmp_path / f"g{i}/model.safetensors"),
+        )
+        # one computation per member either way: only summation order can differ
+        assert max(float((a[k] - g[k]).abs().max()) for k in a) <= 1e-5
+
+
+def test_an_interrupted_m2_resumes_bit_for_bit(prototype_mnist, tmp_path):
+    cfg = _cfg(epochs=3)
+    data = TensorData.from_mnist(prototype_mnist, cfg)
+    train(cfg, data, tmp_path / "whole")
+    train(
+        dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1)),
+        data,
+        tmp_path / "cut",
+    )
+    train(cfg, data, tmp_path / "cut", resume=True)
+    a, b = (
+        load_file(tmp_path / "whole/model.safetensors"),
+        load_file(tmp_path / "cut/model.safetensors"),
+    )
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize("alpha", [-0.1, float("nan"), float("inf")])
+def test_a_bad_alpha_is_one_line(alpha):
+    with pytest.raises(VaelabError, match="train.alpha"):
+        _cfg(alpha=alpha).validate()
