@@ -113,9 +113,10 @@ RESUME = ["train", "--out", "{w}/run", "--data", "{w}/m.npz", "--epochs", "3", "
 CONFIG = ["train", "--out", "{w}/new-run", "--config", "{w}/run.toml"]
 EVAL = ["eval", "{w}/run", "--device", "cpu"]
 DATA = ["data", "--data"]
-SWEEP = "latents = [2, 4]\nkl_weights = "
-SAMPLES = "latents = [2, 4]\nsamples = "
+SWEEP = 'models = ["ae", "vae"]\nkl_weights = '
+SAMPLES = 'models = ["ae", "vae"]\nsamples = '
 BINARIZE = 'test_size = 100\nbinarize = "yes"'
+M2, SSL = 'models = ["ae", "vae"]', 'models = ["m2"]\nlabel_counts = '
 FILE, NPZ, KM, CHECKPOINTS = "{w}/file.txt", "{w}/m.npz", "kmeans_runs = 2", "run/checkpoints"
 
 # (name, setup or None, argv with {w} for the world's folder; a setup may return the argv)
@@ -172,17 +173,23 @@ CASES: list[tuple[str, Callable | None, list[str] | None]] = [
     ("study: more clusters than images", study_with(**{KM: "kmeans_clusters = 500"}), None),
     ("study: test images lack a digit", study_with(**{"test_size = 100": "test_size = 3"}), None),
     ("study: lr infinite", study_with(**{"epochs = 2": "epochs = 2\nlr = inf"}), None),
-    ("study: kl_weights empty", study_with(**{"latents = [2, 4]": SWEEP + "[]"}), None),
-    ("study: kl_weights repeated", study_with(**{"latents = [2, 4]": SWEEP + "[0.1, 0.1]"}), None),
-    ("study: kl_weights negative", study_with(**{"latents = [2, 4]": SWEEP + "[-1.0]"}), None),
-    ("study: kl_weights infinite", study_with(**{"latents = [2, 4]": SWEEP + "[inf]"}), None),
-    ("study: kl_weights nan", study_with(**{"latents = [2, 4]": SWEEP + "[nan]"}), None),
-    ("study: kl_weights a string", study_with(**{"latents = [2, 4]": SWEEP + '"0.1"'}), None),
-    ("study: samples 0", study_with(**{"latents = [2, 4]": SAMPLES + "[0, 5]"}), None),
-    ("study: samples empty", study_with(**{"latents = [2, 4]": SAMPLES + "[]"}), None),
-    ("study: samples repeated", study_with(**{"latents = [2, 4]": SAMPLES + "[5, 5]"}), None),
-    ("study: samples a float", study_with(**{"latents = [2, 4]": SAMPLES + "[1.5]"}), None),
+    ("study: kl_weights empty", study_with(**{M2: SWEEP + "[]"}), None),
+    ("study: kl_weights repeated", study_with(**{M2: SWEEP + "[0.1, 0.1]"}), None),
+    ("study: kl_weights negative", study_with(**{M2: SWEEP + "[-1.0]"}), None),
+    ("study: kl_weights infinite", study_with(**{M2: SWEEP + "[inf]"}), None),
+    ("study: kl_weights nan", study_with(**{M2: SWEEP + "[nan]"}), None),
+    ("study: kl_weights a string", study_with(**{M2: SWEEP + '"0.1"'}), None),
+    ("study: samples 0", study_with(**{M2: SAMPLES + "[0, 5]"}), None),
+    ("study: samples empty", study_with(**{M2: SAMPLES + "[]"}), None),
+    ("study: samples repeated", study_with(**{M2: SAMPLES + "[5, 5]"}), None),
+    ("study: samples a float", study_with(**{M2: SAMPLES + "[1.5]"}), None),
     ("study: binarize unknown", study_with(**{"test_size = 100": BINARIZE}), None),
+    ("study: label_counts below 10", study_with(**{M2: SSL + "[5]"}), None),
+    ("study: label_counts above the data", study_with(**{M2: SSL + "[400]"}), None),
+    ("study: label_counts repeated", study_with(**{M2: SSL + "[20, 20]"}), None),
+    ("study: label_counts without m2", study_with(**{M2: M2 + "\nlabel_counts = [20]"}), None),
+    ("study: alpha negative", study_with(**{"epochs = 2": "epochs = 2\nalpha = -0.1"}), None),
+    ("study: alpha infinite", study_with(**{"epochs = 2": "epochs = 2\nalpha = inf"}), None),
     # data files
     ("--data missing", None, [*DATA, "{w}/nope.npz"]),
     ("--data not .npz", None, [*DATA, "{w}/file.txt"]),
