@@ -22,7 +22,7 @@ def test_json_round_trip_keeps_every_field():
 @pytest.mark.parametrize("name", PRESETS)
 def test_shipped_presets_load(name):
     cfg = load_preset(name)
-    assert set(cfg.models) <= {"ae", "vae", "cvae"}
+    assert set(cfg.models) <= {"ae", "vae", "cvae", "m2"}
     assert cfg.name == name
 
 

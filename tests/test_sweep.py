@@ -71,7 +71,7 @@ def test_claims_are_judged_at_every_point(swept):
 
 def test_rate_distortion_rows_add_up_and_a_larger_c_spends_less_rate(swept):
     _, out, results = swept
-    rows = [r for r in results["rate_distortion"] if r["kind"] == "vae"]
+    rows = [r for r in results["experiments"]["rate_distortion"]["rows"] if r["kind"] == "vae"]
     assert len(rows) == 4
     for r in rows:  # distortion + rate = -ELBO, and the IWAE bound is no lower than the ELBO
         assert r["rate"] + r["distortion"] == pytest.approx(-r["elbo"], rel=1e-9)

@@ -102,9 +102,13 @@ def test_tensorboard_scalars_read_back_with_tensorboards_reader(study, tmp_path)
     folder, _ = study
     run_dirs = sorted((folder / "models").iterdir())
     written = write_scalars(tmp_path / "tb", run_dirs)
-    assert sorted(p.name for p in written) == ["ae-z3-seed0", "cvae-z2-seed0", "vae-z2-seed0"]
+    assert sorted(p.name for p in written) == [
+        "ae-z3-seed0",
+        "cvae-z2-seed0-C0.1-k5",
+        "vae-z2-seed0-C0.1-k5",
+    ]  # the VAE and CVAE named with their (C, k)
     write_scalars(tmp_path / "tb", run_dirs)  # rebuilt, not appended
-    events = accumulator.EventAccumulator(str(tmp_path / "tb" / "vae-z2-seed0"))
+    events = accumulator.EventAccumulator(str(tmp_path / "tb" / "vae-z2-seed0-C0.1-k5"))
     events.Reload()
     rows = read_metrics(folder / "models" / "vae-z2")
     train = events.Scalars("loss/train")

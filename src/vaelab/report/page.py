@@ -123,7 +123,9 @@ def write_report(results: dict[str, Any], path: Path) -> Path:
         verdict_class=VERDICT_CLASS,
         marks=MARKS,
         training_rows=training_rows(results["training"]),
-        rd_rows=rate_distortion_rows(results.get("rate_distortion", [])),
+        rd_rows=rate_distortion_rows(
+            results["experiments"].get("rate_distortion", {}).get("rows", [])
+        ),
     )
     fileio.write_text(path, html)
     keep = {curves} | {f["path"] for listed in results["figures"].values() for f in listed}

@@ -158,7 +158,7 @@ def _run_locked(
         cfg, *sweep, numbers, results, data, judge, judge_name, skipped, out, console, timings
     )
     results["claims_over_settings"] = settings.pop("map")
-    results["rate_distortion"] = settings["rows"]
+    results["experiments"]["rate_distortion"] = {"rows": settings["rows"]}  # every point
     results["figures"]["rate_distortion"] = [
         dataclasses.asdict(f)
         for f in rate_distortion.figures(settings["rows"], cfg.experiments, out)
