@@ -132,7 +132,7 @@ def test_projector_files_follow_tensorboards_format(study, tmp_path):
     config = text_format.Parse(
         (out / "projector_config.pbtxt").read_text(), projector.ProjectorConfig()
     )
-    assert [e.tensor_name for e in config.embeddings] == ["ae-z3-seed0", "vae-z2-seed0"]
+    assert [e.tensor_name for e in config.embeddings] == ["ae-z3-seed0", "vae-z2-seed0-C0.1-k5"]
     labels = (out / "metadata.tsv").read_text().split()
     assert len(labels) == 30 and set(labels) <= set("0123456789")
     for e, z in zip(config.embeddings, (3, 2), strict=True):

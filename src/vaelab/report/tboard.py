@@ -28,15 +28,12 @@ TERMS = ("loss", "reconstruction", "kl")
 THUMB = 28  # sprite thumbnails: the images' own size
 
 
-def run_name(cfg: RunConfig) -> str:
-    return f"{cfg.model.kind}-z{cfg.model.latent}-seed{cfg.train.seed}"
-
-
 def tensorboard_name(cfg: RunConfig) -> str:
-    """The run's folder name with the point (C, k) it was trained at, for a VAE or CVAE."""
-    t = cfg.train
-    point = "" if cfg.model.kind == "ae" else f"-C{t.kl_weight:g}-k{t.n_samples}"
-    return run_name(cfg) + point
+    """<kind>-z<latent>-seed<seed>, and the point -C<C>-k<k> for a VAE or CVAE: a readable
+    name in TensorBoard's run list (the run folder's own name is a hash)."""
+    t, m = cfg.train, cfg.model
+    point = "" if m.kind == "ae" else f"-C{t.kl_weight:g}-k{t.n_samples}"
+    return f"{m.kind}-z{m.latent}-seed{t.seed}{point}"
 
 
 def write_scalars(logdir: Path, run_dirs: list[Path]) -> list[Path]:
@@ -91,7 +88,7 @@ def export_projector(source: Path, out: Path, data_path: str | None = None) -> l
         model, _ = checkpoint.load_model(run_dir, "cpu")
         with torch.no_grad():
             codes = model.embed(x).numpy()  # (M, Z): the mean code, no label
-        name = run_name(cfg)
+        name = tensorboard_name(cfg)
         tensors = "tensors.tsv" if len(run_dirs) == 1 else f"{name}/tensors.tsv"
         fileio.write_text(
             out / tensors, "".join("\t".join(f"{v:.7g}" for v in r) + "\n" for r in codes)
