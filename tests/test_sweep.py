@@ -170,3 +170,15 @@ def test_a_single_point_names_its_runs_as_before():
     assert cfg.points() == ((0.1, 5),) and cfg.at(cfg.headline()) == cfg
     assert StudyConfig(kl_weights=(1.0, 0.1)).headline() == (0.1, 5)
     assert StudyConfig(kl_weights=(1.0, 0.5)).headline() == (1.0, 5)
+
+
+def test_the_training_table_keeps_the_points_apart(swept):
+    from vaelab.report.page import training_rows
+
+    _, out, results = swept
+    rows = {
+        (r["kind"], r["latent"], r["point"]): r["seeds"] for r in training_rows(results["training"])
+    }
+    assert rows[("vae", 2, "C = 1, k = 5")] == 1 and rows[("vae", 2, "C = 0.1, k = 5")] == 1
+    assert rows[("ae", 2, "")] == 1  # the shared AE: one row, no point
+    assert "VAE (C = 1, k = 5)" in (out / "report.html").read_text()

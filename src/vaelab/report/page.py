@@ -77,17 +77,21 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
 
 def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per model kind and latent size: its seeds' training, as mean ± sd."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, int, tuple[Any, ...]], list[dict[str, Any]]] = {}
     for record in training.values():
-        groups.setdefault((record["kind"], record["latent"]), []).append(record)
+        point = tuple(record.get("point") or ())  # (C, k) in a sweep, else ()
+        groups.setdefault((record["kind"], record["latent"], point), []).append(record)
     rows = []
     order = ["ae", "vae", "cvae", "m2"]
-    for (kind, z), records in sorted(groups.items(), key=lambda i: (order.index(i[0][0]), i[0][1])):
+    for (kind, z, point), records in sorted(
+        groups.items(), key=lambda i: (order.index(i[0][0]), i[0][1], i[0][2])
+    ):
         improving = [r["still_improving"] for r in records if r["still_improving"] is not None]
         rows.append(
             {
                 "kind": kind,
                 "latent": z,
+                "point": f"C = {point[0]:g}, k = {point[1]}" if point else "",
                 "seeds": len(records),
                 "epochs": across_seeds([r["epochs"] for r in records]),
                 "seconds": across_seeds([r["seconds"] for r in records]),

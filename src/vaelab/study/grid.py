@@ -110,6 +110,8 @@ def train_grid(
                 if kind == "ae" and suffix:
                     continue  # the AE is the headline's: one record
                 record = training_record(run_dir, kind, z, seed, reused[run_dir])
+                if kind != "ae" and len(folders) > 1:  # which (C, k) of the sweep
+                    record["point"] = list(point)
                 records[f"{kind}-z{z}-seed{seed}{suffix}"] = record
     return models, folders, records
 
