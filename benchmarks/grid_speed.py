@@ -114,6 +114,17 @@ def timed(fn: Callable[[], object]) -> float:
     return CLOCK() - started
 
 
+def interleaved(rows: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Each row timed once per round, one after another; every round's times on stderr."""
+    times: dict[str, list[float]] = {name: [] for name in rows}
+    for r in range(rounds):
+        for name, fn in rows.items():
+            times[name].append(timed(fn))
+        line = ", ".join(f"{name} {t[-1]:.2f}" for name, t in times.items())
+        print(f"round {r + 1}: {line}", file=sys.stderr)
+    return times
+
+
 class Groups:
     """Training groups built once (the weights go on training from round to round, as they
     would from epoch to epoch), each timed for one epoch per call."""
@@ -256,14 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             "study_3": lambda: study.train(3),
             "grid_3": lambda: [whole.epoch() for _ in range(3)],
         }
-        times: dict[str, list[float]] = {name: [] for name in rows}
-        for r in range(args.rounds):
-            for name, fn in rows.items():
-                times[name].append(timed(fn))
-            print(
-                f"round {r + 1}: " + ", ".join(f"{name} {t[-1]:.2f}" for name, t in times.items()),
-                file=sys.stderr,
-            )
+        times = interleaved(rows, args.rounds)
     best = {name: min(t) for name, t in times.items()}
     study_epoch = min((b - a) / 2 for a, b in zip(times["study_1"], times["study_3"], strict=True))
     grid_epoch = best["grid_3"] / 3

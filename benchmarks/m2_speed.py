@@ -17,12 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))
+from grid_speed import interleaved  # noqa: E402
 from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data.mnist import load_mnist
 from vaelab.data.tensors import TensorData, compact_data
@@ -84,14 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             "m2": trainers["m2"].train_epoch,
             "eager": eager_epoch_fn(m2_data, m2_cfg, weight),
         }
-        times: dict[str, list[float]] = {name: [] for name in rows}
-        for r in range(args.rounds):
-            for name, fn in rows.items():
-                started = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - started)
-            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()),
-                  file=sys.stderr)  # fmt: skip
+        times = interleaved(rows, args.rounds)
     best = {name: min(t) for name, t in times.items()}
     scale = 60000 / n
     print(f"{'':<28}{'s/epoch':>9}{'at 60k':>9}  ratio")

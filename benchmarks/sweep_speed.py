@@ -16,13 +16,12 @@ import argparse
 import dataclasses
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from grid_speed import LATENTS, Groups, run_config  # noqa: E402
+from grid_speed import LATENTS, Groups, interleaved, run_config  # noqa: E402
 from vaelab.core.config import RunConfig  # noqa: E402
 from vaelab.data.mnist import load_mnist  # noqa: E402
 from vaelab.models import kernels  # noqa: E402
@@ -52,14 +51,7 @@ def main(argv: list[str] | None = None) -> int:
             "sweep": sweep.epoch,
             "grids": lambda: [grid.epoch() for _ in weights],
         }
-        times: dict[str, list[float]] = {name: [] for name in rows}
-        for r in range(args.rounds):
-            for name, fn in rows.items():
-                started = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - started)
-            print(f"round {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}" for k, v in times.items()),
-                  file=sys.stderr)  # fmt: skip
+        times = interleaved(rows, args.rounds)
     best = {name: min(t) for name, t in times.items()}
     m = len(weights)
     print(f"{'':<36}{'s/epoch':>9}  ratio")
