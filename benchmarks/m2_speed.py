@@ -5,7 +5,8 @@ All in one process, in interleaved rounds, each row its fastest round (see grid_
 - vaelab M2 z=50: M2 through the same trainer, gradients by autograd on the flat buffer
   (`training.autograd_step`);
 - eager M2: a plain loop, `build_model("m2")` with `torch.optim.Adam` and the same
-  `losses.m2_objective`, no flat buffer: what the trainer's bookkeeping costs.
+  `losses.m2_objective` with the same number of labelled images per step, no flat buffer:
+  what the trainer's bookkeeping costs.
 M2 scores every image under all ten labels, so about ten times the CVAE's decoder work per
 step is expected of it.
 
@@ -47,14 +48,17 @@ def eager_epoch_fn(data: TensorData, cfg: RunConfig, ce_weight: float) -> Callab
     opt = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
     order_gen, noise = torch.Generator().manual_seed(0), torch.Generator().manual_seed(1)
     x, y, b = data.x_train, data.y_train, cfg.train.batch_size
+    known = (y >= 0).nonzero().squeeze(1)
+    b_l = cfg.train.labelled_batch
 
     def epoch() -> None:
         order = torch.randperm(len(x), generator=order_gen)
         for start in range(0, len(x), b):
             i = order[start : start + b]
+            j = known[torch.randint(len(known), (b_l,), generator=order_gen)]
             loss = m2_objective(
                 model, x[i], y[i], kl_weight=1.0, n_samples=1, ce_weight=ce_weight,
-                generator=noise,
+                generator=noise, labelled=(x[j], y[j]),
             ).loss  # fmt: skip
             opt.zero_grad()
             loss.backward()

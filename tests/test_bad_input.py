@@ -190,6 +190,9 @@ CASES: list[tuple[str, Callable | None, list[str] | None]] = [
     ("study: label_counts without m2", study_with(**{M2: M2 + "\nlabel_counts = [20]"}), None),
     ("study: alpha negative", study_with(**{"epochs = 2": "epochs = 2\nalpha = -0.1"}), None),
     ("study: alpha infinite", study_with(**{"epochs = 2": "epochs = 2\nalpha = inf"}), None),
+    ("study: labelled_batch 0", study_with(**{"epochs = 2": "epochs = 2\nlabelled_batch = 0"}),
+     None),  # fmt: skip
+    ("train: m2 with no labelled image", None, [*TRAIN, "--model", "m2", "--labelled", "0"]),
     # data files
     ("--data missing", None, [*DATA, "{w}/nope.npz"]),
     ("--data not .npz", None, [*DATA, "{w}/file.txt"]),

@@ -51,7 +51,8 @@ def chromium():
 
 @pytest.fixture(scope="module")
 def explorer_study(tmp_path_factory):
-    """Untrained AE, VAE and CVAE at z = 2 and 4, a judge trained on prototype digits."""
+    """Untrained AE, VAE and CVAE at z = 2 and 4 (the VAE at 4, the CVAE at 2 trained), a
+    trained M2 at z = 2, and a judge trained on prototype digits."""
     torch.set_num_threads(1)
     mnist = make_prototype_mnist(n_train=300, n_test=60)
     data = StudyData(
@@ -61,12 +62,19 @@ def explorer_study(tmp_path_factory):
         y_train=torch.from_numpy(mnist.y_train),
     )
     models = tiny_models((2, 4))
-    for kind, z in (("vae", 4), ("cvae", 2)):  # trained, so walks and labels change the digit
+    for kind, z in (("vae", 4), ("cvae", 2), ("m2", 2)):  # trained: walks and labels matter
         cfg = RunConfig(
             model=ModelConfig(kind=kind, latent=z),
             train=TrainConfig(
-                epochs=15, batch_size=50, lr=3e-3, checkpoint_every=15, eval_every=15
-            ),
+                epochs=15,
+                batch_size=50,
+                lr=3e-3,
+                checkpoint_every=15,
+                eval_every=15,
+                n_samples=1,
+                alpha=3.0,
+                labelled_batch=50,
+            ),  # fmt: skip
             data=DataConfig(test_size=None, n_labelled=300),
         )
         run_dir = tmp_path_factory.mktemp(f"{kind}{z}")
@@ -127,8 +135,15 @@ def explorer(chromium, explorer_study):
 
 @torch.no_grad()
 def torch_decode(model, z, label: int = -1) -> np.ndarray:
+    """The decode of z; M2 given no label decodes with the label its q(y|x) reads in the
+    label-free decode of z."""
+    z = torch.tensor([z], dtype=torch.float32)
+    if model.has_classifier and label < 0:
+        label = int(
+            model.predict_proba(torch.sigmoid(model.decode(z, torch.tensor([-1])))).argmax()
+        )
     y = torch.tensor([label]) if model.uses_labels else None
-    return torch.sigmoid(model.decode(torch.tensor([z], dtype=torch.float32), y))[0].numpy()
+    return torch.sigmoid(model.decode(z, y))[0].numpy()
 
 
 def model_of(models, model_id: str):
@@ -137,8 +152,8 @@ def model_of(models, model_id: str):
 
 
 def test_page_runs_offline_without_errors(explorer, explorer_study, tmp_path):
-    assert explorer.js("(x) => x.models.size") == 6
-    assert "6 models loaded" in explorer.page.inner_text("#status")
+    assert explorer.js("(x) => x.models.size") == 7  # 6 of the article's models and an M2
+    assert "7 models loaded" in explorer.page.inner_text("#status")
     explorer.page.screenshot(path=str(tmp_path / "explorer.png"), full_page=True)
     print(f"screenshot: {tmp_path / 'explorer.png'}")
     assert (tmp_path / "explorer.png").stat().st_size > 10_000
@@ -262,3 +277,20 @@ def test_decoding_a_frame_is_fast(explorer, tmp_path):
     ms = explorer.js("(x) => x.timeDecode(300)")
     print(f"headless Chromium: {ms:.3f} ms to decode one 28x28 frame (hidden 128)")
     assert ms < 50  # live decoding needs well under a frame of a 60 Hz screen... on a busy CI
+
+
+def test_m2_reads_the_decoded_point_with_its_own_classifier(explorer, explorer_study):
+    model = explorer_study[0][("m2", 2)]
+    explorer.page.select_option("#model", "m2-z2")
+    explorer.page.focus("#map")
+    for press, label in (("ArrowRight", "-1"), ("ArrowUp", "-1"), ("ArrowLeft", "4")):
+        explorer.page.keyboard.press(press)
+        explorer.page.select_option("#label", label)
+        z, decoded = explorer.js("(x) => [x.z, Array.from(x.decoded)]")
+        assert np.abs(np.array(decoded) - torch_decode(model, z, int(label))).max() < TOLERANCE
+        want = model.predict_proba(torch.tensor([decoded], dtype=torch.float32))[0].numpy()
+        got = explorer.js("(x) => classifyWith(x.model.q_y, x.decoded)")
+        assert np.abs(np.array(got) - want).max() < 1e-3
+        text = explorer.page.text_content("#point-info")
+        assert f"its own q(y|x) reads a {int(want.argmax())}" in text
+    assert explorer.errors == []

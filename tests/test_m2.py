@@ -18,6 +18,7 @@ from vaelab.data.tensors import TensorData, compact_data
 from vaelab.models.losses import m2_objective
 from vaelab.models.networks import M2, build_model
 from vaelab.training.checkpoint import load_model
+from vaelab.training.labelled import LabelledOrder
 from vaelab.training.run import train
 from vaelab.training.trainer import TrainingRun, classification_weight, train_group
 
@@ -61,7 +62,9 @@ class PlainM2(nn.Module):
         kl = kl_divergence(q, Normal(torch.zeros_like(q.mean), torch.ones_like(q.mean))).sum(-1)
         return nll + c * kl
 
-    def loss(self, x, y, eps, c, ce_weight):
+    def loss(self, x, y, eps, c, ce_weight, labelled=None):
+        """Mean bound per image + ce_weight * mean -log q(y|x) over the labelled images:
+        `labelled` (images, labels) where given, else the batch's own labelled ones."""
         b = len(x)
         bounds = torch.stack([self.bound(x, lab, eps[:, lab * b : (lab + 1) * b], c)
                               for lab in range(10)], 1)  # fmt: skip
@@ -69,10 +72,15 @@ class PlainM2(nn.Module):
         total = []
         for i in range(b):
             if y[i] >= 0:
-                total.append(bounds[i, y[i]] - ce_weight * qy.log_prob(y.clamp(min=0))[i])
+                total.append(bounds[i, y[i]])
             else:
                 total.append((qy.probs[i] * bounds[i]).sum() - qy.entropy()[i])
-        return torch.stack(total).mean()
+        if labelled is None:
+            known = y >= 0
+            ce = -qy.log_prob(y.clamp(min=0))[known]
+        else:
+            ce = -Categorical(logits=self.cls(labelled[0])).log_prob(labelled[1])
+        return torch.stack(total).mean() + ce_weight * ce.mean()
 
 
 def m2(z=3, seed=0) -> M2:
@@ -80,17 +88,19 @@ def m2(z=3, seed=0) -> M2:
     return build_model(ModelConfig(kind="m2", latent=z, hidden=H, embed=E, input_dim=D))
 
 
-def test_the_objective_and_its_gradients_equal_the_papers_written_plainly():
+@pytest.mark.parametrize("separate", [False, True], ids=["in-batch", "labelled-batch"])
+def test_the_objective_and_its_gradients_equal_the_papers_written_plainly(separate):
     model, plain = m2(), PlainM2(3)
     plain.copy_from(model)
     model.train()
     x = torch.rand(6, D)
     y = torch.tensor([3, -1, 0, -1, -1, 9])  # labelled and unlabelled in one batch
+    labelled = (torch.rand(4, D), torch.tensor([1, 1, 7, 2])) if separate else None
     k, c, w = 4, 0.3, 7.5
     eps = torch.randn((k, 10 * 6, 3), generator=torch.Generator().manual_seed(5))
     out = m2_objective(model, x, y, kl_weight=c, n_samples=k, ce_weight=w,
-                       generator=torch.Generator().manual_seed(5))  # fmt: skip
-    expected = plain.loss(x, y, eps, c, w)
+                       generator=torch.Generator().manual_seed(5), labelled=labelled)  # fmt: skip
+    expected = plain.loss(x, y, eps, c, w, labelled)
     torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-5)
     out.loss.backward()
     expected.backward()
@@ -214,3 +224,37 @@ def test_an_interrupted_m2_resumes_bit_for_bit(prototype_mnist, tmp_path):
 def test_a_bad_alpha_is_one_line(alpha):
     with pytest.raises(VaelabError, match="train.alpha"):
         _cfg(alpha=alpha).validate()
+
+
+def test_each_step_classifies_labelled_images_in_turn():
+    y = torch.full((50,), -1)
+    y[[3, 8, 20, 41]] = torch.tensor([0, 5, 5, 9])
+    order = LabelledOrder([y, y], batch=3, seeds=[0, 1], where=["a", "b"])
+    steps = order.epoch(8)  # (2 members, 8 steps, 3 images): 24 = 6 passes over the 4
+    assert steps.shape == (2, 8, 3)
+    for member in steps:
+        passes = member.reshape(6, 4)
+        assert all(sorted(p.tolist()) == [3, 8, 20, 41] for p in passes)  # each once a pass
+    assert not torch.equal(steps[0], steps[1])  # each member its own order
+    again = LabelledOrder([y, y], batch=3, seeds=[0, 1], where=["a", "b"]).epoch(8)
+    assert torch.equal(steps, again)
+
+
+def test_m2_without_labelled_images_is_one_line():
+    with pytest.raises(VaelabError, match="M2 needs labelled images"):
+        LabelledOrder([torch.full((5,), -1)], batch=2, seeds=[0], where=["run"])
+
+
+def test_each_label_at_once_equals_one_label_at_a_time():
+    """The batched ten-label pass (image part of the encoder once) against the CVAE's own
+    encode and decode called with one label at a time."""
+    model = m2(z=3).train()
+    x, z = torch.rand(5, D), torch.randn(2, 10, 5, 3)
+    mu, ln_var = model.encode_each_label(x)
+    logits = model.decode_each_label(z)
+    for label in range(10):
+        y = torch.full((5,), label)
+        want = super(M2, model).encode(x, y)
+        torch.testing.assert_close(mu[label], want.mu)
+        torch.testing.assert_close(ln_var[label], want.ln_var)
+        torch.testing.assert_close(logits[:, label], model.decode(z[:, label], y))

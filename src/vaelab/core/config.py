@@ -60,8 +60,14 @@ class TrainConfig:
     n_samples: int = setting(5, "the article's k: samples of z per image in the objective")
     alpha: float = setting(
         0.1,
-        "M2 only: weight of -log q(y|x) on a labelled image, times N / N_labelled (Kingma et "
-        "al.'s alpha = 0.1 N, scaled as their code scales it)",
+        "M2 only: weight of the labelled images' mean -log q(y|x), times N / N_labelled, "
+        "against the mean bound per image (Kingma et al.'s 0.1, scaled as their code scales it)",
+    )
+    labelled_batch: int = setting(
+        100,
+        "M2 only: labelled images in each step's classification term, taken in turn from a "
+        "seeded order of the labelled images",
+        "images",
     )
     seed: int = setting(0, "seed of the initial weights, the batch order and the noise of z")
     checkpoint_every: int = setting(10, "epochs between checkpoints; the last always saves")
@@ -79,6 +85,7 @@ class TrainConfig:
         _require(self.kl_weight >= 0, "train.kl_weight must be >= 0")
         _require(self.alpha >= 0, "train.alpha must be >= 0")
         _require(self.n_samples >= 1, "train.n_samples must be >= 1")
+        _require(self.labelled_batch >= 1, "train.labelled_batch must be >= 1")
         _require(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
         _require(self.eval_every >= 1, "train.eval_every must be >= 1")
         check_device(self.device, "train.device")

@@ -96,7 +96,8 @@ def encode_entries(
     """The latent means of `x` per model of size `latent`, in the order ae, vae, cvae.
 
     A label-using model (the CVAE) gets two entries, "<kind> (no label)" and
-    "<kind> (true label)", because the article's question is what the label adds.
+    "<kind> (true label)", because the article's question is what the label adds. M2 given
+    no label encodes with the label its q(y|x) reads: "m2 (inferred label)".
     """
     entries: dict[str, np.ndarray] = {}
     for kind in MODEL_KINDS:
@@ -104,7 +105,8 @@ def encode_entries(
         if model is None:
             continue
         if model.uses_labels:
-            entries[f"{kind} (no label)"] = encode_means(model, x)
+            unlabelled = "inferred label" if model.has_classifier else "no label"
+            entries[f"{kind} ({unlabelled})"] = encode_means(model, x)
             entries[f"{kind} (true label)"] = encode_means(model, x, y)
         else:
             entries[kind] = encode_means(model, x)

@@ -1,8 +1,9 @@
 """Experiment 1: how well each model reconstructs, by eye (grids) and in numbers (tables).
 
 Rows of the grids are the article's five modes: AE, VAE, and the CVAE given no label, the
-true label, or a wrong one. Every trained model is also measured on the whole test subset:
-Bernoulli NLL and MSE of the reconstruction from the mean, the ELBO (C = 1) and the
+true label, or a wrong one; where the study trained an M2, two more rows show it with the label
+its q(y|x) reads and with the true label. Every trained model is also measured on the whole
+test subset: Bernoulli NLL and MSE of the reconstruction from the mean, the ELBO (C = 1) and the
 importance-weighted bound for the VAEs, and what a fixed digit classifier reads in the
 reconstructions (how often it reads the true digit, how often a "4" comes back as a "9",
 how often the reconstruction is read as the wrong label given). A wrong label may pull a
@@ -37,6 +38,14 @@ from vaelab.models.classifier import DigitClassifier
 from vaelab.models.networks import AutoEncoder
 
 MODES = ("ae", "vae", "cvae (no label)", "cvae (true label)", "cvae (wrong label)")
+# M2, shown beside the article's models where it was trained: given no label it reads one with
+# q(y|x) and reconstructs with that; given the true label, as the CVAE does.
+M2_MODES = ("m2 (inferred label)", "m2 (true label)")
+
+
+def modes_for(models: Models) -> tuple[str, ...]:
+    """The article's five modes, and M2's two where the study trained an M2."""
+    return MODES + (M2_MODES if any(kind == "m2" for kind, _ in models) else ())
 
 
 def wrong_labels(y: torch.Tensor, seed: int) -> torch.Tensor:
@@ -48,14 +57,16 @@ def wrong_labels(y: torch.Tensor, seed: int) -> torch.Tensor:
 
 def mode_inputs(mode: str, y: torch.Tensor, wrong: torch.Tensor) -> tuple[str, torch.Tensor | None]:
     """The model kind a mode uses and the labels it feeds (None: the model takes none)."""
-    if not mode.startswith("cvae"):
+    kind, _, given = mode.partition(" (")
+    if not given:
         return mode, None
     labels = {
-        "cvae (no label)": torch.full_like(y, -1),
-        "cvae (true label)": y,
-        "cvae (wrong label)": wrong,
+        "no label)": torch.full_like(y, -1),
+        "inferred label)": torch.full_like(y, -1),  # M2 reads one with q(y|x)
+        "true label)": y,
+        "wrong label)": wrong,
     }
-    return "cvae", labels[mode]
+    return kind, labels[given]
 
 
 @torch.no_grad()
@@ -140,7 +151,7 @@ def table(
     wrong = wrong_labels(data.y_test, cfg.seed)
     rows: dict[str, dict[str, Any]] = {}
     evidence: dict[str, Any] = {}
-    for mode in MODES:
+    for mode in modes_for(models):
         kind, labels = mode_inputs(mode, data.y_test, wrong)
         for (model_kind, z), model in sorted(models.items()):
             if model_kind != kind:
@@ -149,7 +160,8 @@ def table(
             numbers = measure_mode(model, data, labels, judge, given)
             for measure, found in numbers.pop(EVIDENCE).items():
                 evidence.setdefault(measure, {}).setdefault(mode, {})[str(z)] = found
-            if model.is_variational and given is None:  # bounds on log p(x | a wrong y): moot
+            # bounds on log p(x | a wrong y), or on a y read from x itself, bound nothing
+            if model.is_variational and given is None and mode != "m2 (inferred label)":
                 numbers |= measure_bounds(model, data, labels, cfg)
             rows.setdefault(mode, {})[str(z)] = numbers
     return rows, evidence
@@ -209,9 +221,10 @@ def grid_figure(
     """The article's grid for one test image: rows = modes, columns = z, the original left."""
     index = first_of_digit(data.y_test, digit)
     x = data.x_test[index : index + 1]
-    fig = MplFigure(figsize=(1.3 * (len(latents) + 1) + 1.5, 1.3 * len(MODES) + 0.6))
-    axes = fig.subplots(len(MODES), len(latents) + 1, squeeze=False)
-    for row, mode in enumerate(MODES):
+    modes = modes_for(models)
+    fig = MplFigure(figsize=(1.3 * (len(latents) + 1) + 1.5, 1.3 * len(modes) + 0.6))
+    axes = fig.subplots(len(modes), len(latents) + 1, squeeze=False)
+    for row, mode in enumerate(modes):
         kind, labels = mode_inputs(mode, torch.tensor([digit]), torch.tensor([wrong]))
         _image(axes[row][0], x if row == 0 else None, "original" if row == 0 else "")
         axes[row][1].set_ylabel(
@@ -232,6 +245,8 @@ def _row_label(mode: str, digit: int, wrong: int) -> str:
         "cvae (no label)": "CVAE\nno label",
         "cvae (true label)": f"CVAE\nlabel {digit}",
         "cvae (wrong label)": f"CVAE\nlabel {wrong}",
+        "m2 (inferred label)": "M2\nq(y|x)'s label",
+        "m2 (true label)": f"M2\nlabel {digit}",
     }[mode]
 
 
@@ -274,7 +289,7 @@ def run(
     rows, evidence = table(models, data, cfg, judge)
     pulls, evidence["pull"] = label_pulls(models, data, cfg, judge, latents)
     numbers = {
-        "modes": list(MODES),
+        "modes": list(modes_for(models)),
         "latents": list(latents),
         "latents_all": sorted({z for _, z in models}),
         "iwae_samples": cfg.iwae_samples,

@@ -1,4 +1,4 @@
-"""Style versus digit: does the CVAE keep a handwriting style when only the label changes?
+"""Style versus digit: does the CVAE (and M2) keep a handwriting style when only the label changes?
 
 The article saw that a CVAE given a wrong label draws something leaning toward that label. Here
 six test images are each encoded with their true label, and that one code is decoded with every
@@ -32,6 +32,7 @@ from vaelab.models.networks import AutoEncoder
 
 NAME = "style"
 KIND = "cvae"
+BESIDE = "m2"  # shown beside the CVAE where the study trained it: numbers["m2"]
 N_IMAGES = 6  # the first test images of the study's fixed subset
 SIDE = 28
 
@@ -67,7 +68,12 @@ def read_as_given(readings: np.ndarray, true_labels: np.ndarray) -> dict[str, An
 
 
 def swap_figure(
-    x: torch.Tensor, y: torch.Tensor, decodes: torch.Tensor, readings: np.ndarray, z: int
+    x: torch.Tensor,
+    y: torch.Tensor,
+    decodes: torch.Tensor,
+    readings: np.ndarray,
+    z: int,
+    model: str = "CVAE",
 ) -> MplFigure:
     """Rows: the original, then its code decoded with labels 0-9; red titles: read otherwise."""
     rows = len(x)
@@ -83,8 +89,30 @@ def swap_figure(
             ax.set_title(title, fontsize=7, color=colour)
             ax.set_xticks([])
             ax.set_yticks([])
-    fig.suptitle(f"CVAE z={z}: one code per row, decoded with each label 0-9", fontsize=10)
+    fig.suptitle(f"{model} z={z}: one code per row, decoded with each label 0-9", fontsize=10)
     return fig
+
+
+def _swaps(
+    model: AutoEncoder,
+    kind: str,
+    z: int,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    classifier: DigitClassifier,
+    out_dir: Path,
+) -> tuple[dict[str, Any], Figure]:
+    decodes = label_swaps(model, x, y)  # (6, 10, 784)
+    readings = classifier.predict(decodes.reshape(-1, SIDE * SIDE)).reshape(len(x), N_CLASSES)
+    share = read_as_given(readings, y.numpy())
+    name = f"style_z{z}.png" if kind == KIND else f"style_{kind}_z{z}.png"
+    fig = swap_figure(x, y, decodes, readings, z, kind.upper())
+    caption = (
+        f"Each row keeps one test image's code and changes only the label; the classifier "
+        f"reads {share['mean']:.0%} of the decodes as the label given (red: read otherwise)."
+    )
+    title = f"{kind.upper()} z={z}: style kept, label changed"
+    return share, Figure(save_figure(fig, out_dir, name), title, caption)
 
 
 def run(
@@ -94,10 +122,11 @@ def run(
     out_dir: Path,
     judge: DigitClassifier | None = None,
 ) -> ExperimentResult:
-    """Label swaps of the CVAE at each z of cfg.recon_latents that it was trained at.
+    """Label swaps of the CVAE at each z of cfg.recon_latents that it was trained at, and of
+    M2 beside it where the study trained one.
 
     numbers: {"latents": [z, ...], "by_latent": {"<z>": {"read_as_given": {"mean",
-    "per_image", "swapped_only"}, "images": 6, "decodes": 60}}}.
+    "per_image", "swapped_only"}, "images": 6, "decodes": 60}}}, and the same under "m2".
     """
     classifier = needs_judge(judge, "style")
     started = time.perf_counter()
@@ -107,19 +136,17 @@ def run(
     latents = [z for z in cfg.recon_latents if (KIND, z) in models]
     numbers: dict[str, Any] = {"latents": latents, "by_latent": {}}
     figures = []
-    for z in latents:
-        decodes = label_swaps(models[(KIND, z)], x, y)  # (6, 10, 784)
-        readings = classifier.predict(decodes.reshape(-1, SIDE * SIDE)).reshape(len(x), N_CLASSES)
-        share = read_as_given(readings, y.numpy())
-        numbers["by_latent"][str(z)] = {
-            "read_as_given": share,
-            "images": len(x),
-            "decodes": int(readings.size),
-        }
-        path = save_figure(swap_figure(x, y, decodes, readings, z), out_dir, f"style_z{z}.png")
-        caption = (
-            f"Each row keeps one test image's code and changes only the label; the classifier "
-            f"reads {share['mean']:.0%} of the decodes as the label given (red: read otherwise)."
-        )
-        figures.append(Figure(path, f"CVAE z={z}: style kept, label changed", caption))
+    for kind in (KIND, BESIDE):
+        found = numbers if kind == KIND else {"latents": [], "by_latent": {}}
+        for z in (z for z in cfg.recon_latents if (kind, z) in models):
+            share, figure = _swaps(models[(kind, z)], kind, z, x, y, classifier, out_dir)
+            found["latents"] = sorted({*found["latents"], z})
+            found["by_latent"][str(z)] = {
+                "read_as_given": share,
+                "images": len(x),
+                "decodes": len(x) * N_CLASSES,
+            }
+            figures.append(figure)
+        if kind != KIND and found["latents"]:
+            numbers[kind] = found
     return ExperimentResult(NAME, numbers, figures, time.perf_counter() - started)

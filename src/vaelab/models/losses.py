@@ -106,12 +106,13 @@ def objective(
     n_samples: int = 5,
     generator: torch.Generator | None = None,
     ce_weight: float = 0.0,
+    labelled: tuple[Tensor, Tensor] | None = None,
 ) -> Objective:
     """The article's training objective.
 
     AE: Bernoulli NLL of the input. VAE / CVAE: the NLL averaged over `n_samples` draws of
     z, all decoded in one batched pass, plus `kl_weight` (the article's C) times the KL.
-    M2: `m2_objective`, with `ce_weight` on a labelled image's -log q(y|x).
+    M2: `m2_objective`, with `ce_weight` on the mean -log q(y|x) of `labelled` images.
     """
     if model.has_classifier:
         return m2_objective(
@@ -122,6 +123,7 @@ def objective(
             n_samples=n_samples,
             ce_weight=ce_weight,
             generator=generator,
+            labelled=labelled,
         )
     mu, ln_var = model.encode(x, y)
     if ln_var is None:
@@ -145,23 +147,25 @@ def m2_objective(
     n_samples: int = 5,
     ce_weight: float = 0.0,
     generator: torch.Generator | None = None,
+    labelled: tuple[Tensor, Tensor] | None = None,
 ) -> Objective:
-    """M2's objective (Kingma et al. 2014, eq. 7-9), per image, averaged over the batch.
+    """M2's objective (Kingma et al. 2014, eq. 7-9): the mean bound per image of the batch
+    plus `ce_weight` times the mean -log q(y|x) of labelled images.
 
     For every image and every label y', L(x, y') = the NLL under q(z|x,y') (mean over k
     draws) + C KL(q(z|x,y') || p(z)), all ten labels in one batched pass. A labelled image
-    (y >= 0) adds L(x, y) + ce_weight (-log q(y|x)); an unlabelled one (y = -1 or None)
-    sum_y' q(y'|x) L(x, y') - H(q(y|x)). Reconstruction and KL are reported as expected
-    under the label each image is scored with (its own, or q(y|x)).
+    (y >= 0) scores L(x, y); an unlabelled one (y = -1 or None) sum_y' q(y'|x) L(x, y') -
+    H(q(y|x)). The classification term is taken on `labelled` (images, labels) when given
+    (the trainer's labelled images of the step), else on the batch's labelled images.
+    Reconstruction and KL are reported as expected under the label each image is scored
+    with (its own, or q(y|x)).
     """
     b = x.shape[0]
     y = torch.full((b,), -1, dtype=torch.long, device=x.device) if y is None else y
-    labels = torch.arange(N_LABELS, device=x.device).repeat_interleave(b)  # (10B,)
-    xs = x.repeat(N_LABELS, 1)  # (10B, D), label-major
-    mu, ln_var = model.encode_given(xs, labels)
-    z = sample_z(mu, ln_var, n_samples, generator)  # (k, 10B, Z)
-    nll = bernoulli_nll(model.decode(z, labels), xs).mean(0).view(N_LABELS, b).T  # (B, 10)
-    kl = gaussian_kl(mu, ln_var).view(N_LABELS, b).T  # (B, 10)
+    mu, ln_var = model.encode_each_label(x)  # (10, B, Z), label-major
+    z = sample_z(mu, ln_var, n_samples, generator)  # (k, 10, B, Z)
+    nll = bernoulli_nll(model.decode_each_label(z), x).mean(0).T  # (B, 10)
+    kl = gaussian_kl(mu, ln_var).T  # (B, 10)
     bound = nll + kl_weight * kl
     log_q = torch.log_softmax(model.classify(x), dim=-1)  # (B, 10)
     q = log_q.exp()
@@ -169,10 +173,15 @@ def m2_objective(
     own = F.one_hot(y.clamp(min=0), N_LABELS).to(x.dtype)
     weight = torch.where(known.unsqueeze(1), own, q)  # which labels each image is scored with
     entropy = -(q * log_q).sum(1)
-    ce = -(own * log_q).sum(1)
-    per_image = (weight * bound).sum(1) + torch.where(known, ce_weight * ce, -entropy)
+    per_image = (weight * bound).sum(1) - torch.where(known, 0.0, entropy)
+    if labelled is None:
+        ce = -(own * log_q).sum(1)[known]
+    else:
+        x_l, y_l = labelled
+        ce = F.cross_entropy(model.classify(x_l), y_l, reduction="none")
+    loss = per_image.mean() + ce_weight * (ce.mean() if len(ce) else ce.sum())
     reconstruction = (weight * nll).sum(1).mean()
-    return Objective(per_image.mean(), reconstruction, (weight * kl).sum(1).mean())
+    return Objective(loss, reconstruction, (weight * kl).sum(1).mean())
 
 
 def elbo(

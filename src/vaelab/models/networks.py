@@ -187,9 +187,26 @@ class M2(CVAE):
         return super().encode(x, self.label_for(x, y))
 
     @_grad_only_in_training
-    def encode_given(self, x: Tensor, y: Tensor) -> Posterior:
-        """q(z|x,y) at the labels given, every one >= 0 (the objective's ten labels)."""
-        return super().encode(x, y)
+    def encode_each_label(self, x: Tensor) -> Posterior:
+        """q(z|x,y) under each of the ten labels: mu and ln_var (10, B, Z).
+
+        The heads read concat(tanh(W x), tanh(E[y])), so their image part is computed once
+        and the label part (one row per label) is broadcast over the images."""
+        h_x = torch.tanh(self.enc_hidden(x))  # (B, H)
+        h_y = torch.tanh(self.enc_label.weight)  # (10, E)
+        n = h_x.shape[-1]
+
+        def head(layer: nn.Linear) -> Tensor:
+            w = layer.weight
+            return F.linear(h_x, w[:, :n], layer.bias) + F.linear(h_y, w[:, n:]).unsqueeze(1)
+
+        return Posterior(head(self.enc_mu), head(self.enc_ln_var))
+
+    @_grad_only_in_training
+    def decode_each_label(self, z: Tensor) -> Tensor:
+        """Pixel logits (..., 10, B, 784) of z (..., 10, B, Z), row l decoded under label l."""
+        h_y = torch.tanh(self.dec_label.weight)  # (10, E)
+        return self.dec_out(torch.tanh(self.dec_hidden(z))) + self.dec_label_out(h_y).unsqueeze(1)
 
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:

@@ -7,6 +7,8 @@ number of mantissa bits, stored as three byte planes (sign/exponent byte first),
 squeezes well and the page turns back into float32 exactly. 13 mantissa bits (relative error
 below 6e-5) keep the decoded pixels within 3e-5 of PyTorch's and the quick study's page under
 5 MB (about 4.6 MB); the classifier only has to agree on which digit it reads and keeps 8.
+An M2 also carries its own classifier q(y|x), at the decoders' precision, so the page can show
+what M2 itself reads in the point it decodes.
 """
 
 from __future__ import annotations
@@ -139,6 +141,7 @@ def _model_entry(pack: Packer, kind: str, z: int, model: AutoEncoder, data: Stud
         "latent": z,
         "uses_labels": model.uses_labels,
         "decoder": {"layers": chain, "label_logits": tensors.get("label_logits")},
+        "q_y": _classifier_layers(pack, name, model),
         "codes": pack.floats(f"{name}/codes", codes, CODE_MANTISSA),
         "map": pack.floats(f"{name}/map", (stored - mean) @ axes.T, CODE_MANTISSA),
         "pca": {
@@ -147,6 +150,27 @@ def _model_entry(pack: Packer, kind: str, z: int, model: AutoEncoder, data: Stud
             "variance_share": share,
         },
     }
+
+
+@torch.no_grad()
+def _classifier_layers(pack: Packer, name: str, model: AutoEncoder) -> list[dict[str, Any]] | None:
+    """M2's q(y|x) as the page's chain of dense layers (None for a kind without one)."""
+    if not model.has_classifier:
+        return None
+    state = model.state_dict()
+    return [
+        {
+            "weight": pack.floats(
+                f"{name}/{layer.name}.weight", state[f"{layer.name}.weight"], DECODER_MANTISSA
+            ),
+            "bias": pack.floats(
+                f"{name}/{layer.name}.bias", state[f"{layer.name}.bias"], DECODER_MANTISSA
+            ),
+            "activation": layer.activation,
+        }
+        for layer in spec.layers(model.cfg)
+        if layer.path == "classifier"
+    ]
 
 
 def explorer_data(

@@ -14,6 +14,7 @@ from vaelab.core import fileio
 from vaelab.core.folders import FIGURE_DIR
 from vaelab.evaluation.evidence import across_seeds, is_summary
 from vaelab.experiments.common import save_figure
+from vaelab.models.spec import MODEL_KINDS
 
 VERDICT_CLASS = {
     "supported": "holds",
@@ -54,7 +55,7 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
     first seed: the other seeds' curves are alike and would hide each other)."""
     first = min((r.get("seed", 0) for r in training.values()), default=0)
     training = {k: r for k, r in training.items() if r.get("seed", 0) == first}
-    kinds = sorted({r["kind"] for r in training.values()}, key=["ae", "vae", "cvae"].index)
+    kinds = sorted({r["kind"] for r in training.values()}, key=MODEL_KINDS.index)
     fig = MplFigure(figsize=(4 * len(kinds), 3.2))
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     for ax, kind in zip(axes, kinds, strict=True):
@@ -82,9 +83,8 @@ def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:
         point = tuple(record.get("point") or ())  # (C, k) in a sweep, else ()
         groups.setdefault((record["kind"], record["latent"], point), []).append(record)
     rows = []
-    order = ["ae", "vae", "cvae", "m2"]
     for (kind, z, point), records in sorted(
-        groups.items(), key=lambda i: (order.index(i[0][0]), i[0][1], i[0][2])
+        groups.items(), key=lambda i: (MODEL_KINDS.index(i[0][0]), i[0][1], i[0][2])
     ):
         improving = [r["still_improving"] for r in records if r["still_improving"] is not None]
         rows.append(
@@ -99,10 +99,25 @@ def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:
                 "test_loss": across_seeds([r["test_loss"] for r in records]),
                 "still_improving": sum(improving) if improving else None,
                 "judged": len(improving),
+                "test_error": (
+                    across_seeds([r["test_error"] for r in records])
+                    if all("test_error" in r for r in records)
+                    else None
+                ),
+                "error_curve": _mean_curve([r.get("error_curve") or [] for r in records]),
                 "reused": all(r["reused"] for r in records),
             }
         )
     return rows
+
+
+def _mean_curve(curves: list[list[list[float]]]) -> str:
+    """ "epoch: mean error" over the seeds, at the epochs every seed was evaluated at."""
+    common = set.intersection(*(({e for e, _ in c}) for c in curves)) if curves else set()
+    if not common:
+        return ""
+    means = {e: sum(dict(c)[e] for c in curves) / len(curves) for e in sorted(common)}
+    return ", ".join(f"{int(e)}: {v:.1%}" for e, v in means.items())
 
 
 def write_report(results: dict[str, Any], path: Path) -> Path:
@@ -117,7 +132,7 @@ def write_report(results: dict[str, Any], path: Path) -> Path:
     )
     env.filters["fmt"] = fmt
     figures = {
-        name: [_inlined(out, f) for f in listed] for name, listed in results["figures"].items()
+        name: [inlined(out, f) for f in listed] for name, listed in results["figures"].items()
     }
     html = env.get_template("report.html").render(
         r=results,
@@ -155,7 +170,7 @@ def rate_distortion_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return shown
 
 
-def _inlined(out: Path, figure: dict[str, str]) -> dict[str, str]:
+def inlined(out: Path, figure: dict[str, str]) -> dict[str, str]:
     """A figure as the template shows it: title, caption, the image as a data URI."""
     return {
         "title": figure["title"],

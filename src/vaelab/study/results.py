@@ -47,7 +47,15 @@ def training_record(run_dir: Path, kind: str, z: int, seed: int, reused: bool) -
         "test_loss": tested[-1]["test_loss"] if tested else None,
         "still_improving": still_improving(tested, last.get("epoch", 0)),
         "loss_curve": [r["loss"] for r in rows],
-    }
+    } | _classifier_record(tested)
+
+
+def _classifier_record(tested: list[dict[str, Any]]) -> dict[str, Any]:
+    """M2: the test error of q(y|x) at the last evaluated epoch, and at each one."""
+    errors = [(r["epoch"], r["test_error"]) for r in tested if r.get("test_error") is not None]
+    if not errors:
+        return {}
+    return {"test_error": errors[-1][1], "error_curve": [list(e) for e in errors]}
 
 
 def still_improving(tested: list[dict[str, Any]], epochs: int) -> bool | None:

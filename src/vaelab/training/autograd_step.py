@@ -29,11 +29,11 @@ class _Objective(nn.Module):
 
     def forward(
         self, x: Tensor, y: Tensor | None, kl_weight: float, n_samples: int, ce_weight: float,
-        generator: torch.Generator,
+        generator: torch.Generator, labelled: tuple[Tensor, Tensor] | None,
     ) -> Tensor:  # fmt: skip
         out = objective(
             self.model, x, y, kl_weight=kl_weight, n_samples=n_samples, ce_weight=ce_weight,
-            generator=generator,
+            generator=generator, labelled=labelled,
         )  # fmt: skip
         return torch.stack(list(out))
 
@@ -55,13 +55,16 @@ class AutogradStep:
         n_samples: int,
         ce_weights: Sequence[float],
         generators: Sequence[torch.Generator],
+        labelled: tuple[Tensor, Tensor] | None = None,
     ) -> Tensor:
+        """`labelled`: each member's labelled images and labels of the step, (G, b, D), (G, b)."""
         flat = params.detach().requires_grad_(True)
         terms = []
         for g, module in enumerate(self.modules):
             weights = {f"model.{k}": v for k, v in self.stack.member(flat, g).items()}
             args = (x[g], None if y is None else y[g], kl_weights[g], n_samples, ce_weights[g])
-            terms.append(functional_call(module, weights, (*args, generators[g])))
+            own = None if labelled is None else (labelled[0][g], labelled[1][g])
+            terms.append(functional_call(module, weights, (*args, generators[g], own)))
         found = torch.stack(terms)  # (G, 3)
         (found_grad,) = torch.autograd.grad(found[:, 0].sum(), flat)
         grad.copy_(found_grad)

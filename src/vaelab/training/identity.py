@@ -43,15 +43,15 @@ _BOOKKEEPING = {
 _UNUSED = {
     "ae": {
         "model": ("embed", "n_labels"),
-        "train": ("kl_weight", "n_samples", "alpha"),
+        "train": ("kl_weight", "n_samples", "alpha", "labelled_batch"),
         "data": ("n_labelled", "label_seed"),
     },
     "vae": {
         "model": ("embed", "n_labels"),
-        "train": ("alpha",),
+        "train": ("alpha", "labelled_batch"),
         "data": ("n_labelled", "label_seed"),
     },
-    "cvae": {"train": ("alpha",)},
+    "cvae": {"train": ("alpha", "labelled_batch")},
     "m2": {},
 }
 

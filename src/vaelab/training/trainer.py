@@ -35,6 +35,7 @@ from vaelab.models.networks import AutoEncoder, build_model
 from vaelab.training import checkpoint
 from vaelab.training.autograd_step import AutogradStep
 from vaelab.training.identity import check_run_folder
+from vaelab.training.labelled import LabelledOrder
 from vaelab.training.reporter import Reporter, SilentReporter
 from vaelab.training.safety import Snapshot, interrupts_held, sigterm_as_interrupt
 from vaelab.training.stacked import FlatAdam, Stack, forward_backward
@@ -107,6 +108,16 @@ class GroupTrainer:
             else None
             for m in self.members
         ]
+        self.labelled = (  # M2: each member's labelled images, taken in turn every step
+            LabelledOrder(
+                [m.data.y_train for m in self.members],
+                t.labelled_batch,
+                [m.cfg.train.seed + 3 for m in self.members],
+                [str(m.run_dir) for m in self.members],
+            )
+            if self.stack.kind.classifier
+            else None
+        )
         self.epoch = 0
         self.snapshot: Snapshot | None = None
         self.saved_epoch = -1
@@ -176,6 +187,7 @@ class GroupTrainer:
         steps = -(-n // t.batch_size)
         losses = torch.zeros(steps, len(self.members), device=self.device)
         sums = torch.zeros(len(self.members), 3, device=self.device)
+        labelled = None if self.labelled is None else self.labelled.epoch(steps).to(self.device)
         for i, start in enumerate(range(0, n, t.batch_size)):
             index = order[:, start : start + t.batch_size]  # (G, b)
             x, y = self._batch(index)
@@ -183,9 +195,10 @@ class GroupTrainer:
                 eps = self._noise(index.shape[1]) if self.stack.variational else None
                 terms = forward_backward(self.stack, views, grads, x, y, eps, self.kl_weights)
             else:
+                classified = None if labelled is None else self._batch(labelled[:, i])
                 terms = self.autograd(
                     self.adam.params, self.adam.grad, x, y, self.kl_weights, t.n_samples,
-                    self.ce_weights, self.noise_gens,
+                    self.ce_weights, self.noise_gens, classified,
                 )  # fmt: skip
             self.adam.step()
             losses[i] = terms[:, 0]
@@ -294,6 +307,9 @@ class GroupTrainer:
             | ({"pixels": checkpoint.generator_state(p)} if p is not None else {})
             for b, n, p in zip(self.batch_gens, self.noise_gens, self.pixel_gens, strict=True)
         ]
+        if self.labelled is not None:
+            for state, gen in zip(rng, self.labelled.gens, strict=True):
+                state["labelled"] = checkpoint.generator_state(gen)
         a = self.adam
         return Snapshot(
             self.epoch,
@@ -357,6 +373,8 @@ class GroupTrainer:
         checkpoint.set_generator_state(self.noise_gens[g], record["rng"]["noise"])
         if self.pixel_gens[g] is not None:
             checkpoint.set_generator_state(self.pixel_gens[g], record["rng"]["pixels"])
+        if self.labelled is not None:
+            checkpoint.set_generator_state(self.labelled.gens[g], record["rng"]["labelled"])
         return int(record["epoch"])
 
     def _save_model(self, g: int) -> AutoEncoder:
@@ -368,8 +386,8 @@ class GroupTrainer:
 
 
 def classification_weight(m: TrainingRun) -> float:
-    """M2's weight of -log q(y|x) on a labelled image: alpha N / N_labelled, as Kingma et al.'s
-    code scales their alpha (the paper's 0.1 N on a sum over the data set)."""
+    """M2's weight of the labelled images' mean -log q(y|x) against the mean bound per image:
+    alpha N / N_labelled, as Kingma et al.'s code scales their alpha (docs/m2.md)."""
     if not spec.kind(m.cfg.model.kind).classifier:
         return 0.0
     labelled = int((m.data.y_train >= 0).sum())

@@ -123,6 +123,7 @@ class Explorer {
         layers: layers(m.decoder.layers),
         label_logits: m.decoder.label_logits && tensor(m.decoder.label_logits),
       },
+      q_y: m.q_y && layers(m.q_y),
       codes: tensor(m.codes),
       points: tensor(m.map),
       mean: tensor(m.pca.mean),
@@ -158,8 +159,13 @@ class Explorer {
   decode(id, z, label = -1) {
     const m = this.models.get(id);
     if (z.length !== m.latent) throw new Error(`${id} takes ${m.latent} numbers, got ${z.length}`);
+    if (m.q_y && label < 0) label = this.inferLabel(m, z);
     return decodeWith(m.dec, z, m.uses_labels ? label : -1);
   }
+
+  // M2 given no label: the label its q(y|x) reads in the label-free decode of z, as M2's own
+  // reconstruct reads one from its input.
+  inferLabel(m, z) { return argmax(classifyWith(m.q_y, decodeWith(m.dec, z, -1))); }
 
   classify(pixels) { return classifyWith(this.classifier, pixels); }
 
@@ -229,7 +235,7 @@ class Explorer {
     const share = m.pca.variance_share;
     this.el("map-note").textContent = m.latent === 2
       ? "The map is the latent space itself: each dot is a test image's code (its mean)."
-      + (m.uses_labels ? " The CVAE's codes were taken with each image's true label." : "")
+      + (m.uses_labels ? ` The ${m.kind.toUpperCase()}'s codes were taken with each image's true label.` : "")
       : `The map is a PCA projection of the ${m.latent}-D codes (the two axes hold `
       + `${(100 * (share[0] + share[1])).toFixed(0)}% of their variance). The point decoded is `
       + "the back-mapping mean + u·axis1 + v·axis2, which need not be where any image's code lies.";
@@ -255,7 +261,15 @@ class Explorer {
     const reading = argmax(this.classify(this.decoded));
     const at = this.z.length <= 4 ? `z = (${this.z.map((v) => v.toFixed(2)).join(", ")})`
       : `map point (${this.marker.map((v) => v.toFixed(2)).join(", ")})`;
-    this.el("point-info").textContent = `${at}; the classifier reads a ${reading}.`;
+    let own = "";
+    if (m.q_y) {
+      const q = classifyWith(m.q_y, this.decoded);
+      const read = argmax(q);
+      const given = this.label >= 0 ? `given label ${this.label}`
+        : `decoded with the label q(y|x) reads in it`;
+      own = ` M2 (${given}): its own q(y|x) reads a ${read} (q = ${q[read].toFixed(2)}).`;
+    }
+    this.el("point-info").textContent = `${at}; the classifier reads a ${reading}.${own}`;
     this.drawMap();
   }
 

@@ -1,0 +1,123 @@
+"""The semi-supervised study end to end on learnable prototype digits: M2 and its baselines at
+two label counts and two seeds, results.json, the error-by-epoch log and the report page."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from conftest import make_prototype_mnist
+from vaelab.data.splits import labelled_mask, to_float
+from vaelab.study.pipeline import run_study
+from vaelab.study.ssl import PAPER_M2, labelled_only_error
+
+PRESET = """
+name = "ssl-test"
+models = ["m2", "cvae"]
+latents = [4]
+seeds = [0, 1]
+label_counts = [20, 50]
+
+[train]
+epochs = 2
+batch_size = 50
+kl_weight = 1.0
+n_samples = 1
+alpha = 3.0
+labelled_batch = 20
+checkpoint_every = 1
+eval_every = 1
+
+[data]
+test_size = 100
+"""
+
+
+@pytest.fixture(scope="module")
+def ssl_study(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ssl")
+    mnist = make_prototype_mnist(n_train=400, n_test=100)
+    data = folder / "mnist.npz"
+    np.savez(data, x_train=mnist.x_train, y_train=mnist.y_train,
+             x_test=mnist.x_test, y_test=mnist.y_test)  # fmt: skip
+    preset = folder / "ssl.toml"
+    preset.write_text(PRESET)
+    out = folder / "study"
+    run_study(str(preset), out, data_path=data, device="cpu")
+    return out, json.loads((out / "results.json").read_text()), mnist
+
+
+def test_every_method_has_an_error_per_label_count_and_seed(ssl_study):
+    _, results, _ = ssl_study
+    assert set(results["errors"]) == {"M2", "labelled only", "CVAE + kNN", "CVAE + k-means"}
+    for by_n in results["errors"].values():
+        assert set(by_n) == {"20", "50"}
+        for s in by_n.values():
+            values = list(s["per_seed"].values())
+            assert len(values) == 2 and all(0 <= v <= 1 for v in values)
+            assert s["mean"] == pytest.approx(np.mean(values))
+            assert s["sd"] == pytest.approx(np.std(values, ddof=1))
+    assert results["paper_m2_percent"] == {str(n): e for n, e in PAPER_M2.items()}
+    assert results["test_images"] == 100
+
+
+def test_m2_learns_the_prototypes_from_a_few_labels(ssl_study):
+    """Ten prototypes with 5% flipped pixels: a classifier that learns anything reads almost
+    every test image right, a broken one about 90% wrong."""
+    _, results, _ = ssl_study
+    for n in ("20", "50"):
+        assert results["errors"]["M2"][n]["mean"] < 0.2
+        assert results["errors"]["labelled only"][n]["mean"] < 0.2
+
+
+def test_the_logged_test_error_is_the_study_error_at_the_last_epoch(ssl_study):
+    """The trainer's per-epoch log and the study's own reading of the saved model agree."""
+    _, results, _ = ssl_study
+    for n in (20, 50):
+        for seed in (0, 1):
+            curve = results["m2_test_error_by_epoch"][f"n{n}-seed{seed}"]
+            assert [r["epoch"] for r in curve] == [1, 2]
+            got = results["errors"]["M2"][str(n)]["per_seed"][str(seed)]
+            assert curve[-1]["test_error"] == pytest.approx(got, abs=1e-9)
+
+
+def test_what_the_unlabelled_images_bought_is_a_paired_difference_with_a_t_interval(ssl_study):
+    _, results, _ = ssl_study
+    for n in ("20", "50"):
+        m2 = results["errors"]["M2"][n]["per_seed"]
+        alone = results["errors"]["labelled only"][n]["per_seed"]
+        diffs = np.array([alone[s] - m2[s] for s in ("0", "1")])
+        bought = results["unlabelled_bought"][n]
+        assert bought["mean"] == pytest.approx(diffs.mean())
+        assert bought["every_seed"] == bool((diffs > 0).all())
+        half = stats.t.ppf(0.975, 1) * diffs.std(ddof=1) / math.sqrt(2)
+        if half > 0:
+            assert bought["interval"] == pytest.approx([diffs.mean() - half, diffs.mean() + half])
+
+
+def test_the_labelled_only_baseline_uses_exactly_the_labelled_images(ssl_study):
+    _, results, mnist = ssl_study
+    x, y = torch.from_numpy(to_float(mnist.x_train)), mnist.y_train
+    x_test, y_test = torch.from_numpy(to_float(mnist.x_test)), mnist.y_test
+    mask = labelled_mask(y, 20, 1)
+    assert mask.sum() == 20 and np.bincount(y[mask], minlength=10).tolist() == [2] * 10
+    again = labelled_only_error(x[mask], y[mask], x_test, y_test, 128, 1e-3, 1)
+    assert again == results["errors"]["labelled only"]["20"]["per_seed"]["1"]
+
+
+def test_the_report_shows_the_table_the_gain_and_the_figure(ssl_study):
+    out, results, _ = ssl_study
+    html = (out / "report.html").read_text()
+    assert "What the unlabelled images bought" in html
+    assert "Was M2 still improving?" in html
+    m2 = results["errors"]["M2"]["50"]
+    assert f"{100 * m2['mean']:.2f}" in html
+    assert html.count("data:image/png;base64,") == 1
+    assert "http://" not in html and "https://" not in html  # offline
+    assert Path(out / results["figures"]["ssl"][0]["path"]).is_file()
