@@ -15,7 +15,8 @@ from torch.distributions import Bernoulli, Categorical, Normal, kl_divergence
 from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.core.errors import VaelabError
 from vaelab.data.tensors import TensorData, compact_data
-from vaelab.models.losses import m2_objective
+from vaelab.evaluation.measures import per_image_error
+from vaelab.models.losses import elbo, m2_objective
 from vaelab.models.networks import M2, build_model
 from vaelab.training.checkpoint import load_model
 from vaelab.training.labelled import LabelledOrder
@@ -141,6 +142,15 @@ def test_labels_are_inferred_where_none_is_given():
     assert torch.equal(model.embed(x, given), model.embed(x, filled))
     assert torch.equal(model.reconstruct(x), model.reconstruct(x, guess))
     assert not torch.equal(model.reconstruct(x, (guess + 1) % 10), model.reconstruct(x, guess))
+    # the test measures decode with the label encode used: q(y|x)'s, not "no label"
+    nll, _ = per_image_error(model, x, torch.full((5,), -1))
+    want, _ = per_image_error(model, x, guess)
+    assert torch.equal(nll, want)
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    torch.testing.assert_close(
+        elbo(model, x, None, n_samples=4, generator=gen()),
+        elbo(model, x, guess, n_samples=4, generator=gen()),
+    )
 
 
 def _cfg(z=2, seed=0, epochs=2, **train_args) -> RunConfig:

@@ -26,6 +26,7 @@ def per_image_error(
     mean: two (M,) float64 tensors."""
     nll, mse = [], []
     for xb, yb in batches(x, y, batch):
+        yb = model.label_for(xb, yb)  # M2 without a label: the one its q(y|x) reads
         logits = model.decode(model.encode(xb, yb).mu, yb)
         nll.append(bernoulli_nll(logits, xb).double())
         mse.append((torch.sigmoid(logits) - xb).pow(2).mean(-1).double())

@@ -193,6 +193,7 @@ def elbo(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """The evidence lower bound with C = 1, per image (B,), in nats (higher is better)."""
+    y = model.label_for(x, y)
     mu, ln_var = model.encode(x, y)
     z = sample_z(mu, ln_var, n_samples, generator)
     return -bernoulli_nll(model.decode(z, y), x).mean(0) - gaussian_kl(mu, ln_var)
@@ -212,6 +213,7 @@ def iwae_bound(
     log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x) with z_k ~ q(z|x); the K samples are drawn
     in chunks so memory stays at chunk * B * D floats, with chunk * B at most IWAE_ROWS.
     """
+    y = model.label_for(x, y)
     mu, ln_var = model.encode(x, y)
     chunk = max(1, min(chunk, IWAE_ROWS // max(len(x), 1)))
     log_w = []

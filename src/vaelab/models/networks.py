@@ -112,6 +112,11 @@ class AutoEncoder(nn.Module):
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         return self.dec_out(torch.tanh(self.dec_hidden(z)))
 
+    def label_for(self, x: Tensor, y: Tensor | None) -> Tensor | None:
+        """The labels encode and decode should both see: the ones given (M2 fills in its own
+        reading where none is given, so a decode can follow an encode with the same label)."""
+        return y
+
     @torch.no_grad()
     def embed(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """The latent code (the posterior mean) for plots and clustering; never tracks grad."""
@@ -120,6 +125,7 @@ class AutoEncoder(nn.Module):
     @torch.no_grad()
     def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """sigmoid(decode(mean)): pixels in [0, 1], no sampling; never tracks grad."""
+        y = self.label_for(x, y)
         return torch.sigmoid(self.decode(self.encode(x, y).mu, y))
 
 
@@ -179,7 +185,7 @@ class M2(CVAE):
 
     def label_for(self, x: Tensor, y: Tensor | None) -> Tensor:
         """The labels given, with q(y|x)'s argmax wherever none is (None or -1)."""
-        guess = self.classify(x).argmax(-1)
+        guess = self.classify(x).argmax(-1).detach()
         return guess if y is None else torch.where(y >= 0, y, guess)
 
     @_grad_only_in_training
@@ -207,11 +213,6 @@ class M2(CVAE):
         """Pixel logits (..., 10, B, 784) of z (..., 10, B, Z), row l decoded under label l."""
         h_y = torch.tanh(self.dec_label.weight)  # (10, E)
         return self.dec_out(torch.tanh(self.dec_hidden(z))) + self.dec_label_out(h_y).unsqueeze(1)
-
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        y = self.label_for(x, y)
-        return torch.sigmoid(self.decode(self.encode(x, y).mu, y))
 
 
 def _labels_or_none(y: Tensor | None, batch: int, device: torch.device) -> Tensor:
