@@ -8,6 +8,7 @@ interface:
     decode(z, y=None)    -> pixel logits, z may carry leading sample dims: (k, B, Z) -> (k, B, 784)
     embed(x, y=None)     -> the latent code used for plots and clustering (the mean)
     reconstruct(x, y=None) -> sigmoid(decode(mean)), no sampling
+    label_for(x, y)      -> the labels encode and decode both see (M2: q(y|x)'s where none is)
 
 Labels `y` matter only to the CVAE, where -1 means "no label" and feeds a zero embedding.
 
