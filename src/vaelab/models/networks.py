@@ -186,6 +186,8 @@ class M2(CVAE):
 
     def label_for(self, x: Tensor, y: Tensor | None) -> Tensor:
         """The labels given, with q(y|x)'s argmax wherever none is (None or -1)."""
+        if y is not None and bool((y >= 0).all()):
+            return y  # every label given: q(y|x) is not needed
         guess = self.classify(x).argmax(-1).detach()
         return guess if y is None else torch.where(y >= 0, y, guess)
 
