@@ -235,7 +235,7 @@ CASES: list[tuple[str, Callable | None, list[str] | None]] = [
     # checkpoints
     ("checkpoint hash mismatch", lambda w: edit(newest_checkpoint(w), flip)(w), RESUME),
     ("checkpoint truncated", lambda w: edit(newest_checkpoint(w), lambda r: r[:100])(w), RESUME),
-    ("checkpoint JSON corrupt", edit(f"{CHECKPOINTS}/epoch-000002.json", lambda r: r[:10]), RESUME),
+    ("checkpoint JSON corrupt", edit(f"{CHECKPOINTS}/step-{4:09d}.json", lambda r: r[:10]), RESUME),
     ("checkpoint tensors missing", lambda w: (w / newest_checkpoint(w)).unlink(), RESUME),
 ]  # fmt: skip
 

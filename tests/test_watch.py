@@ -59,17 +59,19 @@ def test_status_shows_epochs_losses_and_state_in_80_columns(study):
     assert all(len(line) <= 80 for line in lines)
     rows = {line.split("  ")[0].strip(): line for line in lines[1:-1]}
     assert set(rows) == {"ae z=3 s0", "cvae z=2 s0", "vae z=2 s0"}
-    last = read_metrics(folder / "models" / "vae-z2")[-1]
+    log = read_metrics(folder / "models" / "vae-z2")
+    last, per = log[-1], log[0]["step"]  # steps done of all, and the epochs they make
     vae = rows["vae z=2 s0"].split()
-    assert (
-        vae[3] == "3/3" and vae[4] == f"{last['loss']:.2f}" and vae[5] == f"{last['test_loss']:.2f}"
-    )
+    assert vae[3:7] == [
+        f"{3 * per}/{3 * per}",
+        "3",
+        f"{last['loss']:.4g}",
+        f"{last['test_loss']:.4g}",
+    ]
     assert rows["vae z=2 s0"].endswith("finished")
     cvae = rows["cvae z=2 s0"].split()
-    assert (
-        cvae[3] == "2/5"
-        and cvae[5] == f"{read_metrics(folder / 'models/cvae-z2')[1]['test_loss']:.2f}"
-    )
+    test_loss = read_metrics(folder / "models/cvae-z2")[1]["test_loss"]
+    assert cvae[3:5] == [f"{2 * per}/{5 * per}", "2"] and cvae[6] == f"{test_loss:.4g}"
     assert rows["cvae z=2 s0"].endswith("stopped")
     assert lines[-1] == "2 of 3 models finished"
 
@@ -172,7 +174,7 @@ def test_study_progress_writes_full_lines_per_epoch_to_a_log(tmp_path):
         progress.update()  # nothing new: nothing printed
     lines = log.getvalue().splitlines()
     assert lines == [
-        "[1/2] VAE z=16 seed 0: epoch 1/3 loss 122.46; study ETA 0m10s",
-        "[1/2] VAE z=16 seed 0: epoch 2/3 loss 121.46; study ETA 0m08s",
+        "[1/2] VAE z=16 seed 0: step 600/1800 (epoch 1/3) loss 122.5; study ETA 0m10s",
+        "[1/2] VAE z=16 seed 0: step 1200/1800 (epoch 2/3) loss 121.5; study ETA 0m08s",
     ]
     assert "\x1b" not in log.getvalue()  # no bars, no escape codes

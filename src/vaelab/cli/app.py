@@ -19,7 +19,7 @@ import typer
 
 from vaelab.cli.output import GREY_LEVELS, console, line, print_metrics, table
 from vaelab.core import __version__
-from vaelab.core.config import RunConfig, load_toml
+from vaelab.core.config import PRESETS, RunConfig, load_toml
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import RunFolder
 from vaelab.core.util import one_line
@@ -80,6 +80,16 @@ TensorboardOpt = Annotated[
 ]
 
 
+class AeLossChoice(StrEnum):
+    bernoulli = "bernoulli"
+    mse = "mse"
+
+
+class OptimizerChoice(StrEnum):
+    adam = "adam"
+    chainer_adam = "chainer-adam"
+
+
 class ExecutorChoice(StrEnum):
     local = "local"
     ray = "ray"
@@ -109,6 +119,7 @@ def data(path: DataOpt = None) -> None:
 # every flag's default is its setting's default, read from the dataclasses
 M, T, D = RunConfig().model, RunConfig().train, RunConfig().data
 DEFAULT_KIND = KindChoice(M.kind)
+DEFAULT_OPTIMIZER, DEFAULT_AE_LOSS = OptimizerChoice(T.optimizer), AeLossChoice(T.ae_loss)
 
 
 # train's flags and the setting each one sets
@@ -116,7 +127,10 @@ FLAG_SETTINGS = {
     "model": ("model", "kind"),
     "z": ("model", "latent"),
     "epochs": ("train", "epochs"),
+    "steps": ("train", "steps"),
     "batch_size": ("train", "batch_size"),
+    "optimizer": ("train", "optimizer"),
+    "ae_loss": ("train", "ae_loss"),
     "lr": ("train", "lr"),
     "kl_weight": ("train", "kl_weight"),
     "samples": ("train", "n_samples"),
@@ -140,11 +154,37 @@ def train(
     ],
     model: Annotated[KindChoice, typer.Option("--model", help="Which model.")] = DEFAULT_KIND,
     z: Annotated[int, typer.Option("--z", min=1, help="Latent size.")] = M.latent,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = T.epochs,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            "--steps",
+            min=1,
+            help="Training length in optimizer steps (minibatches) [the article's 1000 when "
+            "neither --steps nor --epochs is given].",
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", min=1, help="Training length in passes over the images."),
+    ] = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Images per optimizer step.")
     ] = T.batch_size,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = T.lr,
+    optimizer: Annotated[
+        OptimizerChoice,
+        typer.Option(
+            "--optimizer", help="adam (torch's) or chainer-adam (Chainer's, as the article ran)."
+        ),
+    ] = DEFAULT_OPTIMIZER,
+    ae_loss: Annotated[
+        AeLossChoice,
+        typer.Option(
+            "--ae-loss",
+            help="AE only: bernoulli (NLL) or mse (the article's notebook: mean squared error "
+            "over the batch's pixels / batch size).",
+        ),
+    ] = DEFAULT_AE_LOSS,
     kl_weight: Annotated[
         float,
         typer.Option("--kl-weight", min=0.0, help="Weight C of the KL term (the article's C)."),
@@ -231,7 +271,12 @@ def _run_settings(out: Path, config: Path | None, resume: bool, given: dict[str,
         )
     else:
         cfg = load_toml(config, RunConfig) if config is not None else RunConfig()
+    if "steps" in given and "epochs" in given:
+        raise VaelabError("give --steps or --epochs, not both")
     sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "data": {}}
+    for name, other in (("steps", "epochs"), ("epochs", "steps")):
+        if name in given:  # one length given replaces the other one of the config or run
+            sections["train"][other] = None
     for name, value in given.items():
         section, key = FLAG_SETTINGS[name]
         if isinstance(value, StrEnum):
@@ -296,8 +341,9 @@ def evaluate_cmd(
 @app.command()
 def study(
     preset: Annotated[
-        str, typer.Option("--preset", help="quick, long, paper, tiny, or a TOML file.")
-    ] = "quick",
+        str,
+        typer.Option("--preset", help=f"{', '.join(PRESETS)}, or a TOML file."),
+    ] = "article",
     out: Annotated[
         Path,
         typer.Option("--out", callback=_expand, help="Study folder: models, figures, report."),

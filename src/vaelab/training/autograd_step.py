@@ -23,9 +23,10 @@ from vaelab.training.stacked import Stack
 class _Objective(nn.Module):
     """A model whose forward is its training objective, for `functional_call`."""
 
-    def __init__(self, model: AutoEncoder) -> None:
+    def __init__(self, model: AutoEncoder, ae_loss: str = "bernoulli") -> None:
         super().__init__()
         self.model = model
+        self.ae_loss = ae_loss
 
     def forward(
         self, x: Tensor, y: Tensor | None, kl_weight: float, n_samples: int, ce_weight: float,
@@ -33,7 +34,7 @@ class _Objective(nn.Module):
     ) -> Tensor:  # fmt: skip
         out = objective(
             self.model, x, y, kl_weight=kl_weight, n_samples=n_samples, ce_weight=ce_weight,
-            generator=generator, labelled=labelled,
+            generator=generator, labelled=labelled, ae_loss=self.ae_loss,
         )  # fmt: skip
         return torch.stack(list(out))
 
@@ -41,9 +42,15 @@ class _Objective(nn.Module):
 class AutogradStep:
     """Loss terms (G, 3) and, into `grad`, each member's gradient, by autograd."""
 
-    def __init__(self, stack: Stack, models: Sequence[ModelConfig], device: torch.device) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        models: Sequence[ModelConfig],
+        device: torch.device,
+        ae_loss: str = "bernoulli",
+    ) -> None:
         self.stack = stack
-        self.modules = [_Objective(build_model(m).to(device).train()) for m in models]
+        self.modules = [_Objective(build_model(m).to(device).train(), ae_loss) for m in models]
 
     def __call__(
         self,

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vaelab.core.config import RunConfig, to_dict
+from vaelab.core.config import ARTICLE_STEPS, RunConfig, to_dict
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import RunFolder
 from vaelab.core.util import json_digest
@@ -69,7 +69,27 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
     kept["data"].setdefault("sha256", None)
     if kept["data"].get("binarize", "none") == "none":  # the default names the runs as before
         kept["data"].pop("binarize", None)
+    _length(kept["train"])
+    for name, default in _TRAIN_DEFAULTS.items():  # settings added later: dropped at default
+        if kept["train"].get(name, default) == default:
+            kept["train"].pop(name, None)
+    if cfg["model"]["kind"] != "ae":  # only the AE reads it
+        kept["train"].pop("ae_loss", None)
     return kept
+
+
+_TRAIN_DEFAULTS = {"optimizer": "adam", "ae_loss": "bernoulli"}
+
+
+def _length(train: dict[str, Any]) -> None:
+    """The training length as one entry: `steps` where given, else `epochs` (as runs were
+    named before steps existed); neither given means the article's 1000 steps."""
+    if train.get("steps") is None and train.get("epochs") is None:
+        train["steps"] = ARTICLE_STEPS
+    if train.get("steps") is not None:
+        train.pop("epochs", None)
+    else:
+        train.pop("steps", None)
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -115,8 +135,9 @@ def check_run_folder(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
         )
     saved = checkpoint.read_run_config(run_dir)
     old, new = identity(to_dict(saved)), identity(to_dict(cfg))
-    old["train"].pop("epochs")
-    new["train"].pop("epochs")
+    for train in (old["train"], new["train"]):  # a run may go on for longer
+        train.pop("epochs", None)
+        train.pop("steps", None)
     if old["data"]["sha256"] is None:  # a run from before fingerprints: its data is unknown
         old["data"]["sha256"] = new["data"]["sha256"]
     if old != new:
