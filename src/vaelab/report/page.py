@@ -63,14 +63,18 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
             if record["kind"] == kind and record["loss_curve"]:
                 curve = record["loss_curve"]
                 ax.plot(
-                    range(1, len(curve) + 1),
+                    record.get("curve_steps") or range(1, len(curve) + 1),
                     curve,
                     marker="." if len(curve) < 30 else None,
                     label=f"z = {record['latent']}",
                 )
         ax.set_title(kind.upper())
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("training objective (nats/image)")
+        ax.set_xlabel("step (one row per epoch)")
+        ax.set_ylabel(
+            "training objective (an MSE AE: its own scale)"
+            if kind == "ae"
+            else "training objective (nats/image)"
+        )
         ax.legend()
     fig.suptitle("Training curves")
     return fig
@@ -94,6 +98,7 @@ def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:
                 "point": f"C = {point[0]:g}, k = {point[1]}" if point else "",
                 "seeds": len(records),
                 "epochs": across_seeds([r["epochs"] for r in records]),
+                "steps": across_seeds([r.get("steps", r["epochs"]) for r in records]),
                 "seconds": across_seeds([r["seconds"] for r in records]),
                 "train_loss": across_seeds([r["train_loss"] for r in records]),
                 "test_loss": across_seeds([r["test_loss"] for r in records]),

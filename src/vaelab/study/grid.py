@@ -103,17 +103,25 @@ def train_grid(
     records: dict[str, Any] = {}
     headline = cfg.headline()
     for point, by_seed in folders.items():
+        at = cfg.at(point)
         suffix = "" if point == headline else f"-C{point[0]:g}-k{point[1]}"
         for seed, by_key in by_seed.items():
             for (kind, z), run_dir in by_key.items():
                 models.setdefault(point, {}).setdefault(seed, {})[(kind, z)] = loaded[run_dir]
                 if kind == "ae" and suffix:
                     continue  # the AE is the headline's: one record
-                record = training_record(run_dir, kind, z, seed, reused[run_dir])
+                per = at.train.steps_per_epoch(train_images(cfg, mnist))
+                record = training_record(run_dir, kind, z, seed, reused[run_dir], per)
                 if kind != "ae" and len(folders) > 1:  # which (C, k) of the sweep
                     record["point"] = list(point)
                 records[f"{kind}-z{z}-seed{seed}{suffix}"] = record
     return models, folders, records
+
+
+def train_images(cfg: StudyConfig, mnist: MNIST) -> int:
+    """How many training images the study's runs train on."""
+    n = len(mnist.y_train)
+    return n if cfg.data.train_size is None else min(cfg.data.train_size, n)
 
 
 def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:

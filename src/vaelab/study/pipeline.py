@@ -37,7 +37,7 @@ from vaelab.study.grid import (
     train_grid,
     with_fingerprint,
 )
-from vaelab.study.milestones import claims_over_training
+from vaelab.study.milestones import claims_over_training, map_columns
 from vaelab.study.per_seed import (
     experiment_key,
     experiment_numbers,
@@ -149,10 +149,10 @@ def _run_locked(
     over = _claims_over_training(
         cfg, folders, data, judge, judge_name, skipped, out, results, console
     )
-    computed, pairs = over.pop("computed"), (len(over["epochs"]) - 1) * len(cfg.seeds)
+    computed, pairs = over.pop("computed"), (len(over["steps"]) - 1) * len(cfg.seeds)
     results["claims_over_training"] = over
-    what = f"{computed} of {pairs} (epoch, seed) pairs computed, the rest reused"
-    timings["claims at milestone epochs"] = _step(time.perf_counter() - t, what)
+    what = f"{computed} of {pairs} (step, seed) pairs computed, the rest reused"
+    timings["claims at milestone steps"] = _step(time.perf_counter() - t, what)
     t = time.perf_counter()
     settings = claims_over_settings(
         cfg, *sweep, numbers, results, data, judge, judge_name, skipped, out, console, timings
@@ -180,23 +180,27 @@ def _claims_over_training(
     results: dict[str, Any],
     console: Console,
 ) -> dict[str, Any]:
-    """The claims x epochs map: milestone epochs from the saved weights, then the final one."""
-    final = cfg.train.epochs
+    """The claims x training map: milestone steps from the saved weights, then the last."""
+    per = cfg.train.steps_per_epoch(len(data.x_train))
+    final = cfg.train.total_steps(len(data.x_train))
     key = experiment_key(cfg, [], judge_name, data_key(cfg))
 
     def numbers_of(models: Models, e: Any) -> dict[str, Any]:
         return experiment_numbers(models, data, e, judge, skipped)
 
     found = claims_over_training(
-        folders, cfg.experiments, numbers_of, out, key, log=console.print, before=final
-    )
-    found["epochs"].append(final)
-    before = len(found["epochs"]) - 1
+        folders, cfg.experiments, numbers_of, out, key,
+        steps_per_epoch=per, log=console.print, before=final,
+    )  # fmt: skip
+    before = len(found["steps"])
+    found |= map_columns([*found["steps"], final], per)
     for claim in results["claims"]:  # the last column: the final numbers, judged alike
         number = str(claim["number"])
         found["verdicts"].setdefault(number, [None] * before).append(claim["verdict"])
         outcomes = {c["name"]: c["outcome"] for c in claim["comparisons"]}
         found["comparisons"].setdefault(number, [{} for _ in range(before)]).append(outcomes)
+        effects = {c["name"]: c["effect"] for c in claim["comparisons"]}
+        found["effects"].setdefault(number, [{} for _ in range(before)]).append(effects)
     return found
 
 
