@@ -6,8 +6,9 @@ meant k-means++ starts and n_init=10, the best of ten starts kept in each call
 (`experiments.kmeans_n_init`; every run's starts in one batched computation, `kmeans`). A
 single k-means run depends on its seed, so every run is kept and summarised. Besides the
 V-measure (equal to NMI with the arithmetic mean) each run gets the adjusted Rand index and
-the accuracy after the best cluster-to-digit matching, and k-means on the raw pixels gives the baseline a latent space has to beat. Where the study trained an M2,
-its q(y|x)'s most probable label is scored as one more clustering, beside k-means on its codes.
+the accuracy after the best cluster-to-digit matching, and k-means on the raw pixels gives
+the baseline a latent space has to beat. Where the study trained an M2, its q(y|x)'s most
+probable label is scored as one more clustering, beside k-means on its codes.
 
 The restarts are noise of the measuring instrument, not independent models: what the claims
 weigh is each model's V-measure averaged over its restarts, with its test-image resamples
@@ -262,8 +263,9 @@ def pooled_box_plots(
             f"Each box pools the V-measure of {cfg.kmeans_runs} k-means runs "
             f"({cfg.kmeans_clusters} clusters, {_starts(cfg)}) on the z={z} test latents of "
             f"each of the {len(seeds)} seeds ({', '.join(map(str, seeds))}); the dots are the "
-            "runs, one colour per seed. Compare the medians with each other and with the grey raw-pixel "
-            "baseline, and the dots of one colour with the others for what the seed changes."
+            "runs, one colour per seed. Compare the medians with each other and with the grey "
+            "raw-pixel baseline, and the dots of one colour with the others for what the seed "
+            "changes."
         )
         figures.append(Figure(path=path, title=title, caption=caption))
     return figures
