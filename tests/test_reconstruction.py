@@ -132,3 +132,21 @@ def test_label_pull_measures_a_shift_toward_the_given_label_that_never_wins():
     assert reconstruction.label_pull(PaintsTheLabelFaintly(), data, 4, 9, ReadsTheBrightestBlock())
     no_fours = StudyData(data.x_test[:4], data.y_test[:4], data.x_train, data.y_train)
     assert reconstruction.label_pull(PaintsTheLabelFaintly(), no_fours, 4, 9, None) is None
+
+
+def test_numbers_for_the_claims_alone_leave_out_the_bounds_and_the_grids(tmp_path):
+    from conftest import tiny_models, tiny_study
+    from vaelab.core.config import ExperimentConfig
+    from vaelab.experiments import reconstruction
+    from vaelab.models.classifier import DigitClassifier
+
+    data = tiny_study()
+    judge = DigitClassifier(hidden=8, epochs=1).fit(data.x_train, data.y_train)
+    cfg = ExperimentConfig(recon_latents=(4,), iwae_samples=0, elbo_samples=2)
+    full = reconstruction.run(tiny_models((4,)), data, cfg, tmp_path, judge)
+    bare = reconstruction.run(tiny_models((4,)), data, cfg, None, judge)
+    assert bare.figures == [] and full.figures
+    assert bare.numbers["evidence"] == full.numbers["evidence"]
+    assert "elbo" in full.numbers["table"]["vae"]["4"]
+    assert "elbo" not in bare.numbers["table"]["vae"]["4"]
+    assert bare.numbers["table"]["vae"]["4"]["nll"] == full.numbers["table"]["vae"]["4"]["nll"]

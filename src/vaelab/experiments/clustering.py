@@ -179,13 +179,14 @@ def run(
     models: Models,
     data: StudyData,
     cfg: ExperimentConfig,
-    out_dir: Path,
+    out_dir: Path | None,
     judge: DigitClassifier | None = None,
 ) -> ExperimentResult:
     """Cluster the test latents of every model at each z in cfg.recon_latents, plus pixels.
 
     Draws one box plot per z; a study with several seeds draws them again over every seed's
-    runs (`pooled_box_plots`, the same files). `judge` is not used."""
+    runs (`pooled_box_plots`, the same files). `judge` is not used. Without `out_dir`, only
+    the rows the claims read: no CVAE given the true label, no pixels, no q(y|x)."""
     start = time.perf_counter()
     labels = data.y_test.numpy()
 
@@ -199,11 +200,17 @@ def run(
     pixels: tuple[dict[str, Any], dict[str, Any]] | None = None  # the same for every z: once
     for latent in cfg.recon_latents:
         entries = encode_entries(models, data.x_test, data.y_test, latent)
+        if out_dir is None:
+            entries = {n: f for n, f in entries.items() if not n.endswith("(true label)")}
         if not entries:
+            continue
+        rows = {name: scored(features) for name, features in entries.items()}
+        if out_dir is None:
+            by_latent[str(latent)] = {name: row[0] for name, row in rows.items()}
+            evidence[str(latent)] = {name: row[1] for name, row in rows.items()}
             continue
         if pixels is None:
             pixels = pixel_baseline(data.x_test.numpy(), labels, cfg)
-        rows = {name: scored(features) for name, features in entries.items()}
         m2 = models.get(("m2", latent))
         if m2 is not None:  # q(y|x)'s argmax: a clustering of its own, one deterministic run
             rows[CLASSIFIER] = _scored_clusters(classifier_clusters(m2, data.x_test), labels)

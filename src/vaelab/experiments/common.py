@@ -4,7 +4,9 @@ An experiment is a module with one function of one signature (`Experiment`):
 `run(models, data, cfg, out_dir, judge=None) -> ExperimentResult`. It reads trained models,
 computes its numbers, saves its figures under `out_dir`, reads images with the digit
 classifier `judge` where it needs one, and knows nothing about training, seeds or the other
-experiments.
+experiments. `out_dir=None` asks for the numbers the claims read and nothing else (no
+figures, no measure only the tables show): the claims at milestone steps, on training
+images and with the AE trained the other way are judged on such numbers.
 """
 
 from __future__ import annotations
@@ -120,7 +122,7 @@ def display_name(name: str) -> str:
 
 
 Experiment = Callable[
-    [Models, StudyData, ExperimentConfig, Path, DigitClassifier | None], "ExperimentResult"
+    [Models, StudyData, ExperimentConfig, Path | None, DigitClassifier | None], "ExperimentResult"
 ]
 
 
