@@ -76,8 +76,12 @@ def test_claims_are_judged_per_seed_and_over_training(two_seeds):
     assert all(len(v) == 4 for v in over["verdicts"].values())
     final = {str(c["number"]): c["verdict"] for c in results["claims"]}
     assert {n: v[-1] for n, v in over["verdicts"].items()} == final
-    effects = {str(c["number"]): {x["name"]: x["effect"] for x in c["comparisons"]}
-               for c in results["claims"]}  # fmt: skip
+    effects = {
+        str(c["number"]): {
+            x["name"]: {"effect": x["effect"], "interval": x["interval"]} for x in c["comparisons"]
+        }
+        for c in results["claims"]
+    }
     assert {n: v[-1] for n, v in over["effects"].items()} == effects
     for run in (out / "models").iterdir():
         steps = sorted(int(p.stem[5:]) for p in (run / "milestones").glob("*.json"))

@@ -60,6 +60,8 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     for ax, kind in zip(axes, kinds, strict=True):
         for record in training.values():
+            if record.get("variant"):  # an AE trained the other way: another scale
+                continue
             if record["kind"] == kind and record["loss_curve"]:
                 curve = record["loss_curve"]
                 ax.plot(
@@ -85,17 +87,18 @@ def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:
     groups: dict[tuple[str, int, tuple[Any, ...]], list[dict[str, Any]]] = {}
     for record in training.values():
         point = tuple(record.get("point") or ())  # (C, k) in a sweep, else ()
+        point = (record["ae_loss"],) if record.get("ae_loss") else point  # an AE's loss
         groups.setdefault((record["kind"], record["latent"], point), []).append(record)
     rows = []
     for (kind, z, point), records in sorted(
-        groups.items(), key=lambda i: (MODEL_KINDS.index(i[0][0]), i[0][1], i[0][2])
+        groups.items(), key=lambda i: (MODEL_KINDS.index(i[0][0]), i[0][1], str(i[0][2]))
     ):
         improving = [r["still_improving"] for r in records if r["still_improving"] is not None]
         rows.append(
             {
                 "kind": kind,
                 "latent": z,
-                "point": f"C = {point[0]:g}, k = {point[1]}" if point else "",
+                "point": _point_text(point),
                 "seeds": len(records),
                 "epochs": across_seeds([r["epochs"] for r in records]),
                 "steps": across_seeds([r.get("steps", r["epochs"]) for r in records]),
@@ -114,6 +117,13 @@ def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _point_text(point: tuple[Any, ...]) -> str:
+    """ "C = 0.1, k = 5" for a point of a sweep, "mse loss" for an AE's loss, else ""."""
+    if len(point) == 2:
+        return f"C = {point[0]:g}, k = {point[1]}"
+    return f"{point[0]} loss" if point else ""
 
 
 def _mean_curve(curves: list[list[list[float]]]) -> str:

@@ -103,7 +103,7 @@ def claims_over_training(
     `numbers_of(models, cfg)` computes one seed's experiment numbers; `key` names everything
     else they depend on (data, judge, settings); only steps below `before` are judged (the
     study judges its final models itself). Returns JSON-ready data for results.json, each
-    claim's effects per column too (`effects`: {claim: [{comparison: effect}]})."""
+    claim's effects per column too (`effects`: {claim: [{comparison: {effect, interval}}]})."""
     seeds = list(runs_by_seed)
     per = steps_per_epoch
     steps = [s for s in shared_steps(runs_by_seed, per) if before is None or s < before]
@@ -152,8 +152,10 @@ def add_column(
     verdicts.setdefault(number, [None] * columns)[column] = claim.verdict
     outcomes = {c.name: c.outcome for c in claim.comparisons}
     comparisons.setdefault(number, [{} for _ in range(columns)])[column] = outcomes
-    if effects is not None:
-        values = {c.name: c.value for c in claim.comparisons}
+    if effects is not None:  # each comparison's effect and interval
+        values = {
+            c.name: {"effect": c.value, "interval": [c.low, c.high]} for c in claim.comparisons
+        }
         effects.setdefault(number, [{} for _ in range(columns)])[column] = values
 
 

@@ -45,9 +45,11 @@ from vaelab.study.per_seed import (
     run_seed,
 )
 from vaelab.study.preflight import NOT_MEASURED, preflight
+from vaelab.study.regimes import regime_table
 from vaelab.study.results import assemble, print_summary, report_figures
 from vaelab.study.ssl import run_ssl
 from vaelab.study.sweep import claims_over_settings
+from vaelab.study.variants import judge_again
 
 
 def run_study(
@@ -105,7 +107,7 @@ def _run_locked(
     parallel: ParallelOptions | None,
 ) -> Path:
     torch_device = resolve_device(cfg.train.device)
-    data = study_data(cfg, mnist)
+    data = study_data(cfg, mnist, cfg.eval_images[0])
     n_runs = len(cfg.models) * len(cfg.latents) * len(cfg.seeds)
     seeds = ", ".join(map(str, cfg.seeds))
     console.print(f"study {cfg.name!r}: {n_runs} models (seeds {seeds}) into {out}")
@@ -146,6 +148,11 @@ def _run_locked(
     figures = report_figures(per_seed[cfg.seeds[0]], pooled)
     results = assemble(cfg, mnist, data, training, per_seed, figures, {"steps": timings})
     t = time.perf_counter()
+    what = judge_again(
+        cfg, mnist, models, folders, judge, judge_name, skipped, out, console.print, results
+    )
+    timings["claims on other images and AE losses"] = _step(time.perf_counter() - t, what)
+    t = time.perf_counter()
     over = _claims_over_training(
         cfg, folders, data, judge, judge_name, skipped, out, results, console
     )
@@ -164,6 +171,7 @@ def _run_locked(
         for f in rate_distortion.figures(settings["rows"], cfg.experiments, out)
     ]
     timings["claims at other (C, k) points"] = _step(time.perf_counter() - t, settings["what"])
+    results["regimes"] = regime_table(cfg, out, results)
     results[NOT_MEASURED] = skipped
     results["timings"]["total"] = time.perf_counter() - started
     return _write_outputs(cfg, results, models[cfg.seeds[0]], data, judge, out, console)
@@ -199,7 +207,10 @@ def _claims_over_training(
         found["verdicts"].setdefault(number, [None] * before).append(claim["verdict"])
         outcomes = {c["name"]: c["outcome"] for c in claim["comparisons"]}
         found["comparisons"].setdefault(number, [{} for _ in range(before)]).append(outcomes)
-        effects = {c["name"]: c["effect"] for c in claim["comparisons"]}
+        effects = {
+            c["name"]: {"effect": c["effect"], "interval": c["interval"]}
+            for c in claim["comparisons"]
+        }
         found["effects"].setdefault(number, [{} for _ in range(before)]).append(effects)
     return found
 

@@ -181,7 +181,29 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
     console.print(claims)
     if results["claims"] and results["claims"][0].get("provisional"):
         console.print("provisional: one seed; every verdict may change with another seed")
+    for line in judged_again_lines(results):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
     console.print(f"total time: {results['timings']['total']:.0f} s")
+
+
+def judged_again_lines(results: dict[str, Any]) -> list[str]:
+    """What the claims judged on other images, with the AE trained the other way, and at
+    convergence say beside the headline verdicts."""
+    lines = []
+    evaluation = results.get("evaluation") or {}
+    for name, entry in (evaluation.get("sets") or {}).items():
+        if name != evaluation.get("headline"):
+            lines.append(f"on {name} images: {entry['changes']['summary']}")
+    losses = results.get("ae_losses") or {}
+    for loss, entry in (losses.get("sets") or {}).items():
+        if loss != losses.get("headline"):
+            lines.append(f"with the AE on the {loss} loss: {entry['changes']['summary']}")
+    regimes = results.get("regimes") or {}
+    if regimes.get("available"):
+        lines += [f"claim {row['claim']}: {row['sentence']}" for row in regimes["rows"]]
+    elif regimes:
+        lines.append(f"no converged study yet: {regimes['how']}")
+    return lines
 
 
 def _cell(value: Any) -> str:
