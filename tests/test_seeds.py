@@ -86,6 +86,11 @@ def test_claims_are_judged_per_seed_and_over_training(two_seeds):
     for run in (out / "models").iterdir():
         steps = sorted(int(p.stem[5:]) for p in (run / "milestones").glob("*.json"))
         assert steps == [250, 500, 1000, 1002]
+    regimes = results["regimes"]  # trained past the article's point: its own table
+    assert [c["label"] for c in regimes["columns"]] == ["1000 steps", "at convergence"]
+    for row in regimes["rows"]:
+        verdicts = over["verdicts"][str(row["claim"])]
+        assert [cell["verdict"] for cell in row["cells"]] == [verdicts[2], verdicts[3]]
     html = (out / "report.html").read_text()
     assert "The verdicts over training" in html and "1002 steps (167 epochs)" in html
     assert "1000 steps (the article&#39;s)" in html or "1000 steps (the article's)" in html
