@@ -1,8 +1,9 @@
-"""The `paper` preset's training time on one device, measured over a few epochs.
+"""A preset's training time on one device (default: `converged-1000`, the article's models
+for 1000 full epochs), measured over a few epochs.
 
 Trains the preset's units as the study does (one group per model kind and seed, its latent
 sizes stacked) for `--epochs` epochs on `--device`, times each epoch after a warm-up one, and
-projects the preset's full training (its epochs, every kind, `--seeds` seeds one after another,
+projects the preset's full training (its steps, every kind, `--seeds` seeds one after another,
 as one worker per GPU runs them) from the median. Nothing is written to disk
 but a temporary folder. On a GPU, run it alone on the device:
 
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu", "auto"))
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per group")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--preset", default="converged-1000")
     parser.add_argument("--train-size", type=int, default=None, help="fewer images (smoke run)")
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
@@ -49,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     mnist = load_mnist(cfg.data.path)
     images = torch.from_numpy(mnist.x_train).to(device)
+    n = min(cfg.data.train_size or len(mnist.y_train), len(mnist.y_train))
+    epochs = cfg.train.total_steps(n) / cfg.train.steps_per_epoch(n)  # may end mid-epoch
     total = 0.0
     with tempfile.TemporaryDirectory(prefix="vaelab-gpu-") as tmp:
         for kind in cfg.models:
@@ -66,11 +69,11 @@ def main(argv: list[str] | None = None) -> int:
                 sync(device)
                 seconds.append(time.perf_counter() - started)
             epoch = statistics.median(seconds[1:] or seconds)
-            total += epoch * cfg.train.epochs * args.seeds
+            total += epoch * epochs * args.seeds
             print(f"{kind}: a unit of {len(members)} models, {epoch:.3f} s/epoch on {device}")
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(
-        f"{args.preset} preset, {args.seeds} seeds, {cfg.train.epochs} epochs: "
+        f"{args.preset} preset, {args.seeds} seeds, {epochs:.3g} epochs: "
         f"projected training {total / 60:.1f} min on {name} (torch {torch.__version__})"
     )
     return 0

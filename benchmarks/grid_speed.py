@@ -308,8 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.backends.cpu.get_cpu_capability()}, step: {kernels.kernels_status()}, "
         f"{n} images, {args.clock} clock, load average {load_before} before, {loadavg()} after"
     )
-    paper_hours = 1000 * best["seeds"] * scale / 3600
-    print(f"projected paper preset training (1000 epochs, {args.seeds} seeds): {paper_hours:.1f} h")
+    hours = 1000 * best["seeds"] * scale / 3600
+    print(
+        f"projected converged-1000 preset training (1000 epochs, {args.seeds} seeds): {hours:.1f} h"
+    )
     if args.rss:
         with tempfile.TemporaryDirectory(prefix="vaelab-rss-") as tmp:
             print(f"quick study peak RSS: {quick_study_rss(Path(tmp) / 'study'):.2f} GB")
