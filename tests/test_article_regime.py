@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from conftest import make_prototype_mnist
-from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_dict
 from vaelab.data.tensors import TensorData
 from vaelab.models import kernels
 from vaelab.models.losses import mse_objective, objective
@@ -174,3 +174,45 @@ def test_chainer_adam_and_mse_resume_bit_for_bit_from_mid_epoch(tmp_path):
     other = dataclasses.replace(whole, train=dataclasses.replace(whole.train, optimizer="adam"))
     train(other, data, tmp_path / "torch-adam")
     assert (tmp_path / "torch-adam" / "model.safetensors").read_bytes() != straight
+
+
+def test_new_settings_at_their_defaults_leave_run_names_alone():
+    from vaelab.training.identity import identity, run_name
+
+    def named(kind="ae", **train):
+        return run_name(RunConfig(ModelConfig(kind=kind), TrainConfig(**train)))
+
+    assert named(optimizer="adam", ae_loss="bernoulli") == named()
+    assert named(optimizer="chainer-adam") != named()
+    assert named(ae_loss="mse") != named()  # the AE reads it ...
+    assert named("vae", ae_loss="mse") == named("vae")  # ... no other kind does
+    assert named(steps=1000) == named()  # neither length given: the article's 1000 steps
+    assert named(steps=1000, epochs=None) != named(epochs=1000)  # steps are not epochs
+    kept = identity(to_dict(RunConfig(train=TrainConfig(steps=40))))["train"]
+    assert kept["steps"] == 40 and "epochs" not in kept
+    kept = identity(to_dict(RunConfig(train=TrainConfig(epochs=3))))["train"]
+    assert kept["epochs"] == 3 and "steps" not in kept
+
+
+def test_the_cli_trains_in_steps_by_default_and_extends_a_run(tmp_path, capsys):
+    from vaelab.cli.app import run
+    from vaelab.core.folders import read_metrics
+
+    mnist = make_prototype_mnist(n_train=400, n_test=50)
+    npz = tmp_path / "m.npz"
+    np.savez(npz, x_train=mnist.x_train, y_train=mnist.y_train, x_test=mnist.x_test,
+             y_test=mnist.y_test)  # fmt: skip
+    base = ["train", "--data", str(npz), "--model", "ae", "--z", "2", "--batch-size", "50"]
+    base += ["--device", "cpu", "--out", str(tmp_path / "run")]
+    assert run([*base, "--steps", "12", "--ae-loss", "mse", "--optimizer", "chainer-adam"]) == 0
+    out = capsys.readouterr().out
+    assert "12 steps (1.5 epochs of 8 steps)" in out and "step 12/12 (epoch 2/2)" in out
+    saved = checkpoint.read_run_config(tmp_path / "run").train
+    assert (saved.steps, saved.epochs) == (12, None)
+    assert (saved.ae_loss, saved.optimizer) == ("mse", "chainer-adam")
+    assert run([*base, "--epochs", "3", "--resume"]) == 0  # on from mid-epoch, in epochs now
+    assert [r["step"] for r in read_metrics(tmp_path / "run")] == [8, 16, 24]
+    assert run([*base, "--epochs", "3", "--steps", "5", "--resume"]) == 1
+    assert capsys.readouterr().err.strip().endswith("give --steps or --epochs, not both")
+    assert run(["train", "--out", str(tmp_path / "x"), "--steps", "0"]) == 2  # a usage error
+    assert RunConfig().train.steps is None and RunConfig().train.total_steps(60000) == 1000
