@@ -181,12 +181,15 @@ def run(
     cfg: ExperimentConfig,
     out_dir: Path | None,
     judge: DigitClassifier | None = None,
+    *,
+    figures: bool = True,
 ) -> ExperimentResult:
     """Cluster the test latents of every model at each z in cfg.recon_latents, plus pixels.
 
     Draws one box plot per z; a study with several seeds draws them again over every seed's
-    runs (`pooled_box_plots`, the same files). `judge` is not used. Without `out_dir`, only
-    the rows the claims read: no CVAE given the true label, no pixels, no q(y|x)."""
+    runs (`pooled_box_plots`, the same files); none without `figures`. `judge` is not used.
+    Without `out_dir`, only the rows the claims read: no CVAE given the true label, no
+    pixels, no q(y|x)."""
     start = time.perf_counter()
     labels = data.y_test.numpy()
 
@@ -217,7 +220,8 @@ def run(
         rows[BASELINE] = pixels
         by_latent[str(latent)] = {name: row[0] for name, row in rows.items()}
         evidence[str(latent)] = {name: row[1] for name, row in rows.items()}
-        drawn.append(_save_box_plot(by_latent[str(latent)], latent, cfg, out_dir))
+        if figures:
+            drawn.append(_save_box_plot(by_latent[str(latent)], latent, cfg, out_dir))
     numbers = {
         "runs": cfg.kmeans_runs,
         "n_init": cfg.kmeans_n_init,

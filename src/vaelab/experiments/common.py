@@ -6,16 +6,16 @@ computes its numbers, saves its figures under `out_dir`, reads images with the d
 classifier `judge` where it needs one, and knows nothing about training, seeds or the other
 experiments. `out_dir=None` asks for the numbers the claims read and nothing else (no
 figures, no measure only the tables show): the claims at milestone steps, on training
-images and with the AE trained the other way are judged on such numbers.
+images and with the AE trained the other way are judged on such numbers. `figures=False`
+(keyword) asks for every number and no figure: every seed's but the first's.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import matplotlib
 
@@ -121,9 +121,17 @@ def display_name(name: str) -> str:
     return f"{kind.upper()} {mode}".strip()
 
 
-Experiment = Callable[
-    [Models, StudyData, ExperimentConfig, Path | None, DigitClassifier | None], "ExperimentResult"
-]
+class Experiment(Protocol):
+    def __call__(
+        self,
+        models: Models,
+        data: StudyData,
+        cfg: ExperimentConfig,
+        out_dir: Path | None,
+        judge: DigitClassifier | None = None,
+        *,
+        figures: bool = True,
+    ) -> ExperimentResult: ...
 
 
 def needs_judge(judge: DigitClassifier | None, experiment: str) -> DigitClassifier:

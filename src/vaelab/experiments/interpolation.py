@@ -249,11 +249,12 @@ def article_walks(
     data: StudyData,
     cfg: ExperimentConfig,
     classifier: DigitClassifier,
-    out_dir: Path,
+    out_dir: Path | None,
 ) -> tuple[dict[str, Any], list[Figure]]:
     """The notebook's own walks between training images (`cfg.article_walks`), with the VAE
-    at each z of `cfg.recon_latents`: {"3to1": {"images", "digits", "walks": {z: walk}}}.
-    A pair beyond the training images at hand is left out."""
+    at each z of `cfg.recon_latents`: {"3to1": {"images", "digits", "walks": {z: walk}}},
+    drawn into `out_dir` when there is one. A pair beyond the training images at hand is
+    left out."""
     numbers: dict[str, Any] = {}
     figures: list[Figure] = []
     for i0, i1 in cfg.article_walks:
@@ -268,7 +269,8 @@ def article_walks(
             frames = latent_walk(model, data.x_train[i0], data.x_train[i1], cfg.walk_steps)
             walk = walk_numbers(classifier.predict(frames).tolist())
             entry["walks"][str(z)] = walk
-            figures += _walk_figures(frames, walk, out_dir, a, b, z, article=(i0, i1))
+            if out_dir is not None:
+                figures += _walk_figures(frames, walk, out_dir, a, b, z, article=(i0, i1))
         numbers[f"{i0}to{i1}"] = entry
     return numbers, figures
 
@@ -279,9 +281,12 @@ def run(
     cfg: ExperimentConfig,
     out_dir: Path | None,
     judge: DigitClassifier | None = None,
+    *,
+    figures: bool = True,
 ) -> ExperimentResult:
     """Walk every pair in `cfg.walks` with the VAE at each z in `cfg.recon_latents` it has,
-    and the article's own walks between training images (`article_walks`).
+    and the article's own walks between training images (`article_walks`); GIFs and strips
+    only with `figures`.
 
     numbers: {"classifier": {"test_accuracy"}, "endpoints": {"1to0": {"start_index",
     "end_index"}}, "walks": {"1to0": {"4": walk_numbers(...), ...}, ...}, "article_walks":
@@ -299,9 +304,10 @@ def run(
         "others_passed": {},
         EVIDENCE: {"others": {}},
     }
-    figures: list[Figure] = []
+    draw = out_dir if figures else None
+    drawn: list[Figure] = []
     if out_dir is not None:  # the article's own walks first: shown, never judged
-        numbers["article_walks"], figures = article_walks(models, data, cfg, classifier, out_dir)
+        numbers["article_walks"], drawn = article_walks(models, data, cfg, classifier, draw)
     for a, b in cfg.walks:
         key = f"{a}to{b}"
         i0, i1 = first_of_digit(data.y_test, a), first_of_digit(data.y_test, b)
@@ -316,12 +322,12 @@ def run(
             frames = latent_walk(model, data.x_test[i0], data.x_test[i1], cfg.walk_steps)
             walk = walk_numbers(classifier.predict(frames).tolist())
             numbers["walks"][key][str(z)] = walk
-            if out_dir is not None:
-                figures += _walk_figures(frames, walk, out_dir, a, b, z)
+            if draw is not None:
+                drawn += _walk_figures(frames, walk, draw, a, b, z)
             read = walk_readings(
                 model, data.x_test[starts], data.x_test[ends], cfg.walk_steps, classifier
             )
             others = others_passed(read, a, b)
             numbers["others_passed"][key][str(z)] = float(others.mean())
             numbers[EVIDENCE]["others"][key][str(z)] = mean_estimate(others)
-    return ExperimentResult(NAME, numbers, figures, time.perf_counter() - started)
+    return ExperimentResult(NAME, numbers, drawn, time.perf_counter() - started)

@@ -99,10 +99,10 @@ def lloyd(x: Tensor, centres: Tensor, tol: float, max_iter: int = MAX_ITER) -> t
 
 def _assign(x: Tensor, c: Tensor) -> Tensor:
     """Each point's nearest centre (A, M): argmin of ||c||^2 - 2 x.c, as scikit-learn."""
-    dist = torch.baddbmm(
-        c.square().sum(-1).unsqueeze(1), x.expand(len(c), *x.shape), c.transpose(1, 2), alpha=-2.0
-    )  # (A, M, k): the argmin runs along the contiguous last dim
-    return dist.argmin(2)
+    a, k, d = c.shape
+    flat = c.reshape(a * k, d)
+    dist = torch.addmm(flat.square().sum(1).unsqueeze(0), x, flat.T, alpha=-2.0)  # (M, A k)
+    return dist.view(-1, a, k).argmin(2).T.contiguous()  # one product, argmin along k
 
 
 def _update(x: Tensor, c: Tensor, labels: Tensor, k: int) -> Tensor:

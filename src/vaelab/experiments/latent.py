@@ -143,9 +143,11 @@ def run(
     cfg: ExperimentConfig,
     out_dir: Path | None,
     judge: DigitClassifier | None = None,
+    *,
+    figures: bool = True,
 ) -> ExperimentResult:
     """Scatter and measure the test latents of every model with latent size cfg.plot_latent
-    (`judge` is not used; no scatter without `out_dir`)."""
+    (`judge` is not used; the scatter only with `out_dir` and `figures`)."""
     start = time.perf_counter()
     latent = cfg.plot_latent
     entries = encode_entries(models, data.x_test, data.y_test, latent)
@@ -158,7 +160,7 @@ def run(
     stats = {name: m[0] for name, m in measured.items()}
     evidence = {key: {name: m[1][key] for name, m in measured.items()} for key in ("offset", "knn")}
     numbers = {"latent": latent, "models": stats, EVIDENCE: evidence}
-    if out_dir is None:
+    if out_dir is None or not figures:
         return ExperimentResult("latent", numbers, seconds=time.perf_counter() - start)
     title = plot_title(latent)
     fig = scatter_figure(entries, labels, stats, title, seed=cfg.seed)

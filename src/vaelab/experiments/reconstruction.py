@@ -276,20 +276,21 @@ def run(
     cfg: ExperimentConfig,
     out_dir: Path | None,
     judge: DigitClassifier | None = None,
+    *,
+    figures: bool = True,
 ) -> ExperimentResult:
-    """The grids of the article's two digits, and every model's measures on the test images
-    (without `out_dir`: the measures the claims read)."""
+    """The grids of the article's two digits (with `out_dir` and `figures`), and every
+    model's measures on the test images (without `out_dir`: the measures the claims read)."""
     judge = needs_judge(judge, "reconstruction")
     started = time.perf_counter()
     latents = tuple(z for z in cfg.recon_latents if any(k == z for _, k in models))
-    figures = []
+    drawn = []
     pairs = zip(cfg.recon_digits, cfg.wrong_labels, strict=True) if latents else ()
-    pairs = () if out_dir is None else pairs
-    for digit, wrong in pairs:  # no grid without a column: the study notes it as not measured
-        path = save_figure(
-            grid_figure(models, data, digit, wrong, latents), out_dir, f"reconstruction_{digit}.png"
-        )
-        figures.append(
+    where = out_dir if figures else None
+    for digit, wrong in pairs if where is not None else ():  # no grid without a column
+        grid = grid_figure(models, data, digit, wrong, latents)
+        path = save_figure(grid, where, f"reconstruction_{digit}.png")
+        drawn.append(
             Figure(
                 path,
                 f'Reconstructions of a "{digit}"',
@@ -310,4 +311,4 @@ def run(
         "label_pull": pulls,
         EVIDENCE: evidence,
     }
-    return ExperimentResult("reconstruction", numbers, figures, time.perf_counter() - started)
+    return ExperimentResult("reconstruction", numbers, drawn, time.perf_counter() - started)

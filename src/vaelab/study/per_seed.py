@@ -1,8 +1,8 @@
 """The study's experiments, once per seed, each reused while nothing it depends on changed.
 
 Every experiment runs on one seed's models at a time (`experiments/` knows nothing of seeds).
-The first seed's figures go into the report; the other seeds are run for their numbers, their
-figures drawn into a scratch folder and dropped. The clustering box plots are the exception:
+The first seed's figures go into the report; the other seeds are run for their numbers alone,
+drawing nothing. The clustering box plots are the exception:
 they pool the k-means runs of every seed, so they are drawn here, after all seeds.
 
 The cache (experiments.json) keeps the latest result of each (experiment, seed), sealed with
@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,7 +80,7 @@ def run_seed(
 ) -> list[ExperimentResult]:
     """Every experiment on the models of `seed`, from the cache where its key still matches.
 
-    `figures=False` (every seed but the first) draws the figures into a scratch folder;
+    `figures=False` (every seed but the first) draws no figure;
     `point` names a (C, k) point other than the headline's, cached apart.
     """
     cache_path = out / EXPERIMENT_CACHE
@@ -125,12 +124,9 @@ def _compute(
     started = time.perf_counter()
     if name == "latent" and name in (skipped or {}):  # too few test images per digit
         result = ExperimentResult(name, {})
-    elif figures and name not in POOLED:
-        result = STEPS[name](models, data, cfg, out, judge)
-    else:
-        with tempfile.TemporaryDirectory(prefix="vaelab-seed-") as scratch:
-            result = STEPS[name](models, data, cfg, Path(scratch), judge)
-        result.figures = []
+    else:  # every number; figures for the first seed (the clustering's pooled: drawn later)
+        drawn = figures and name not in POOLED
+        result = STEPS[name](models, data, cfg, out, judge, figures=drawn)
     result.seconds = time.perf_counter() - started
     return result
 
