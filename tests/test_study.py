@@ -55,13 +55,14 @@ def test_report_is_self_contained_and_shows_every_figure(tiny_study):
     html = (out / "report.html").read_text()
     results = json.loads((out / "results.json").read_text())
     figures = [f for group in results["figures"].values() for f in group]
-    # recon, walks, latent, boxes, style, the rate-distortion plane of the VAE and the CVAE
-    assert len(figures) == 2 + 3 * 2 * 2 + 1 + 3 + 3 + 2
+    # recon, walks (the seeded pairs' and the article's own), latent, boxes, style, the
+    # rate-distortion plane of the VAE and the CVAE
+    assert len(figures) == 2 + 2 * 3 * 2 * 2 + 1 + 3 + 3 + 2
     for f in figures:
         assert (out / f["path"]).stat().st_size > 0
         assert str(escape(f["title"])) in html
-    assert html.count('src="data:image/png;base64,') >= 2 + 6 + 1 + 3 + 1  # + training curves
-    assert html.count('src="data:image/gif;base64,') == 6
+    assert html.count('src="data:image/png;base64,') >= 2 + 12 + 1 + 3 + 1  # + training curves
+    assert html.count('src="data:image/gif;base64,') == 12
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from elsewhere
     for heading in (
         "Experiment 1",
