@@ -27,8 +27,8 @@ from torch import Tensor
 
 MAX_ITER = 300  # scikit-learn's
 TOL = 1e-4  # scikit-learn's, relative to the mean variance of the features
-CHUNK_ELEMENTS = 1 << 20  # starts x points x clusters per block: bounds the memory
-SMALL_D = 16  # up to this many features the M-step adds points, beyond it multiplies
+CHUNK_ELEMENTS = 1 << 19  # starts x points x clusters per block: bounds the memory
+SMALL_D = 8  # up to this many features the M-step adds points, beyond it multiplies
 
 
 def tolerance(x: Tensor) -> float:
