@@ -93,7 +93,8 @@ def lloyd(x: Tensor, centres: Tensor, tol: float, max_iter: int = MAX_ITER) -> t
     loose = (~strict).nonzero().squeeze(1)  # labels that match the final centres
     if len(loose):
         labels[loose] = _assign(x, centres[loose])
-    inertia = torch.stack([(x - centres[j, labels[j]]).square().sum() for j in range(r)])
+    nearest = centres.gather(1, labels.unsqueeze(-1).expand(-1, -1, x.shape[1]))  # (R, M, D)
+    inertia = (nearest - x).square().sum((1, 2))
     return labels, inertia, iterations
 
 
