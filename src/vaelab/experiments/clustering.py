@@ -134,7 +134,7 @@ def v_measure_estimate(clusterings: np.ndarray, labels: np.ndarray) -> dict[str,
         shape = (int(ids.max()) + 1, n_digits)
         full.append(v_measure_of_counts(onehot.sum(0).reshape(shape)))
         boot.append(v_measure_of_counts((counts @ onehot).reshape(-1, *shape)))
-    return estimate(float(np.mean(full)), np.mean(boot, axis=0))
+    return estimate(float(np.mean(full)), np.mean(boot, axis=0), len(labels))
 
 
 def _scored(
