@@ -71,11 +71,16 @@ def test_claims_are_judged_per_seed_and_over_training(two_seeds):
     assert all(len(v) == 3 for v in over["verdicts"].values())
     final = {str(c["number"]): c["verdict"] for c in results["claims"]}
     assert {n: v[-1] for n, v in over["verdicts"].items()} == final
+    assert over["judged"] == 2 and over["descriptive"] == [0, 1]
+    assert "same 2 seeds" in over["caption"] and "Only the last column" in over["caption"]
+    last = {c["name"]: c["effect"] for c in results["claims"][3]["comparisons"]}
+    assert {n: e["effect"] for n, e in over["effects"]["4"][-1].items()} == last
     for run in (out / "models").iterdir():
         epochs = sorted(int(p.stem[6:]) for p in (run / "milestones").glob("*.json"))
         assert epochs == [1, 2, 4]
     html = (out / "report.html").read_text()
     assert "The verdicts over training" in html and "epoch 4" in html
+    assert 'alt="each comparison over training"' in html
     assert "Provisional" not in html
 
 

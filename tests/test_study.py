@@ -83,6 +83,7 @@ def test_report_shows_each_comparison_per_seed_and_says_when_it_is_provisional(
     results = json.loads((out / "results.json").read_text())
     html = (out / "report.html").read_text()
     assert "Provisional: one seed" in html and results["claims"][0]["provisional"]
+    assert {c["verdict"] for c in results["claims"]} == {"too few seeds"}
     shown = sum(len(c["comparisons"]) for c in results["claims"])
     assert shown > 8 and html.count('class="cmp"') >= shown
     first_table = html.index("<table")
@@ -94,6 +95,7 @@ def test_report_shows_each_comparison_per_seed_and_says_when_it_is_provisional(
     three = write_report(results, out / "three_seeds.html").read_text()
     assert "Provisional" not in three and "seed 2: " in three
     assert three.count('title="seed 1"') == shown
+    assert three.count('">decides ≥ ') == 8 and "3 of 3 seeds agree in sign (p = 0.125)" in three
 
 
 def test_a_second_run_reuses_every_model(tiny_study):
@@ -130,7 +132,11 @@ COMPARISONS = {
             for m in ("ae", "vae", "cvae (no label)", "cvae (true label)")
             for a, b in ((4, 16), (16, 64))
         ),
-        *(f"{m}: more 4s read as 9 at z=4 than at z=64" for m in ("ae", "vae", "cvae (no label)")),
+        *(
+            f"{m}: more read as another digit at z=4 than at z={z}"
+            for m in ("ae", "vae", "cvae (no label)")
+            for z in (16, 64)
+        ),
     ],
     2: [f"z={z}: {m} NLL below the AE's" for z in (4, 16, 64) for m in ("vae", "cvae (no label)")],
     3: [
@@ -144,9 +150,21 @@ COMPARISONS = {
             for d, w in ((4, 9), (2, 7))
             for z in (4, 16, 64)
         ),
+        *(
+            f"z={z}: test {d}s given label {w} come back as {w}"
+            for d, w in ((4, 9), (2, 7))
+            for z in (4, 16, 64)
+        ),
     ],
-    4: [f"{a} → {b}: more other digits passed at z=4 than at z=64" for a, b in ((1, 0), (3, 7))],
-    5: [f"ae centre farther off the origin than {m}'s" for m in ("vae", "cvae (no label)")],
+    4: [
+        f"{a} → {b}: more other digits passed at z={lo} than at z={hi}"
+        for a, b in ((1, 0), (3, 7))
+        for lo, hi in ((4, 16), (16, 64))
+    ],
+    5: [
+        *(f"{m} centre near the origin" for m in ("vae", "cvae (no label)")),
+        *(f"ae centre farther off the origin than {m}'s" for m in ("vae", "cvae (no label)")),
+    ],
     6: [f"ae separates digits better than {m}" for m in ("vae", "cvae (no label)")],
     7: [
         *(f"z=4: ae scores higher than {m}" for m in ("vae", "cvae (no label)")),
@@ -169,4 +187,9 @@ def test_a_real_study_makes_every_comparison_of_every_claim(tiny_study):
     context = [x["name"] for x in results["claims"][2]["context"]]
     assert context == [
         f"style, z={z}: codes decoded with each label, read as that label" for z in (4, 16, 64)
+    ]
+    context = [x["name"] for x in results["claims"][0]["context"]]
+    assert context == [
+        f"{m}: share of test 4s read as 9 (the article's example)"
+        for m in ("ae", "vae", "cvae (no label)")
     ]

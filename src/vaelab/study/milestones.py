@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from vaelab.claims.maps import append_column, new_map
 from vaelab.claims.verdicts import judge_claims
 from vaelab.core import fileio
 from vaelab.core.config import ExperimentConfig, to_dict
@@ -74,7 +75,8 @@ def claims_over_training(
     log: Callable[[str], None] = lambda line: None,
     before: int | None = None,
 ) -> dict[str, Any]:
-    """The claims x epochs map: each claim's verdict at every shared milestone epoch.
+    """The claims x epochs map (`vaelab.claims.maps`): each claim's reading and each
+    comparison's effect and interval at every shared milestone epoch.
 
     `numbers_of(models, cfg)` computes one seed's experiment numbers; `key` names everything
     else they depend on (data, judge, settings); only epochs below `before` are judged (the
@@ -85,10 +87,9 @@ def claims_over_training(
     at_milestones = milestone_config(cfg)
     cache_path = Path(out) / MILESTONE_CACHE
     cache = _read_cache(cache_path)
-    verdicts: dict[str, list[str]] = {}
+    found = new_map()
     computed = 0
-    comparisons: dict[str, list[dict[str, str]]] = {}
-    for i, epoch in enumerate(epochs):
+    for epoch in epochs:
         per_seed = []
         for seed in seeds:
             runs = runs_by_seed[seed]
@@ -99,30 +100,13 @@ def claims_over_training(
                 fileio.write_json(cache_path, cache)
                 computed += 1
             per_seed.append(cache[entry])
-        for claim in judge_claims(per_seed, seeds):
-            add_column(verdicts, comparisons, claim, i, len(epochs))
-    return {
+        append_column(found, [c.to_dict() for c in judge_claims(per_seed, seeds)])
+    return found | {
         "epochs": epochs,
         "seeds": seeds,
         "kmeans_runs": at_milestones.kmeans_runs,
-        "verdicts": verdicts,
-        "comparisons": comparisons,
         "computed": computed,  # (epoch, seed) pairs computed now rather than read from the cache
     }
-
-
-def add_column(
-    verdicts: dict[str, list[Any]],
-    comparisons: dict[str, list[Any]],
-    claim: Any,
-    column: int,
-    columns: int,
-) -> None:
-    """Put `claim`'s verdict and each comparison's outcome into column `column` of the map."""
-    number = str(claim.number)
-    verdicts.setdefault(number, [None] * columns)[column] = claim.verdict
-    outcomes = {c.name: c.outcome for c in claim.comparisons}
-    comparisons.setdefault(number, [{} for _ in range(columns)])[column] = outcomes
 
 
 def _entry_key(key: str, cfg: ExperimentConfig, epoch: int, runs: RunDirs) -> str:

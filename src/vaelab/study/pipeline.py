@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from vaelab.claims.maps import append_column, finish
 from vaelab.core import fileio
 from vaelab.core.config import StudyConfig, load_preset
 from vaelab.core.device import resolve_device
@@ -191,13 +192,9 @@ def _claims_over_training(
         folders, cfg.experiments, numbers_of, out, key, log=console.print, before=final
     )
     found["epochs"].append(final)
-    before = len(found["epochs"]) - 1
-    for claim in results["claims"]:  # the last column: the final numbers, judged alike
-        number = str(claim["number"])
-        found["verdicts"].setdefault(number, [None] * before).append(claim["verdict"])
-        outcomes = {c["name"]: c["outcome"] for c in claim["comparisons"]}
-        found["comparisons"].setdefault(number, [{} for _ in range(before)]).append(outcomes)
-    return found
+    append_column(found, results["claims"])  # the last column: the final numbers, judged alike
+    last = len(found["epochs"]) - 1
+    return finish(found, last, cfg.seeds, "training", f"the last column (epoch {final})")
 
 
 def _write_outputs(
