@@ -137,6 +137,9 @@ def test_the_image_part_counts_the_precision_of_few_items():
     assert image_df(200, None) == 199 and image_df(200, 1) == 199
     assert image_df(200, 100) == pytest.approx(1 / (1 / 199 + 1 / 99))
     assert image_df(200, 10**9) == pytest.approx(199, rel=1e-6)
+    one = seeds_of([0.0], np.linspace(-1, 1, DRAWS), items=50)[0]
+    half = stats.t.ppf(0.975, 1 / (1 / 199 + 1 / 49)) * np.std(one["boot"], ddof=1)
+    assert seed_interval(one, 0.95) == pytest.approx((-half, half))
 
 
 def test_decidable_is_t_over_root_s_and_shrinks_with_seeds():

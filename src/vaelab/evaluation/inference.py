@@ -117,9 +117,10 @@ def pool(per_seed: Sequence[Estimate], level: float) -> Pooled:
 
 
 def seed_interval(one: Estimate, level: float) -> tuple[float, float]:
-    """One seed's own interval: its value ± t(B-1) times the sd of its test-image resamples."""
+    """One seed's own interval: its value ± t(df) times the sd of its test-image resamples
+    (`image_df`)."""
     boot = np.asarray(one["boot"], dtype=np.float64)
-    half = t_quantile(level, boot.size - 1) * float(boot.std(ddof=1))
+    half = t_quantile(level, image_df(boot.size, one.get("items"))) * float(boot.std(ddof=1))
     return one["value"] - half, one["value"] + half
 
 
