@@ -353,6 +353,8 @@ class Explorer {
     const { start, end } = this.walk;
     this.el("walk-start").value = this.index[start];
     this.el("walk-end").value = this.index[end];
+    const shown = this.data.walks.some(([a, b]) => a === this.index[start] && b === this.index[end]);
+    this.el("walk-source").textContent = shown ? "(one the report shows)" : "";
     const steps = this.data.walk_steps;
     this.walk.frames = Array.from({ length: steps }, (_, i) => this.decode(this.current, this.walkFrame(i), this.label));
     this.walk.readings = this.walk.frames.map((pixels) => argmax(this.classify(pixels)));
