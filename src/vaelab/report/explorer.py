@@ -1,6 +1,6 @@
 """explorer.html: one offline page that decodes the study's latent spaces live in the browser.
 
-The page (templates/explorer.html, .css and three .js) gets one JSON blob: the decoders' and
+The page (templates/explorer.html, .css and four .js) gets one JSON blob: the decoders' and
 the digit classifier's weights, and for a seeded sample of a few hundred test images (always
 holding the report's own examples) their numbers, pixels, codes and 2-D map positions, packed
 into one deflated byte buffer. Floats keep their sign, exponent and a chosen
@@ -35,7 +35,8 @@ from vaelab.models.networks import AutoEncoder
 from vaelab.models.spec import MODEL_KINDS
 
 EXPLORER_FILE = "explorer.html"
-SCRIPTS = ("explorer-nets.js", "explorer-map.js", "explorer.js")  # templates/, in this order
+# the page's scripts (templates/), in the order they run: networks, map, walk, page
+SCRIPTS = ("explorer-nets.js", "explorer-map.js", "explorer-walk.js", "explorer.js")
 MAX_POINTS = 300  # test images drawn on the map and available as walk ends
 DECODER_MANTISSA = 13  # of float32's 23 bits; see the module docstring
 CLASSIFIER_MANTISSA = 8

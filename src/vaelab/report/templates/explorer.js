@@ -1,10 +1,9 @@
 // The latent explorer's page: the map, the point decoded at its marker, the test image under
-// the pointer, and a walk between two test images that can be played. It reads the JSON blob
-// above with explorer-nets.js and draws with explorer-map.js.
+// the pointer, and the walk (explorer-walk.js). It reads the JSON blob above with
+// explorer-nets.js and draws the map with explorer-map.js.
 
 const KEY_STEP = 0.01; // an arrow key moves the marker this share of the map's width
 const HOVER_PX = 6; // a dot within this many canvas pixels of the pointer is "under" it
-const PLAY_MS = 150; // milliseconds per frame when the walk plays
 
 class Explorer {
   constructor(data, buffer) {
@@ -24,9 +23,7 @@ class Explorer {
     this.pin = [0, 0]; // where the last click or arrow key left the marker
     this.hover = -1; // the row of the test image under the pointer
     this.dragging = false;
-    const [start, end] = this.openingWalk();
-    this.walk = { start, end, frame: 0, frames: [], readings: [], decoded: null };
-    this.timer = null;
+    this.walk = new Walk(this, ...this.openingWalk());
   }
 
   unpackModel(m, tensor, layers) {
@@ -129,26 +126,11 @@ class Explorer {
       item.textContent = String(d);
       return item;
     }));
-    for (const id of ["walk-start", "walk-end"]) this.el(id).max = data.test_images - 1;
-    this.el("walk-frame-slider").max = data.walk_steps - 1;
-    this.buildStrip();
+    this.walk.build();
     this.showUnder();
     this.listen();
     this.selectModel(this.current);
     this.el("status").textContent = `${this.models.size} models loaded.`;
-  }
-
-  buildStrip() {
-    this.el("walk-strip").replaceChildren(...Array.from({ length: this.data.walk_steps }, (_, f) => {
-      const item = document.createElement("li");
-      const canvas = document.createElement("canvas");
-      canvas.width = SIDE;
-      canvas.height = SIDE;
-      item.append(canvas, document.createElement("span"));
-      item.title = `frame ${f + 1}`;
-      item.addEventListener("click", () => { this.stop(); this.showFrame(f); });
-      return item;
-    }));
   }
 
   listen() {
@@ -173,13 +155,8 @@ class Explorer {
     });
     map.addEventListener("keydown", (e) => this.onKey(e));
     for (const [id, end] of [["set-start", "start"], ["set-end", "end"]]) {
-      this.el(id).addEventListener("click", () => this.setWalkEnd(end, this.nearestRow(...this.marker)));
+      this.el(id).addEventListener("click", () => this.walk.setEnd(end, this.nearestRow(...this.marker)));
     }
-    for (const [id, end] of [["walk-start", "start"], ["walk-end", "end"]]) {
-      this.el(id).addEventListener("change", (e) => this.typeWalkEnd(end, e.target));
-    }
-    this.el("walk-frame-slider").addEventListener("input", (e) => this.showFrame(Number(e.target.value)));
-    this.el("play").addEventListener("click", () => (this.timer ? this.stop() : this.play()));
   }
 
   pointerLatent(event) {
@@ -203,7 +180,7 @@ class Explorer {
 
   onKey(event) {
     if (event.key === "s" || event.key === "e") {
-      this.setWalkEnd(event.key === "s" ? "start" : "end", this.nearestRow(...this.marker));
+      this.walk.setEnd(event.key === "s" ? "start" : "end", this.nearestRow(...this.marker));
       return;
     }
     const step = KEY_STEP * this.view.extent * (event.shiftKey ? 5 : 1);
@@ -222,7 +199,7 @@ class Explorer {
     this.view = mapView(m.points, this.el("map"), [[0, 0]]);
     this.el("map-note").textContent = this.mapNote(m);
     this.pinAt(...this.view.centre); // a new map starts with the marker in its middle
-    this.setWalk();
+    this.walk.update();
   }
 
   mapNote(m) {
@@ -257,7 +234,7 @@ class Explorer {
 
   redraw() {
     this.redrawPoint();
-    this.setWalk();
+    this.walk.update();
   }
 
   redrawPoint() {
@@ -304,8 +281,8 @@ class Explorer {
     drawAxes(ctx, view, this.axisTitles(m));
     drawDots(ctx, view, m.points, this.labels);
     drawOrigin(ctx, view);
-    const steps = this.data.walk_steps;
-    drawWalk(ctx, view, this.mapPoint(this.walk.start), this.mapPoint(this.walk.end), steps, this.walk.frame);
+    const walk = this.walk;
+    drawWalk(ctx, view, this.mapPoint(walk.start), this.mapPoint(walk.end), walk.steps, walk.frame);
     if (this.hover >= 0) drawHover(ctx, view, ...this.mapPoint(this.hover));
     drawMarker(ctx, view, ...this.marker);
   }
@@ -320,83 +297,6 @@ class Explorer {
       if (d < bestD) { best = i; bestD = d; }
     }
     return best;
-  }
-
-  setWalkEnd(end, row) {
-    this.walk[end] = row;
-    this.el("walk-message").textContent = "";
-    this.setWalk();
-  }
-
-  // A number typed: the test image of that number, if the page holds it.
-  typeWalkEnd(end, input) {
-    const row = this.rowOf.get(Number(input.value));
-    if (row === undefined) {
-      this.el("walk-message").textContent = `test image #${input.value} is not among the `
-        + `${this.labels.length} on the map; pick a dot, or a number shown on it`;
-      input.value = this.index[this.walk[end]];
-      return;
-    }
-    this.setWalkEnd(end, row);
-  }
-
-  // The walk's frames: (1 - t) a + t b for t evenly spaced in [0, 1], both ends included.
-  walkFrame(frame) {
-    const steps = this.data.walk_steps;
-    const a = this.code(this.current, this.walk.start);
-    const b = this.code(this.current, this.walk.end);
-    const t = frame / (steps - 1);
-    return a.map((ak, k) => (1 - t) * ak + t * b[k]);
-  }
-
-  setWalk() {
-    const { start, end } = this.walk;
-    this.el("walk-start").value = this.index[start];
-    this.el("walk-end").value = this.index[end];
-    const shown = this.data.walks.some(([a, b]) => a === this.index[start] && b === this.index[end]);
-    this.el("walk-source").textContent = shown ? "(one the report shows)" : "";
-    const steps = this.data.walk_steps;
-    this.walk.frames = Array.from({ length: steps }, (_, i) => this.decode(this.current, this.walkFrame(i), this.label));
-    this.walk.readings = this.walk.frames.map((pixels) => argmax(this.classify(pixels)));
-    [...this.el("walk-strip").children].forEach((item, f) => {
-      drawDigit(item.firstChild, this.walk.frames[f]);
-      item.lastChild.textContent = String(this.walk.readings[f]);
-    });
-    for (const [id, row] of [["walk-a", start], ["walk-b", end]]) {
-      drawDigit(this.el(id), this.testImage(row));
-      this.el(`${id}-caption`).textContent = this.describe(row);
-    }
-    this.showFrame(Math.min(this.walk.frame, steps - 1));
-  }
-
-  showFrame(frame) {
-    const steps = this.data.walk_steps;
-    this.walk.frame = frame;
-    this.el("walk-frame-slider").value = frame;
-    this.walk.decoded = this.walk.frames[frame];
-    drawDigit(this.el("walk-frame"), this.walk.decoded);
-    const probabilities = this.classify(this.walk.decoded);
-    const reading = argmax(probabilities);
-    this.el("walk-frame-number").textContent = `${frame + 1} of ${steps}`;
-    this.el("walk-reading").textContent =
-      `frame ${frame + 1}: the classifier reads ${reading} (p = ${probabilities[reading].toFixed(2)})`;
-    [...this.el("walk-strip").children].forEach((s, i) => s.classList.toggle("current", i === frame));
-    this.drawMap();
-  }
-
-  play() {
-    const button = this.el("play");
-    button.textContent = "❚❚ Pause";
-    button.setAttribute("aria-pressed", "true");
-    this.timer = setInterval(() => this.showFrame((this.walk.frame + 1) % this.data.walk_steps), PLAY_MS);
-  }
-
-  stop() {
-    clearInterval(this.timer);
-    this.timer = null;
-    const button = this.el("play");
-    button.textContent = "▶ Play";
-    button.setAttribute("aria-pressed", "false");
   }
 
   // Milliseconds to decode one frame, averaged over `repeats` decodes of the current point.
