@@ -19,9 +19,9 @@ import typer
 
 from vaelab.cli.output import GREY_LEVELS, console, line, print_metrics, table
 from vaelab.core import __version__
-from vaelab.core.config import RunConfig, load_toml
+from vaelab.core.config import RunConfig, load_toml, preset_names
 from vaelab.core.errors import VaelabError
-from vaelab.core.folders import RunFolder
+from vaelab.core.folders import RunFolder, StudyFolder
 from vaelab.core.util import one_line
 
 app = typer.Typer(
@@ -273,6 +273,7 @@ def evaluate_cmd(
     from vaelab.execution.runner import evaluate_run  # start-up: see LAZY
 
     check_device(device, "--device")
+    _not_a_study_folder(run_dir)
     result = evaluate_run(
         run_dir,
         data_path=data_path,
@@ -293,11 +294,33 @@ def evaluate_cmd(
         line(GREY_LEVELS)
 
 
+def _not_a_study_folder(folder: Path) -> None:
+    """A study folder given where a run folder is wanted: say where its runs are."""
+    if RunFolder(folder).is_run() or not StudyFolder(folder).models.is_dir():
+        return
+    from vaelab.execution.status import run_order  # start-up: see LAZY
+
+    runs = sorted((r.path for r in StudyFolder(folder).finished_runs()), key=run_order)
+    models = StudyFolder(folder).models
+    if not runs:
+        raise VaelabError(f"{folder} is a study folder and {models} holds no finished run yet")
+    kinds = {}  # the first run of each model kind, as examples
+    for run in runs:
+        kinds.setdefault(run.name.split("-")[0], run)
+    examples = ", ".join(str(r) for r in list(kinds.values())[:3])
+    raise VaelabError(
+        f"{folder} is a study folder; evaluate one of its runs: {models}/<run>, "
+        f"e.g. {examples} ({len(runs)} finished runs in {models})"
+    )
+
+
+# every shipped preset, as the package holds them
+PRESET_HELP = f"A shipped preset ({', '.join(preset_names())}) or a TOML file."
+
+
 @app.command()
 def study(
-    preset: Annotated[
-        str, typer.Option("--preset", help="quick, long, paper, tiny, or a TOML file.")
-    ] = "quick",
+    preset: Annotated[str, typer.Option("--preset", help=PRESET_HELP)] = "quick",
     out: Annotated[
         Path,
         typer.Option("--out", callback=_expand, help="Study folder: models, figures, report."),

@@ -210,7 +210,20 @@ def _write_outputs(
     fileio.write_json(folder.results, results)
     steps = cfg.experiments.walk_steps
     title = f"{cfg.name} ({point_label(cfg.headline())})"  # the (C, k) of its VAEs and CVAEs
-    write_explorer(models, data, judge, folder.explorer, title=title, walk_steps=steps)
+    ends = results["experiments"].get("interpolation", {}).get("endpoints", {}).values()
+    examples = [(data.y_test == d).nonzero() for d in cfg.experiments.recon_digits]
+    write_explorer(
+        models,
+        data,
+        judge,
+        folder.explorer,
+        title=title,
+        walk_steps=steps,
+        seed=cfg.seeds[0],
+        seeds=cfg.seeds,
+        walks=[(e["start_index"], e["end_index"]) for e in ends],
+        examples=[int(hits[0]) for hits in examples if len(hits)],
+    )
     report = write_report(results, folder.report)
     print_summary(results, console)
     return report
