@@ -145,9 +145,9 @@ def needs_the_kernels():
         pytest.skip(f"no C kernels here: {kernels.kernels_status()}")
 
 
+REPEATS = 1000  # draws of each bound per image: its expectation over its own noise
 # how the bounds are computed: the gradient path in float64, and the path every reported bound
 # takes (gradients off, float32), with the fused kernel and with torch ops
-REPEATS = 1000  # draws of each bound per image: its expectation over its own noise
 PATHS = ("autograd float64", "inference float32 kernels", "inference float32 torch ops")
 
 
