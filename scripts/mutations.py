@@ -10,6 +10,7 @@ before any mutation: the tests of every selected mutation first run once unmutat
     .venv/bin/python scripts/mutations.py                       # the whole list, a few minutes
     .venv/bin/python scripts/mutations.py --only ssl-gain-reversed --only iwae-kernel-sign
     .venv/bin/python scripts/mutations.py --list
+    .venv/bin/python scripts/mutations.py --jobs 4              # four at a time, on four free cores
 
 Exit status 0 when every mutation is caught but those marked pending, 1 otherwise.
 """
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -185,10 +187,12 @@ def summary(outcomes: list[Outcome]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", action="append", default=[], metavar="NAME")
+    parser.add_argument("--file", type=Path, default=LIST, help="the list [tests/mutations.toml]")
     parser.add_argument("--list", action="store_true", help="print the mutations and stop")
     parser.add_argument("--timeout", type=float, default=600, help="seconds per mutation")
+    parser.add_argument("--jobs", type=int, default=1, help="mutations tested at once")
     args = parser.parse_args(argv)
-    mutations = read_list()
+    mutations = read_list(args.file)
     unknown = set(args.only) - {m.name for m in mutations}
     if unknown:
         parser.error(f"no mutation named {', '.join(sorted(unknown))}")
@@ -202,14 +206,17 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         os.environ["VAELAB_KERNEL_CACHE"] = str(work / "kernels")  # mutants' builds stay here
         broken = baseline(chosen, files, work, args.timeout)
-        outcomes = []
-        for m in chosen:
+
+        def one(m: Mutation) -> Outcome:
             if m.name in broken:
                 outcome = Outcome(m, "error", "its tests fail or are missing unmutated", 0.0)
             else:
                 outcome = judge(m, files, work, args.timeout)
             print(f"{m.name}: {outcome.status} ({outcome.detail})", flush=True)
-            outcomes.append(outcome)
+            return outcome
+
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:  # each in its own copy
+            outcomes = list(pool.map(one, chosen))
     print()
     print(summary(outcomes))
     return 0 if all(o.as_expected for o in outcomes) else 1
