@@ -167,7 +167,7 @@ def baseline(mutations: list[Mutation], files: list[str], work: Path, timeout: f
 
 
 def summary(outcomes: list[Outcome]) -> str:
-    width = max(len(o.mutation.name) for o in outcomes)
+    width = max(len("mutation"), *(len(o.mutation.name) for o in outcomes))
     lines = [f"{'mutation':<{width}}  {'shows':<18} {'result':<9} {'s':>5}  detail"]
     for o in outcomes:
         detail = o.detail
