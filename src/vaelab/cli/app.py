@@ -31,9 +31,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Train and compare AE, VAE and CVAE on MNIST; run the article's study.",
 )
-# LAZY: each command imports what it runs inside itself. Start-up cost measured here:
-# `import vaelab.cli.app` 0.2 s; `vaelab.study.pipeline` (torch and every layer) 4.9 s,
-# so `vaelab --help`, `status` and a mistyped flag answer at once.
+# LAZY: each command imports what it runs inside itself: `vaelab.study.pipeline` imports torch
+# and every layer, this module none of them, so `vaelab --help`, `status` and a mistyped flag
+# answer at once.
 
 
 class KindChoice(StrEnum):
