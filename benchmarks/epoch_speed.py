@@ -255,6 +255,11 @@ def print_report(facts: dict[str, object], rows: list[dict], regime: list[dict])
                 f"reference {gflop / r['reference_s_per_epoch']:.1f} GFLOP/s; "
                 f"the target needs {target:.1f} GFLOP/s"
             )
+            if r["images"] != MNIST_SIZES[0]:
+                print(
+                    f"(measured on {r['images']} images; the target is scaled to "
+                    f"{MNIST_SIZES[0]}, assuming an epoch's cost linear in its images)"
+                )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -4,8 +4,10 @@ for 1000 full epochs), measured over a few epochs.
 Trains the preset's units as the study does (one group per model kind and seed, its latent
 sizes stacked) for `--epochs` epochs on `--device`, times each epoch after a warm-up one, and
 projects the preset's full training (its steps, every kind, `--seeds` seeds one after another,
-as one worker per GPU runs them) from the median. Nothing is written to disk
-but a temporary folder. On a GPU, run it alone on the device:
+as one worker per GPU runs them) from the median. With `--train-size` (fewer images than the
+preset trains on) each epoch's time is scaled up by the ratio of the images, which assumes an
+epoch's cost linear in its images; it says so, with the number measured. Nothing is written to
+disk but a temporary folder. On a GPU, run it alone on the device:
 
     PYTHONPATH=src python benchmarks/gpu_paper.py --device cuda --epochs 3 --seeds 3
 """
@@ -44,14 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     device = resolve_device(args.device)
     cfg = load_preset(args.preset)
-    if args.train_size is not None:
-        cfg = dataclasses.replace(
-            cfg, data=dataclasses.replace(cfg.data, train_size=args.train_size)
-        )
     mnist = load_mnist(cfg.data.path)
+    preset_images = cfg.data.train_size or len(mnist.x_train)
+    measured = min(args.train_size or preset_images, preset_images)
+    scale = preset_images / measured  # an epoch's cost taken as linear in its images
+    if scale != 1:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, train_size=measured))
     images = torch.from_numpy(mnist.x_train).to(device)
-    n = min(cfg.data.train_size or len(mnist.y_train), len(mnist.y_train))
-    epochs = cfg.train.total_steps(n) / cfg.train.steps_per_epoch(n)  # may end mid-epoch
+    t = cfg.train  # the preset's length in epochs of its own images (it may end mid-epoch)
+    epochs = t.total_steps(preset_images) / t.steps_per_epoch(preset_images)
     total = 0.0
     with tempfile.TemporaryDirectory(prefix="vaelab-gpu-") as tmp:
         for kind in cfg.models:
@@ -69,13 +72,21 @@ def main(argv: list[str] | None = None) -> int:
                 sync(device)
                 seconds.append(time.perf_counter() - started)
             epoch = statistics.median(seconds[1:] or seconds)
-            total += epoch * epochs * args.seeds
-            print(f"{kind}: a unit of {len(members)} models, {epoch:.3f} s/epoch on {device}")
+            total += epoch * scale * epochs * args.seeds
+            print(
+                f"{kind}: a unit of {len(members)} models, {epoch:.3f} s/epoch on {device} "
+                f"({measured} images)"
+            )
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     print(
         f"{args.preset} preset, {args.seeds} seeds, {epochs:.3g} epochs: "
         f"projected training {total / 60:.1f} min on {name} (torch {torch.__version__})"
     )
+    if scale != 1:
+        print(
+            f"measured on {measured} of the preset's {preset_images} training images, each "
+            f"epoch scaled x{scale:.3g}: assumes an epoch's cost linear in its images"
+        )
     return 0
 
 

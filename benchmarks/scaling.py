@@ -10,6 +10,9 @@ converged-1000 preset (3 kinds x `--seeds` seeds = units of 4 latent sizes, 1000
 
 where efficiency is the measured 2-worker speedup over 2. A unit is never split: the longest
 unit (1000 epochs of one kind's group) bounds the wall time however many nodes there are.
+The projection assumes an epoch's cost linear in its images (every step of 100 images costs
+the same): a unit's seconds per epoch on `--train-size` images are scaled by 60,000 / that,
+and it says so with the number of images measured.
 
     PYTHONPATH=src python benchmarks/scaling.py --train-size 6000 --epochs 2
 """
@@ -72,6 +75,10 @@ def project(per_epoch: dict[str, float], args: argparse.Namespace, efficiency: f
     total = sum(costs) * epochs
     longest = max(costs) * epochs
     print(f"\nprojection: converged-1000, {len(costs)} units (kind x seed) x {epochs} epochs")
+    print(
+        f"  assumes an epoch's cost linear in its images: measured on {args.train_size} "
+        f"training images, scaled x{scale:.3g} to {PAPER_IMAGES}"
+    )
     print(f"  total work {total / 3600:.1f} worker-hours; longest unit {longest / 3600:.1f} h")
     print(f"  {'nodes':>5} {'workers':>8} {'wall (h)':>9}")
     for nodes in sorted({1, 2, 4, 8, -(-len(costs) // args.node_workers)}):

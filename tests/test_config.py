@@ -3,12 +3,12 @@
 import pytest
 
 from vaelab.core.config import (
-    PRESETS,
     RunConfig,
     StudyConfig,
     from_dict,
     load_preset,
     load_toml,
+    preset_names,
     to_dict,
 )
 from vaelab.core.errors import VaelabError
@@ -19,7 +19,7 @@ def test_json_round_trip_keeps_every_field():
     assert from_dict(StudyConfig, to_dict(cfg)) == cfg
 
 
-@pytest.mark.parametrize("name", PRESETS)
+@pytest.mark.parametrize("name", preset_names())
 def test_shipped_presets_load(name):
     cfg = load_preset(name)
     assert set(cfg.models) <= {"ae", "vae", "cvae", "m2"}

@@ -76,13 +76,10 @@ def test_claims_are_judged_per_seed_and_over_training(two_seeds):
     assert all(len(v) == 4 for v in over["verdicts"].values())
     final = {str(c["number"]): c["verdict"] for c in results["claims"]}
     assert {n: v[-1] for n, v in over["verdicts"].items()} == final
-    effects = {
-        str(c["number"]): {
-            x["name"]: {"effect": x["effect"], "interval": x["interval"]} for x in c["comparisons"]
-        }
-        for c in results["claims"]
-    }
-    assert {n: v[-1] for n, v in over["effects"].items()} == effects
+    assert over["judged"] == 3 and over["descriptive"] == [0, 1, 2]
+    assert "same 2 seeds" in over["caption"] and "Only the last column" in over["caption"]
+    last = {c["name"]: c["effect"] for c in results["claims"][3]["comparisons"]}
+    assert {n: e["effect"] for n, e in over["effects"]["4"][-1].items()} == last
     for run in (out / "models").iterdir():
         steps = sorted(int(p.stem[5:]) for p in (run / "milestones").glob("*.json"))
         assert steps == [250, 500, 1000, 1002]
@@ -94,6 +91,7 @@ def test_claims_are_judged_per_seed_and_over_training(two_seeds):
     html = (out / "report.html").read_text()
     assert "The verdicts over training" in html and "1002 steps (167 epochs)" in html
     assert "1000 steps (the article&#39;s)" in html or "1000 steps (the article's)" in html
+    assert 'alt="each comparison over training"' in html
     assert "Provisional" not in html
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import math
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from PIL import Image
 
 from conftest import make_prototype_mnist
 from vaelab.cli.app import run as cli_run
-from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_dict
 from vaelab.core.folders import LOCK_FILE, read_metrics
 from vaelab.data.tensors import TensorData
 from vaelab.execution.status import study_status
@@ -179,3 +180,24 @@ def test_study_progress_writes_full_lines_per_epoch_to_a_log(tmp_path):
         "[1/2] VAE z=16 seed 0: step 1200/1800 (epoch 2/3) loss 121.5; study ETA 0m08s",
     ]
     assert "\x1b" not in log.getvalue()  # no bars, no escape codes
+
+
+def test_status_sorts_by_model_then_z_and_seed_as_numbers(tmp_path):
+    models = tmp_path / "study" / "models"
+    names = ["vae-z16-s0", "ae-z64-s0", "ae-z16-s1", "ae-z2-s10", "ae-z16-s0", "ae-z2-s2"]
+    for name in names:
+        kind, z, seed = name.split("-")
+        cfg = RunConfig(
+            model=ModelConfig(kind=kind, latent=int(z[1:])), train=TrainConfig(seed=int(seed[1:]))
+        )
+        (models / name).mkdir(parents=True)
+        (models / name / "config.json").write_text(json.dumps(to_dict(cfg)))
+    rows = [line.split("  ")[0].strip() for line in study_status(tmp_path / "study").splitlines()]
+    assert rows[1:-1] == [
+        "ae z=2 s2",
+        "ae z=2 s10",
+        "ae z=16 s0",
+        "ae z=16 s1",
+        "ae z=64 s0",
+        "vae z=16 s0",
+    ]

@@ -19,9 +19,9 @@ import typer
 
 from vaelab.cli.output import GREY_LEVELS, console, line, print_metrics, table
 from vaelab.core import __version__
-from vaelab.core.config import PRESETS, RunConfig, load_toml
+from vaelab.core.config import RunConfig, load_toml, preset_names
 from vaelab.core.errors import VaelabError
-from vaelab.core.folders import RunFolder
+from vaelab.core.folders import RunFolder, StudyFolder
 from vaelab.core.util import one_line
 
 app = typer.Typer(
@@ -31,9 +31,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Train and compare AE, VAE and CVAE on MNIST; run the article's study.",
 )
-# LAZY: each command imports what it runs inside itself. Start-up cost measured here:
-# `import vaelab.cli.app` 0.2 s; `vaelab.study.pipeline` (torch and every layer) 4.9 s,
-# so `vaelab --help`, `status` and a mistyped flag answer at once.
+# LAZY: each command imports what it runs inside itself: `vaelab.study.pipeline` imports torch
+# and every layer, this module none of them, so `vaelab --help`, `status` and a mistyped flag
+# answer at once.
 
 
 class KindChoice(StrEnum):
@@ -318,6 +318,7 @@ def evaluate_cmd(
     from vaelab.execution.runner import evaluate_run  # start-up: see LAZY
 
     check_device(device, "--device")
+    _not_a_study_folder(run_dir)
     result = evaluate_run(
         run_dir,
         data_path=data_path,
@@ -338,12 +339,33 @@ def evaluate_cmd(
         line(GREY_LEVELS)
 
 
+def _not_a_study_folder(folder: Path) -> None:
+    """A study folder given where a run folder is wanted: say where its runs are."""
+    if RunFolder(folder).is_run() or not StudyFolder(folder).models.is_dir():
+        return
+    from vaelab.execution.status import run_order  # start-up: see LAZY
+
+    runs = sorted((r.path for r in StudyFolder(folder).finished_runs()), key=run_order)
+    models = StudyFolder(folder).models
+    if not runs:
+        raise VaelabError(f"{folder} is a study folder and {models} holds no finished run yet")
+    kinds = {}  # the first run of each model kind, as examples
+    for run in runs:
+        kinds.setdefault(run.name.split("-")[0], run)
+    examples = ", ".join(str(r) for r in list(kinds.values())[:3])
+    raise VaelabError(
+        f"{folder} is a study folder; evaluate one of its runs: {models}/<run>, "
+        f"e.g. {examples} ({len(runs)} finished runs in {models})"
+    )
+
+
+# every shipped preset, as the package holds them
+PRESET_HELP = f"A shipped preset ({', '.join(preset_names())}) or a TOML file."
+
+
 @app.command()
 def study(
-    preset: Annotated[
-        str,
-        typer.Option("--preset", help=f"{', '.join(PRESETS)}, or a TOML file."),
-    ] = "article",
+    preset: Annotated[str, typer.Option("--preset", help=PRESET_HELP)] = "article",
     out: Annotated[
         Path,
         typer.Option("--out", callback=_expand, help="Study folder: models, figures, report."),

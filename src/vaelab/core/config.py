@@ -539,26 +539,23 @@ def load_toml(path: str | Path, cls: type = StudyConfig) -> Any:
     return from_dict(cls, data).validate()
 
 
-PRESETS = (
-    "article",
-    "converged",
-    "quick",
-    "long",
-    "converged-1000",
-    "tiny",
-    "sweep",
-    "likelihood",
-    "ssl",
-)
+PRESET_PACKAGE = "vaelab.core.presets"  # the shipped presets: one <name>.toml each
+
+
+def preset_names() -> tuple[str, ...]:
+    """The names of the shipped presets, sorted: the .toml files the package holds."""
+    files = resources.files(PRESET_PACKAGE).iterdir()
+    return tuple(sorted(f.name.removesuffix(".toml") for f in files if f.name.endswith(".toml")))
 
 
 def load_preset(name_or_path: str) -> StudyConfig:
-    """A shipped preset by name (`PRESETS`), or a user's TOML file by path."""
-    if name_or_path in PRESETS:
-        text = resources.files("vaelab.core.presets").joinpath(f"{name_or_path}.toml").read_text()
+    """A shipped preset by name (see `preset_names`), or a user's TOML file by path."""
+    names = preset_names()
+    if name_or_path in names:
+        text = resources.files(PRESET_PACKAGE).joinpath(f"{name_or_path}.toml").read_text()
         return from_dict(StudyConfig, tomllib.loads(text)).validate()
     if not name_or_path.endswith(".toml") and not Path(name_or_path).exists():
         raise VaelabError(
-            f"unknown preset {name_or_path!r}: use {', '.join(PRESETS)} or a .toml file"
+            f"unknown preset {name_or_path!r}: use {', '.join(names)} or a .toml file"
         )
     return load_toml(name_or_path)

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaelab.core.config import RunConfig, from_dict
+from vaelab.core.config import KINDS, RunConfig, from_dict
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import LOCK_FILE, RunFolder, StudyFolder
 from vaelab.core.util import format_duration
@@ -45,6 +45,18 @@ def run_dirs(folder: Path) -> list[Path]:
     if not runs and not study.models.is_dir():
         raise VaelabError(f"{folder} is neither a vaelab run folder nor a study folder")
     return runs
+
+
+def run_order(run_dir: Path) -> tuple[int, int, int, str]:
+    """How runs sort: by model kind in the study's order, then by z and seed as numbers
+    (z = 16 after z = 2), then by folder name; a folder without a readable config last."""
+    try:
+        cfg = json.loads(RunFolder(run_dir).config.read_text())
+        kind, z, seed = cfg["model"]["kind"], int(cfg["model"]["latent"]), int(cfg["train"]["seed"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return (len(KINDS) + 1, 0, 0, Path(run_dir).name)
+    rank = KINDS.index(kind) if kind in KINDS else len(KINDS)
+    return (rank, z, seed, Path(run_dir).name)
 
 
 def run_status(run_dir: Path) -> RunStatus:
@@ -145,7 +157,7 @@ def _num(value: float | None) -> str:
 
 def study_status(folder: Path) -> str:
     """The table for a study or run folder, with who holds the study folder itself."""
-    rows = [run_status(d) for d in run_dirs(folder)]
+    rows = [run_status(d) for d in sorted(run_dirs(folder), key=run_order)]
     text = format_table(rows)
     holder = holder_pid(folder) if not RunFolder(folder).is_run() else None
     if holder is not None:

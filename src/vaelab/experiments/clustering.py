@@ -137,7 +137,7 @@ def v_measure_estimate(clusterings: np.ndarray, labels: np.ndarray) -> dict[str,
         shape = (int(ids.max()) + 1, n_digits)
         full.append(v_measure_of_counts(onehot.sum(0).reshape(shape)))
         boot.append(v_measure_of_counts((counts @ onehot).reshape(-1, *shape)))
-    return estimate(float(np.mean(full)), np.mean(boot, axis=0))
+    return estimate(float(np.mean(full)), np.mean(boot, axis=0), len(labels))
 
 
 def _scored(
@@ -238,7 +238,7 @@ def pixel_baseline(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """k-means on the raw test pixels: the same for every model, seed and epoch, so it is
     computed once per process for the same images and settings (the costliest clustering:
-    784 features against a model's 64 at most)."""
+    784 dimensions against a model's few)."""
     digest = hashlib.sha256(np.ascontiguousarray(x).tobytes() + labels.tobytes()).hexdigest()
     key = (digest, cfg.kmeans_clusters, cfg.kmeans_runs, cfg.seed, cfg.kmeans_n_init)
     if key not in _PIXELS:

@@ -43,6 +43,7 @@ class StudyData:
     y_test: torch.Tensor  # (M,) int64, true labels
     x_train: torch.Tensor  # (N, 784), for the digit classifier
     y_train: torch.Tensor  # (N,) int64, true labels
+    test_index: np.ndarray | None = None  # (M,) each test image's index in MNIST's test set
 
 
 @dataclass(frozen=True)

@@ -85,8 +85,9 @@ def measure_mode(
 ) -> dict[str, Any]:
     """NLL, MSE and the classifier's readings of one model's reconstructions in one mode.
 
-    Under "evidence": the NLL over the test images and the share of test 4s read as 9 over
-    the test 4s, as estimates with their test-image resamples (`stats.mean_estimate`)."""
+    Under "evidence", as estimates with their test-image resamples (`mean_estimate`): the
+    NLL and the share of reconstructions read as another digit than the image's, over the
+    test images, and the share of test 4s read as 9, over the test 4s."""
     x, y = data.x_test, data.y_test
     nll, mse = per_image_error(model, x, labels)
     result: dict[str, Any] = {"nll": float(nll.mean()), "mse": float(mse.mean())}
@@ -97,7 +98,10 @@ def measure_mode(
     result["fours_read_as_nine"] = float(np.mean(read[fours] == 9)) if fours.any() else None
     if given is not None:  # a wrong label: how often the reconstruction follows it
         result["read_as_given_label"] = float(np.mean(read == given.numpy()))
-    evidence = {"nll": mean_estimate(nll.numpy())}
+    evidence = {
+        "nll": mean_estimate(nll.numpy()),
+        "misread": mean_estimate((read != truth).astype(np.float64)),
+    }
     if fours.any():
         evidence["fours_as_nine"] = mean_estimate((read[fours] == 9).astype(np.float64))
     result[EVIDENCE] = evidence
@@ -183,21 +187,28 @@ def label_pull(
     """How much label `wrong` pulls the CVAE's reconstructions of every test `digit`.
 
     Per image, the classifier's probability of `wrong` on the reconstruction given `wrong`,
-    no label and the true label (paired by position), their means and
-    how often `wrong` wins. None when the test images hold no `digit`.
+    no label and the true label (paired by position), their means and how often `wrong` is
+    read; and, given `wrong`, whether each reconstruction is read as `wrong` and whether as
+    `digit` (does the label win over the image?). None when the test images hold no `digit`.
     """
     x = data.x_test[data.y_test == digit]
     if len(x) == 0:
         return None
     given: dict[str, list[float]] = {}
     wins: dict[str, float] = {}
+    read: dict[str, list[float]] = {}
     for name, label in (("wrong label", wrong), ("no label", -1), ("true label", digit)):
         proba = judge.predict_proba(model.reconstruct(x, torch.full((len(x),), label)))
         given[name] = proba[:, wrong].astype(np.float64).tolist()
         wins[name] = float(np.mean(proba.argmax(axis=1) == wrong))
+        if name == "wrong label":
+            reading = proba.argmax(axis=1)
+            read["read as label"] = (reading == wrong).astype(np.float64).tolist()
+            read["read as digit"] = (reading == digit).astype(np.float64).tolist()
     return {
         "images": len(x),
         "prob_given": given,
+        "read_given_wrong": read,
         "mean_prob_given": {name: float(np.mean(p)) for name, p in given.items()},
         "read_as_given": wins,
     }
@@ -206,21 +217,26 @@ def label_pull(
 def label_pulls(
     models: Models, data: StudyData, cfg: ExperimentConfig, judge: DigitClassifier, latents: Any
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """{"4to9": {z: label_pull(...) less the per-image probabilities}} for every grid digit
-    and every CVAE among `latents`, and those probabilities as estimates per label given."""
+    """{"4to9": {z: label_pull(...) less the per-image values}} for every grid digit and
+    every CVAE among `latents`; and as estimates, {"pull": the probabilities per label given,
+    "wins": the readings given the wrong label}, each {"4to9": {z: {name: estimate}}}."""
     pulls: dict[str, dict[str, Any]] = {}
-    evidence: dict[str, dict[str, Any]] = {}
+    evidence: dict[str, dict[str, Any]] = {"pull": {}, "wins": {}}
     for digit, wrong in zip(cfg.recon_digits, cfg.wrong_labels, strict=True):
         by_z = pulls.setdefault(f"{digit}to{wrong}", {})
         for z in latents:
             model = models.get(("cvae", z))
             pull = None if model is None else label_pull(model, data, digit, wrong, judge)
-            if pull is not None:
-                given = pull.pop("prob_given")
-                by_z[str(z)] = pull
-                evidence.setdefault(f"{digit}to{wrong}", {})[str(z)] = {
-                    name: mean_estimate(values) for name, values in given.items()
+            if pull is None:
+                continue
+            for key, values in (
+                ("pull", pull.pop("prob_given")),
+                ("wins", pull.pop("read_given_wrong")),
+            ):
+                evidence[key].setdefault(f"{digit}to{wrong}", {})[str(z)] = {
+                    name: mean_estimate(v) for name, v in values.items()
                 }
+            by_z[str(z)] = pull
     return pulls, evidence
 
 
@@ -299,7 +315,8 @@ def run(
             )
         )
     rows, evidence = table(models, data, cfg, judge, bounds=out_dir is not None)
-    pulls, evidence["pull"] = label_pulls(models, data, cfg, judge, latents)
+    pulls, found = label_pulls(models, data, cfg, judge, latents)
+    evidence |= found
     numbers = {
         "modes": list(modes_for(models)),
         "latents": list(latents),

@@ -32,9 +32,10 @@ class _BernoulliNLL(torch.autograd.Function):
     """sum_d softplus(l_d) - x_d l_d, with a backward that reuses the forward's exp.
 
     softplus(l) = log(1 + e^l), and d/dl = sigmoid(l) = 1 - 1 / (1 + e^l), so one exp per
-    element serves both passes. On a CPU this takes about 20% less time than the stock loss,
-    whose log-sigmoid is slow. Above `limit` e^l would overflow; there softplus(l) = l to
-    within e^-limit, added back when some logit is that large (always, on a GPU).
+    element serves both passes, where the stock loss's log-sigmoid is slow on a CPU
+    (`benchmarks/grid_speed.py`, row "Bernoulli NLL", times the two). Above `limit` e^l would
+    overflow; there softplus(l) = l to within e^-limit, added back when some logit is that
+    large (always, on a GPU).
     """
 
     @staticmethod

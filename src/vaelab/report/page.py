@@ -15,16 +15,19 @@ from vaelab.core.folders import FIGURE_DIR
 from vaelab.evaluation.evidence import across_seeds, is_summary
 from vaelab.experiments.common import save_figure
 from vaelab.models.spec import MODEL_KINDS
+from vaelab.report.trajectories import trajectories_figure
 
 VERDICT_CLASS = {
     "supported": "holds",
     "contradicted": "fails",
     "parts disagree": "split",
     "inconclusive": "mixed",
+    "too few seeds": "mixed",
     "supports": "holds",
     "contradicts": "fails",
+    "equivalent": "fails",  # the difference the article predicts is absent
 }
-MARKS = {"supports": "✓", "contradicts": "✗", "inconclusive": "?"}
+MARKS = {"supports": "✓", "contradicts": "✗", "equivalent": "=", "inconclusive": "?"}
 
 
 def fmt(value: Any, digits: int = 3) -> str:
@@ -139,6 +142,7 @@ def write_report(results: dict[str, Any], path: Path) -> Path:
     """Render report.html beside the figures `results["figures"]` names; returns its path."""
     out = path.parent
     curves = save_figure(training_figure(results["training"]), out, "training_curves.png")
+    maps = map_figures(results, out)
     env = Environment(
         loader=PackageLoader("vaelab.report", "templates"),
         autoescape=select_autoescape(["html"]),
@@ -154,6 +158,7 @@ def write_report(results: dict[str, Any], path: Path) -> Path:
         e=results["experiments"],
         figures=figures,
         curves=data_uri(out / curves),
+        map_figures={key: data_uri(out / path) for key, path in maps.items()},
         verdict_class=VERDICT_CLASS,
         marks=MARKS,
         training_rows=training_rows(results["training"]),
@@ -162,9 +167,25 @@ def write_report(results: dict[str, Any], path: Path) -> Path:
         ),
     )
     fileio.write_text(path, html)
-    keep = {curves} | {f["path"] for listed in results["figures"].values() for f in listed}
+    keep = {curves, *maps.values()}
+    keep |= {f["path"] for listed in results["figures"].values() for f in listed}
     remove_stale_figures(out, keep)
     return path
+
+
+def map_figures(results: dict[str, Any], out: Path) -> dict[str, str]:
+    """The trajectory figure of each claims map with more than one column: {map: path}."""
+    found = {}
+    cot, cos = results.get("claims_over_training"), results.get("claims_over_settings")
+    if cot and cot.get("effects") and len(cot.get("steps", cot.get("epochs", []))) > 1:
+        labels = cot.get("labels") or [f"epoch {e}" for e in cot["epochs"]]
+        fig = trajectories_figure(cot, labels, "Each comparison over training")
+        found["training"] = save_figure(fig, out, "claims_over_training.png")
+    if cos and cos.get("effects") and len(cos.get("points", [])) > 1:
+        labels = [f"C = {p['kl_weight']:g}, k = {p['n_samples']}" for p in cos["points"]]
+        fig = trajectories_figure(cos, labels, "Each comparison at every C and k")
+        found["settings"] = save_figure(fig, out, "claims_over_settings.png")
+    return found
 
 
 def rate_distortion_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

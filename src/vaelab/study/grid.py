@@ -195,6 +195,7 @@ def _study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
         y_test=torch.from_numpy(mnist.y_test[test].astype(np.int64)),
         x_train=torch.from_numpy(to_float(pixels(mnist.x_train[:n], binary, d.seed, "train"))),
         y_train=torch.from_numpy(mnist.y_train[:n].astype(np.int64)),
+        test_index=test,
     )
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from vaelab.claims.maps import append_column, new_map
 from vaelab.claims.verdicts import judge_claims
 from vaelab.core import fileio
 from vaelab.core.config import ARTICLE_STEPS, ExperimentConfig, to_dict
@@ -98,23 +99,22 @@ def claims_over_training(
     log: Callable[[str], None] = lambda line: None,
     before: int | None = None,
 ) -> dict[str, Any]:
-    """The claims x training map: each claim's verdict at every shared milestone step.
+    """The claims x training map (`vaelab.claims.maps`): each claim's reading and each
+    comparison's effect and interval at every shared milestone step.
 
     `numbers_of(models, cfg)` computes one seed's experiment numbers; `key` names everything
     else they depend on (data, judge, settings); only steps below `before` are judged (the
-    study judges its final models itself). Returns JSON-ready data for results.json, each
-    claim's effects per column too (`effects`: {claim: [{comparison: {effect, interval}}]})."""
+    study judges its final models itself). Returns JSON-ready data for results.json, with the
+    columns' steps and labels (`map_columns`)."""
     seeds = list(runs_by_seed)
     per = steps_per_epoch
     steps = [s for s in shared_steps(runs_by_seed, per) if before is None or s < before]
     at_milestones = milestone_config(cfg)
     cache_path = Path(out) / MILESTONE_CACHE
     cache = _read_cache(cache_path)
-    verdicts: dict[str, list[str]] = {}
+    found = new_map()
     computed = 0
-    comparisons: dict[str, list[dict[str, str]]] = {}
-    effects: dict[str, list[dict[str, float]]] = {}
-    for i, step in enumerate(steps):
+    for step in steps:
         per_seed = []
         for seed in seeds:
             runs = runs_by_seed[seed]
@@ -125,38 +125,17 @@ def claims_over_training(
                 fileio.write_json(cache_path, cache)
                 computed += 1
             per_seed.append(cache[entry])
-        for claim in judge_claims(per_seed, seeds):
-            add_column(verdicts, comparisons, claim, i, len(steps), effects)
-    return map_columns(steps, per) | {
-        "seeds": seeds,
-        "kmeans_runs": at_milestones.kmeans_runs,
-        "kmeans_n_init": at_milestones.kmeans_n_init,
-        "verdicts": verdicts,
-        "comparisons": comparisons,
-        "effects": effects,
-        "computed": computed,  # (step, seed) pairs computed now rather than read from the cache
-    }
-
-
-def add_column(
-    verdicts: dict[str, list[Any]],
-    comparisons: dict[str, list[Any]],
-    claim: Any,
-    column: int,
-    columns: int,
-    effects: dict[str, list[Any]] | None = None,
-) -> None:
-    """Put `claim`'s verdict and each comparison's outcome (and effect) into column `column`
-    of the map."""
-    number = str(claim.number)
-    verdicts.setdefault(number, [None] * columns)[column] = claim.verdict
-    outcomes = {c.name: c.outcome for c in claim.comparisons}
-    comparisons.setdefault(number, [{} for _ in range(columns)])[column] = outcomes
-    if effects is not None:  # each comparison's effect and interval
-        values = {
-            c.name: {"effect": c.value, "interval": [c.low, c.high]} for c in claim.comparisons
+        append_column(found, [c.to_dict() for c in judge_claims(per_seed, seeds)])
+    return (
+        found
+        | map_columns(steps, per)
+        | {
+            "seeds": seeds,
+            "kmeans_runs": at_milestones.kmeans_runs,
+            "kmeans_n_init": at_milestones.kmeans_n_init,
+            "computed": computed,  # (step, seed) pairs computed now rather than read from the cache
         }
-        effects.setdefault(number, [{} for _ in range(columns)])[column] = values
+    )
 
 
 def _entry_key(key: str, cfg: ExperimentConfig, step: int, runs: RunDirs, per: int) -> str:

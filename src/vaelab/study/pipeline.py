@@ -1,7 +1,7 @@
 """`vaelab study`: train the grid in every seed, run the experiments, judge the claims, report.
 
 The grid's run folders and their training are `grid`'s; every experiment runs once per seed
-(`per_seed`), the claims are judged in every seed and again at the milestone epochs of
+(`per_seed`), the claims are judged in every seed and again at the milestone steps of
 training (`milestones`), and `results` turns it all into results.json and the summary.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from vaelab.claims.maps import append_column, finish
 from vaelab.core import fileio
 from vaelab.core.config import StudyConfig, load_preset
 from vaelab.core.device import resolve_device
@@ -200,19 +201,10 @@ def _claims_over_training(
         folders, cfg.experiments, numbers_of, out, key,
         steps_per_epoch=per, log=console.print, before=final,
     )  # fmt: skip
-    before = len(found["steps"])
     found |= map_columns([*found["steps"], final], per)
-    for claim in results["claims"]:  # the last column: the final numbers, judged alike
-        number = str(claim["number"])
-        found["verdicts"].setdefault(number, [None] * before).append(claim["verdict"])
-        outcomes = {c["name"]: c["outcome"] for c in claim["comparisons"]}
-        found["comparisons"].setdefault(number, [{} for _ in range(before)]).append(outcomes)
-        effects = {
-            c["name"]: {"effect": c["effect"], "interval": c["interval"]}
-            for c in claim["comparisons"]
-        }
-        found["effects"].setdefault(number, [{} for _ in range(before)]).append(effects)
-    return found
+    append_column(found, results["claims"])  # the last column: the final numbers, judged alike
+    last = len(found["steps"]) - 1
+    return finish(found, last, cfg.seeds, "training", f"the last column ({found['labels'][-1]})")
 
 
 def _write_outputs(
@@ -228,7 +220,20 @@ def _write_outputs(
     fileio.write_json(folder.results, results)
     steps = cfg.experiments.walk_steps
     title = f"{cfg.name} ({point_label(cfg.headline())})"  # the (C, k) of its VAEs and CVAEs
-    write_explorer(models, data, judge, folder.explorer, title=title, walk_steps=steps)
+    ends = results["experiments"].get("interpolation", {}).get("endpoints", {}).values()
+    examples = [(data.y_test == d).nonzero() for d in cfg.experiments.recon_digits]
+    write_explorer(
+        models,
+        data,
+        judge,
+        folder.explorer,
+        title=title,
+        walk_steps=steps,
+        seed=cfg.seeds[0],
+        seeds=cfg.seeds,
+        walks=[(e["start_index"], e["end_index"]) for e in ends],
+        examples=[int(hits[0]) for hits in examples if len(hits)],
+    )
     report = write_report(results, folder.report)
     print_summary(results, console)
     return report

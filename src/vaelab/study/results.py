@@ -179,8 +179,17 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
     for claim in results["claims"]:
         claims.add_row(str(claim["number"]), claim["text"], claim["verdict"], claim["reason"])
     console.print(claims)
-    if results["claims"] and results["claims"][0].get("provisional"):
-        console.print("provisional: one seed; every verdict may change with another seed")
+    if any(c.get("provisional") for c in results["claims"]):
+        console.print(
+            "provisional: measured in one seed; no interval holds its level without a second"
+        )
+    smallest = [c.get("decidable_seed_sds") for c in results["claims"]]
+    if any(smallest):
+        low, high = min(x for x in smallest if x), max(x for x in smallest if x)
+        console.print(
+            f"with these seeds an effect must exceed {low:.2g} to {high:.2g} times the spread "
+            "between seeds to be decided (by claim)"
+        )
     for line in judged_again_lines(results):
         console.print(line, soft_wrap=True, markup=False, highlight=False)
     console.print(f"total time: {results['timings']['total']:.0f} s")
