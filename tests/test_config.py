@@ -39,7 +39,7 @@ def test_article_preset_is_the_notebooks_regime():
     assert (e.kmeans_runs, e.kmeans_n_init, e.walk_steps) == (50, 10, 21)
     assert e.article_walks == ((3, 1), (7, 15))
     converged = load_preset(cfg.converged_study)
-    assert converged.seeds == cfg.seeds and converged.train.total_steps(60000) == 30000
+    assert converged.seeds == cfg.seeds and converged.train.total_steps(60000) == 12000
     same = {"steps", "epochs", "checkpoint_every", "eval_every"}
     assert {k: v for k, v in converged.train.__dict__.items() if k not in same} == {
         k: v for k, v in t.__dict__.items() if k not in same
