@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure as MplFigure
@@ -276,7 +275,8 @@ def pooled_box_plots(
             f"each of the {len(seeds)} seeds ({', '.join(map(str, seeds))}); the black line is "
             "the median, the hollow circles each seed's own median. Compare the medians with "
             "each other and with the grey raw-pixel baseline, and the circles for what the seed "
-            "changes." + (" The CVAE given the true label has its own scale." if SEPARATE in names else "")
+            "changes."
+            + (" The CVAE given the true label has its own scale." if SEPARATE in names else "")
         )
         figures.append(Figure(path=path, title=title, caption=caption))
     return figures
