@@ -76,7 +76,7 @@ def _row(c: dict[str, Any], cell: Any) -> dict[str, Any]:
         "mark": MARKS.get(c.get("outcome"), "?"),
         "cls": OUTCOME_CLASS.get(c.get("outcome"), "u"),
         "agree": f"{sign['agree']} of {sign['of']}" if sign.get("of") else "",
-        "p": numbers.sig(sign.get("p"), 2) if sign.get("of") else "",
+        "p": numbers.sig(sign.get("p")) if sign.get("of") else "",
         "measure": arrows(c.get("measure") or ""),
         "seeds_to_decide": c.get("seeds_to_decide"),
     }

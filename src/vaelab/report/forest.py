@@ -31,9 +31,9 @@ BOUNDED = ("share", "probability", "accuracy", "V-measure")  # differences lie i
 
 
 def row_label(cell: Cell) -> str:
-    """ "VAE  z=4", "AE  sharper z=4→16", "VAE  near the origin"."""
+    """ "VAE · z=4", "AE · sharper · z=4→16", "VAE · near the origin"."""
     parts = [cell.group, cell.family, cell.where]
-    return "  ".join(p for p in parts if p)
+    return " · ".join(p for p in parts if p)
 
 
 def forest_figure(claim: dict[str, Any], shown_latent: int | None = None) -> MplFigure:

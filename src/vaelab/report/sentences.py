@@ -66,7 +66,9 @@ def sentence(cells: Sequence[Cell]) -> str:
 
 
 def _places(found: Sequence[Cell], cells: Sequence[Cell]) -> str:
-    """ "the VAE and the CVAE (no label) at z=16 and 64, and the AE at z=4"."""
+    """ "the VAE throughout and for the CVAE (no label) at z=16 and 64": who is named with
+    where, those with the same places together; "throughout" marks a model whose every
+    comparison is here when another one's places are named."""
     by_who: dict[str, str] = {}
     for who in dict.fromkeys(_who(c, cells) for c in found):
         mine = [c.where for c in found if _who(c, cells) == who]
@@ -75,8 +77,11 @@ def _places(found: Sequence[Cell], cells: Sequence[Cell]) -> str:
     same: dict[str, list[str]] = {}
     for who, where in by_who.items():
         same.setdefault(where, []).append(who)
-    phrases = [f"{_and(whos)}{' ' + where if where else ''}" for where, whos in same.items()]
-    return _and(phrases) if len(phrases) < 3 else ", ".join(phrases[:-1]) + f", and {phrases[-1]}"
+    phrases = []
+    for where, whos in same.items():
+        shown = "throughout" if not where and len(same) > 1 else where
+        phrases.append(f"{_and(whos)} {shown}".strip())
+    return _and([phrases[0]] + [f"for {p}" for p in phrases[1:]])
 
 
 def _who(cell: Cell, cells: Sequence[Cell]) -> str:
