@@ -3,7 +3,8 @@ to trust it, each training group's time once, bounds on the same images, what a 
 judgement changes, and the example walk set against the pooled verdict."""
 
 from vaelab.report.header import how_far, next_run, what_ran
-from vaelab.report.tables import changes_sentence, rate_distortion_rows, training_rows
+from vaelab.report.regime import at_both, changes_sentence, regime_sentence
+from vaelab.report.tables import rate_distortion_rows, training_rows
 from vaelab.report.walks import example_note, walk_grid
 
 
@@ -152,3 +153,24 @@ def test_the_walk_grid_puts_the_articles_walks_first_with_what_it_saw():
     assert grid[0]["article"] == "z=4: 1 → 8 → 6 → 0; z=64: 1 → 0"
     assert [r["z"] for r in grid[0]["rows"]] == [4, 64] and grid[0]["rows"][1]["gif"] is None
     assert grid[1]["rows"][0]["gif"]["file"] == "figures/walk_1to0_z4.gif"
+
+
+def test_each_claim_at_the_articles_length_and_at_convergence_in_one_sentence():
+    columns = [
+        {"ae_loss": "mse", "short": True},
+        {"ae_loss": "bernoulli", "short": True},
+        {"ae_loss": "mse", "short": False},
+        {"ae_loss": "bernoulli", "short": False},
+    ]
+    cells = [{"verdict": v} for v in ("supported", "inconclusive", "supported", "inconclusive")]
+    assert regime_sentence(columns, cells) == (
+        "Holds at both; with the AE on the Bernoulli NLL: inconclusive at both."
+    )
+    cells = [{"verdict": v} for v in ("supported", "supported", "contradicted", "contradicted")]
+    assert regime_sentence(columns, cells) == (
+        "Holds only after the article's short training (contradicted at convergence)."
+    )
+    assert at_both("inconclusive", "supported") == (
+        "holds only at convergence (inconclusive after the article's training)"
+    )
+    assert at_both(None, "supported") == "supported (the other length is missing)"

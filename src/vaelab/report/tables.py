@@ -1,6 +1,5 @@
 """The page's tables, built from results.json: training (each group's time once), the
-rate-distortion rows (bounds on the same images), the measures by mode and z, and the
-verdicts judged again on other images or with the AE trained the other way."""
+rate-distortion rows (bounds on the same images) and the measures by mode and z."""
 
 from __future__ import annotations
 
@@ -9,11 +8,8 @@ from typing import Any
 from vaelab.evaluation.evidence import across_seeds
 from vaelab.models.spec import MODEL_KINDS
 from vaelab.report import numbers
-from vaelab.report.cells import cell_of
-from vaelab.report.forest import row_label
-from vaelab.report.names import ARROW, ae_loss_name, model_name
+from vaelab.report.names import model_name
 
-IMAGES = {"test": "test images", "train": "training images"}
 AE_LOSS_SHORT = {"mse": "the article's MSE", "bernoulli": "Bernoulli NLL"}
 
 
@@ -159,91 +155,3 @@ def measure_table(table: dict[str, dict[str, Any]], key: str, latents: list[Any]
                 }
             )
     return {"rows": rows, "latents": latents}
-
-
-def judged_again(results: dict[str, Any]) -> dict[str, Any] | None:
-    """The headline verdicts beside those on other images and with the AE trained the other
-    way: {"columns": [label], "rows": [{"claim", "cells": [verdict]}], "notes": [sentence]}."""
-    sets = []
-    evaluation = results.get("evaluation") or {}
-    for name, entry in (evaluation.get("sets") or {}).items():
-        if name != evaluation.get("headline"):
-            sets.append((f"on {IMAGES.get(name, name)}", entry))
-    losses = results.get("ae_losses") or {}
-    for loss, entry in (losses.get("sets") or {}).items():
-        if loss != losses.get("headline"):
-            sets.append((f"the AE on {ae_loss_name(loss)}", entry))
-    if not sets:
-        return None
-    head = "as above"
-    columns = [head] + [label for label, _ in sets]
-    rows = []
-    for claim in results["claims"]:
-        cells = [claim["verdict"]]
-        for _, entry in sets:
-            other = next(
-                (c for c in entry.get("claims") or [] if c["number"] == claim["number"]), None
-            )
-            cells.append(other["verdict"] if other else None)
-        rows.append({"claim": claim["number"], "cells": cells})
-    notes = [
-        f"{label[0].upper()}{label[1:]}: {changes_sentence(entry.get('changes') or {}, results)}"
-        for label, entry in sets
-    ]
-    return {"columns": columns, "rows": rows, "notes": notes}
-
-
-def changes_sentence(changes: dict[str, Any], results: dict[str, Any]) -> str:
-    """What a second judgement changes, in the page's names and numbers."""
-    verdicts, outcomes = changes.get("verdicts") or [], changes.get("outcomes") or []
-    if not verdicts and not outcomes:
-        said = "no verdict and no comparison's outcome changes"
-    else:
-        moved = ", ".join(f"claim {v['claim']} {v['from']} {ARROW} {v['to']}" for v in verdicts)
-        n = len(outcomes)
-        said = (
-            f"{moved or 'no verdict changes'}; {n} comparison{'s' * (n != 1)} "
-            f"change{'s' * (n == 1)} outcome"
-        )
-    largest = changes.get("largest_effect_change")
-    if largest:
-        label = _comparison_label(results, largest["claim"], largest["comparison"])
-        unit = largest.get("unit")
-        said += (
-            f"; the effect that moves most: claim {largest['claim']}, {label}, "
-            f"{numbers.effect(largest['from'], unit)} {ARROW} "
-            f"{numbers.effect(largest['to'], unit)} {unit}"
-        )
-    return said + "."
-
-
-def _comparison_label(results: dict[str, Any], number: int, name: str) -> str:
-    shown = (results.get("config") or {}).get("experiments", {}).get("plot_latent")
-    return row_label(cell_of({"name": name, "outcome": "inconclusive"}, shown))
-
-
-def regime_view(results: dict[str, Any]) -> dict[str, Any] | None:
-    """results["regimes"] as the page shows it: each cell's verdict and deciding effect in the
-    page's names and the unit's fixed point."""
-    regimes = results.get("regimes")
-    if not regimes or not regimes.get("available"):
-        return regimes
-    rows = []
-    for row in regimes["rows"]:
-        cells = []
-        for cell in row["cells"]:
-            deciding = cell.get("deciding") or {}
-            unit = deciding.get("unit")
-            cells.append(
-                {
-                    "verdict": cell.get("verdict"),
-                    "deciding": _comparison_label(results, row["claim"], deciding["name"])
-                    if deciding
-                    else "",
-                    "effect": f"{numbers.effect(deciding.get('effect'), unit)} {unit}"
-                    if deciding
-                    else "",
-                }
-            )
-        rows.append({"claim": row["claim"], "cells": cells, "sentence": row["sentence"]})
-    return regimes | {"rows": rows}

@@ -9,13 +9,8 @@ from vaelab.evaluation.evidence import central
 from vaelab.report import header, numbers
 from vaelab.report.claim_view import claim_view
 from vaelab.report.names import model_name, units_used
-from vaelab.report.tables import (
-    judged_again,
-    measure_table,
-    rate_distortion_rows,
-    regime_view,
-    training_rows,
-)
+from vaelab.report.regime import judged_again, regime_view
+from vaelab.report.tables import measure_table, rate_distortion_rows, training_rows
 from vaelab.report.walks import example_note, walk_grid
 
 SHARED = ("reconstruction", "latent", "clustering")  # figures that back more than one claim
