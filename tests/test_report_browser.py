@@ -6,6 +6,7 @@ nothing fetched from elsewhere."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -104,6 +105,15 @@ def test_every_claim_link_lands_on_a_section_holding_its_evidence(page):
         if shown.first.get_attribute("role") == "img":  # drawn from the one inlined copy
             image = shown.first.evaluate("e => getComputedStyle(e).backgroundImage")
             assert image.startswith('url("data:image/png;base64,'), number
+
+
+def test_one_name_per_model_one_arrow_and_no_exponent_on_the_page(page):
+    page, _, _ = page
+    text = page.inner_text("body")  # what a reader sees (closed folds left out)
+    assert "->" not in text and "→" in text
+    assert not re.search(r"\d(\.\d+)?e[-+]\d", text), re.search(r".{40}\de[-+]\d.{10}", text)
+    assert not re.search(r"\b(ae|vae|cvae)\b(?!-z)", text)  # only run folders are lower case
+    assert "CVAE (no label)" in text and "CVAE (true label)" in text
 
 
 def test_the_page_runs_no_script_logs_no_error_and_fetches_nothing(page, report):
