@@ -13,7 +13,7 @@ from helpers_reliability import MICRO_STUDY, write_npz
 from vaelab.core.config import StudyConfig, load_toml
 from vaelab.core.errors import VaelabError
 from vaelab.evaluation.evidence import across_seeds, central
-from vaelab.report.page import fmt
+from vaelab.report.numbers import summary
 from vaelab.study.pipeline import run_study
 from vaelab.study.results import still_improving
 
@@ -172,6 +172,6 @@ def test_across_seeds_keeps_settings_and_summarises_what_differs():
     assert tree["nll"]["mean"] == 2.0 and tree["nll"]["n"] == 2
     assert tree["nll"]["sd"] == pytest.approx(2**0.5)
     assert central(tree["nll"]) == 2.0 and central(7) == 7
-    assert fmt(tree["nll"]) == "2 ± 1.4"
+    assert summary(tree["nll"]) == "2.00 ± 1.41"
     missing = across_seeds([{"nll": 1.0}, {}])
-    assert missing["nll"]["n"] == 1 and fmt(missing["nll"]) == "1"
+    assert missing["nll"]["n"] == 1 and summary(missing["nll"]) == "1.00"

@@ -15,6 +15,7 @@ from vaelab.core.config import load_preset
 from vaelab.data.mnist import load_mnist
 from vaelab.experiments.reconstruction import wrong_labels
 from vaelab.report.page import write_report
+from vaelab.report.sentences import plain_sentence
 from vaelab.study.grid import study_data
 from vaelab.study.pipeline import run_study
 
@@ -111,7 +112,10 @@ def test_report_is_self_contained_and_shows_every_figure(tiny_study):
     for f in figures:
         assert (out / f["path"]).stat().st_size > 0
         assert str(escape(f["title"])) in html
-    assert html.count('src="data:image/png;base64,') >= 2 + 12 + 1 + 3 + 1  # + training curves
+    # the figures that back claims (grids, scatter, box plots), inlined once each as CSS
+    assert html.count('url("data:image/png;base64,') == 2 + 1 + 3
+    # walk strips, style, rate-distortion, training curves, a forest plot per claim
+    assert html.count('src="data:image/png;base64,') >= 12 + 3 + 2 + 1 + 8
     assert html.count('src="data:image/gif;base64,') == 12
     assert not re.search(r'(src|href)="(https?:)?//', html)  # nothing fetched from elsewhere
     for heading in (
@@ -119,7 +123,7 @@ def test_report_is_self_contained_and_shows_every_figure(tiny_study):
         "Experiment 2",
         "Experiment 3",
         "Experiment 4",
-        "claims, judged on this run",
+        "the 2018 article's eight claims, checked",
         "Time taken",
         "Training",
     ):
@@ -136,17 +140,20 @@ def test_report_shows_each_comparison_per_seed_and_says_when_it_is_provisional(
     assert "Provisional: one seed" in html and results["claims"][0]["provisional"]
     assert {c["verdict"] for c in results["claims"]} == {"too few seeds"}
     shown = sum(len(c["comparisons"]) for c in results["claims"])
-    assert shown > 8 and html.count('class="cmp"') >= shown
+    assert shown > 8 and html.count('title="seed 0: ') == shown  # each comparison's seed
     first_table = html.index("<table")
-    assert html.index('id="verdicts"') < first_table  # the headline comes first
+    assert html.index('<table class="matrix" id="verdicts"') == first_table  # verdicts first
     for claim in results["claims"]:
-        assert f'href="#claim-{claim["number"]}"' in html and str(escape(claim["reason"])) in html
+        assert f'href="#claim-{claim["number"]}"' in html
+        assert f'id="claim-{claim["number"]}"' in html
+        assert str(escape(plain_sentence(claim, 2))) in html
     numbers = results["per_seed"]["0"]
     results["claims"] = [c.to_dict() for c in judge_claims([numbers] * 3, seeds=[0, 1, 2])]
     three = write_report(results, out / "three_seeds.html").read_text()
     assert "Provisional" not in three and "seed 2: " in three
-    assert three.count('title="seed 1"') == shown
-    assert three.count('">decides ≥ ') == 8 and "3 of 3 seeds agree in sign (p = 0.125)" in three
+    assert three.count('title="seed 1: ') == shown
+    assert three.count("with 3 seeds it decides effects above") == 8
+    assert '3 of 3 <span class="note">(sign test p = 0.125)' in three
 
 
 def test_a_second_run_reuses_every_model(tiny_study):

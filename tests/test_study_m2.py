@@ -16,7 +16,7 @@ from test_study import COMPARISONS
 from vaelab.core.config import load_preset
 from vaelab.data.mnist import load_mnist
 from vaelab.models.classifier import DigitClassifier
-from vaelab.report.page import fmt
+from vaelab.report.numbers import summary
 from vaelab.study.grid import judge_folder, study_data, with_fingerprint
 from vaelab.study.pipeline import run_study
 
@@ -111,5 +111,5 @@ def test_the_report_shows_m2s_test_error(m2_study):
         read = saved_model(out, results, "m2", z).classify(data.x_test).argmax(-1)
         error = float((read != data.y_test).double().mean())
         assert results["training"][f"m2-z{z}-seed0"]["test_error"] == pytest.approx(error)
-        row = f'<td class="text">M2</td><td>{z}</td><td>{fmt(error)}</td>'
+        row = f'<td class="text">M2</td><td>{z}</td><td>{summary(error, 4)}</td>'
         assert row in html, row

@@ -177,7 +177,7 @@ def test_a_single_point_names_its_runs_as_before():
 
 
 def test_the_training_table_keeps_the_points_apart(swept):
-    from vaelab.report.page import training_rows
+    from vaelab.report.tables import training_rows
 
     _, out, results = swept
     rows = {

@@ -24,7 +24,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure as MplFigure
@@ -273,10 +272,11 @@ def pooled_box_plots(
         caption = (
             f"Each box pools the V-measure of {cfg.kmeans_runs} k-means runs "
             f"({cfg.kmeans_clusters} clusters, {_starts(cfg)}) on the z={z} test latents of "
-            f"each of the {len(seeds)} seeds ({', '.join(map(str, seeds))}); the dots are the "
-            "runs, one colour per seed. Compare the medians with each other and with the grey "
-            "raw-pixel baseline, and the dots of one colour with the others for what the seed "
+            f"each of the {len(seeds)} seeds ({', '.join(map(str, seeds))}); the black line is "
+            "the median, the hollow circles each seed's own median. Compare the medians with "
+            "each other and with the grey raw-pixel baseline, and the circles for what the seed "
             "changes."
+            + (" The CVAE given the true label has its own scale." if SEPARATE in names else "")
         )
         figures.append(Figure(path=path, title=title, caption=caption))
     return figures
@@ -298,13 +298,14 @@ def _values_by_seed(per_seed: Mapping[int, dict[str, Any]], z: str) -> dict[str,
 def _mark_seeds(
     ax: Any, names: list[str], values: dict[str, dict[int, list[float]]], seeds: list[int]
 ) -> None:
-    colours = matplotlib.colormaps["tab10"]
-    for i, seed in enumerate(seeds):
-        offset = (i - (len(seeds) - 1) / 2) * 0.12
-        for x, name in enumerate(names, start=1):
-            ys = values[name].get(seed, [])
-            label = f"seed {seed}" if x == 1 else None
-            ax.scatter([x + offset] * len(ys), ys, s=6, color=colours(i % 10), label=label)
+    """Each seed's median over its runs as a small hollow grey circle beside its box (the
+    box's own median stays the only line in its colour)."""
+    axes = {name: (a, x) for a, labels in _panels(ax.figure, names) for x, name in labels}
+    for name, (panel, x) in axes.items():
+        medians = [float(np.median(values[name][s])) for s in seeds if values[name].get(s)]
+        panel.scatter([x + 0.4] * len(medians), medians, s=14, facecolors="none",
+                      edgecolors="dimgrey", linewidths=0.8, zorder=3)  # fmt: skip
+    ax.scatter([], [], s=14, facecolors="none", edgecolors="dimgrey", label="one seed's median")
     ax.legend(loc="best", fontsize=8)
 
 
@@ -323,23 +324,47 @@ def _save_box_plot(
     return Figure(path=path, title=title, caption=caption)
 
 
+SEPARATE = "cvae (true label)"  # told the digit: its own panel and scale, far below the rest
+
+
 def box_plot(values: dict[str, list[float]], title: str) -> MplFigure:
-    """One box per row of per-run scores; the pixel baseline is grey with a dashed median."""
-    names = list(values)
-    fig = MplFigure(figsize=(1.4 * len(names) + 2.0, 4.5), layout="constrained")
-    ax = fig.subplots()
-    boxes = ax.boxplot([values[n] for n in names], patch_artist=True, widths=0.6)
-    for name, patch in zip(names, boxes["boxes"], strict=True):
-        patch.set_facecolor("lightgrey" if name == BASELINE else "tab:blue")
-        patch.set_alpha(0.7)
+    """One box per row of per-run scores, medians drawn black; the pixel baseline is grey
+    with a dashed median line; the CVAE given the true label, whose codes no longer hold the
+    digit, gets its own panel and scale so the others' gaps stay readable."""
+    names = [n for n in values if n != SEPARATE]
+    apart = [n for n in values if n == SEPARATE]
+    fig = MplFigure(figsize=(1.4 * len(values) + 2.0, 4.5), layout="constrained")
+    axes = fig.subplots(1, 1 + bool(apart), squeeze=False,
+                        width_ratios=[len(names), 1.3][: 1 + bool(apart)])[0]  # fmt: skip
+    for ax, shown in zip(axes, (names, apart), strict=False):
+        _boxes(ax, {n: values[n] for n in shown})
+    ax = axes[0]
     if BASELINE in values:
         median = float(np.median(values[BASELINE]))
         ax.axhline(median, color="grey", linestyle="--", linewidth=1, label="pixels median")
         ax.legend(loc="best")
+    ax.set_ylabel("V-measure against the true digits")
+    if apart:
+        axes[1].set_title("told the digit:\nits own scale", fontsize=9)
+    fig.supxlabel("features clustered (test latent means, or raw pixels)", fontsize=10)
+    fig.suptitle(title)
+    return fig
+
+
+def _boxes(ax: Any, values: dict[str, list[float]]) -> None:
+    names = list(values)
+    boxes = ax.boxplot([values[n] for n in names], patch_artist=True, widths=0.6,
+                       medianprops={"color": "black", "linewidth": 2.2})  # fmt: skip
+    for name, patch in zip(names, boxes["boxes"], strict=True):
+        patch.set_facecolor("lightgrey" if name == BASELINE else "#9ecae1")
     ticks = [n if n == BASELINE else display_name(n).replace(" (", "\n(") for n in names]
     ax.set_xticks(range(1, len(names) + 1), ticks)
-    ax.set_xlabel("features clustered (test latent means, or raw pixels)")
-    ax.set_ylabel("V-measure against the true digits")
-    ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    return fig
+
+
+def _panels(fig: MplFigure, names: list[str]) -> list[tuple[Any, list[tuple[int, str]]]]:
+    """Each panel of a `box_plot` with the (x, row name) of its boxes."""
+    main = [n for n in names if n != SEPARATE]
+    apart = [n for n in names if n == SEPARATE]
+    return [(ax, list(enumerate(shown, start=1)))
+            for ax, shown in zip(fig.axes, (main, apart), strict=False)]  # fmt: skip

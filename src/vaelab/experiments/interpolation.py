@@ -223,10 +223,10 @@ def _walk_figures(
     )
     gif_path = f"figures/{stem}.gif"
     save_gif(frames, Path(out_dir) / gif_path)
-    path_text = " -> ".join(str(d) for d in numbers["path"])
-    title = f"VAE z={z}: {a} to {b}"
+    path_text = " → ".join(str(d) for d in numbers["path"])
+    title = f"VAE z={z}: {a} → {b}"
     if article is not None:
-        title = f"VAE z={z}: the article's walk, training images {article[0]} to {article[1]}"
+        title = f"VAE z={z}: the article's walk, training images {article[0]} → {article[1]}"
     strip = strip_figure(frames, numbers["readings"], f"{title} (classifier reads {path_text})")
     png_path = save_figure(strip, Path(out_dir), f"{stem}.png")
     gif_caption = (

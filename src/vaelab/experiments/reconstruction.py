@@ -267,11 +267,11 @@ def _row_label(mode: str, digit: int, wrong: int) -> str:
     return {
         "ae": "AE",
         "vae": "VAE",
-        "cvae (no label)": "CVAE\nno label",
-        "cvae (true label)": f"CVAE\nlabel {digit}",
-        "cvae (wrong label)": f"CVAE\nlabel {wrong}",
-        "m2 (inferred label)": "M2\nq(y|x)'s label",
-        "m2 (true label)": f"M2\nlabel {digit}",
+        "cvae (no label)": "CVAE\n(no label)",
+        "cvae (true label)": f"CVAE\n(true label {digit})",
+        "cvae (wrong label)": f"CVAE\n(wrong label {wrong})",
+        "m2 (inferred label)": "M2\n(inferred label)",
+        "m2 (true label)": f"M2\n(true label {digit})",
     }[mode]
 
 
