@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
 from sklearn.cluster import KMeans
+from sklearn.cluster._k_means_common import _is_same_clustering
 
 from vaelab.experiments import kmeans
 
@@ -98,3 +101,17 @@ def test_float32_agrees_with_float64_and_chunks_do_not_matter(monkeypatch):
     np.testing.assert_allclose(wide_inertia, narrow_inertia, rtol=1e-6)
     exact = kmeans.kmeans_runs(x, runs=6, n_init=3, seed=2, dtype=torch.float64)[1]
     np.testing.assert_allclose(wide_inertia, exact, rtol=1e-4)
+
+
+def test_a_run_keeps_a_later_start_only_for_a_lower_inertia_and_another_clustering():
+    first = np.array([0, 0, 1, 1, 2, 2])
+    renamed = np.array([2, 2, 0, 0, 1, 1])  # the same clustering
+    other = np.array([0, 1, 1, 1, 2, 2])
+    merged = np.array([0, 0, 0, 0, 1, 1])  # each of its clusters holds whole ones of `first`
+    labels = np.stack([first, renamed, other])
+    assert kmeans._kept(labels, np.array([5.0, 5.0 - 1e-12, 6.0])) == 0
+    assert kmeans._kept(labels, np.array([5.0, 5.0 - 1e-12, 4.0])) == 2
+    assert kmeans._kept(labels, np.array([5.0, 5.0, 5.0])) == 0
+    for a, b in itertools.product([first, renamed, other, merged], repeat=2):
+        same = _is_same_clustering(a.astype(np.int32), b.astype(np.int32), 3)
+        assert kmeans._same_clustering(a, b) == same

@@ -161,7 +161,7 @@ def kmeans_runs(
     dtype: torch.dtype = torch.float32,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`runs` k-means fits of `features` (M, D), each keeping the least-inertia of its
-    `n_init` k-means++ starts: labels (runs, M) and inertia (runs,)."""
+    `n_init` k-means++ starts (`_kept`): labels (runs, M) and inertia (runs,)."""
     x = torch.as_tensor(np.ascontiguousarray(features)).to(dtype)
     x = x - x.mean(0)  # centred, as scikit-learn does for accuracy
     m, k = x.shape[0], min(n_clusters, x.shape[0])
@@ -174,8 +174,26 @@ def kmeans_runs(
         found, energy, _ = lloyd(x, centres, tol)
         labels.append(found)
         inertia.append(energy)
-    all_labels = torch.cat(labels).view(runs, n_init, m)
-    all_inertia = torch.cat(inertia).view(runs, n_init)
-    best = all_inertia.argmin(1)  # the first of equal inertias, as scikit-learn keeps it
-    rows = torch.arange(runs)
-    return all_labels[rows, best].numpy(), all_inertia[rows, best].double().numpy()
+    all_labels = torch.cat(labels).view(runs, n_init, m).numpy()
+    all_inertia = torch.cat(inertia).view(runs, n_init).double().numpy()
+    best = [_kept(*run) for run in zip(all_labels, all_inertia, strict=True)]
+    rows = np.arange(runs)
+    return all_labels[rows, best], all_inertia[rows, best]
+
+
+def _kept(labels: np.ndarray, inertia: np.ndarray) -> int:
+    """The start a run keeps, as scikit-learn keeps it: a later start (labels (n_init, M))
+    replaces the best so far only if its inertia is lower and its clustering differs, since
+    the same clustering with its clusters numbered otherwise can come out a rounding lower."""
+    best = 0
+    for j in range(1, len(inertia)):
+        if inertia[j] < inertia[best] and not _same_clustering(labels[j], labels[best]):
+            best = j
+    return best
+
+
+def _same_clustering(labels: np.ndarray, other: np.ndarray) -> bool:
+    """Whether each cluster of `labels` lies within one cluster of `other` (scikit-learn's
+    `_is_same_clustering`): as many distinct pairs of labels as distinct labels."""
+    width = int(max(labels.max(), other.max())) + 1
+    return len(np.unique(labels * width + other)) == len(np.unique(labels))
