@@ -199,6 +199,18 @@ def test_results_do_not_depend_on_the_thread_count():
         assert torch.equal(one, two)
 
 
+def test_the_fallback_gives_the_same_runs(monkeypatch):
+    x = blobs(800, 4, seed=11)
+    labels, inertia = kmeans.kmeans_runs(x, runs=5, n_init=4, seed=3)
+    ref_labels, ref_inertia = torch_path(kmeans.kmeans_runs, x, runs=5, n_init=4, seed=3)
+    np.testing.assert_array_equal(labels, ref_labels)
+    np.testing.assert_allclose(inertia, ref_inertia, rtol=1e-9)
+    monkeypatch.setattr(kernels, "_load", lambda: (None, "torch ops: VAELAB_KERNELS is off"))
+    c = centred(x)
+    assert kernels.kmeans_plusplus(c, *plus_plus_starts(c, 10), 10) is None
+    assert kernels.kmeans_lloyd(c, c[:10].unsqueeze(0), 1e-4, 300) is None
+
+
 def test_the_kernels_decline_what_they_do_not_serve():
     x = centred(blobs(300, 3, seed=1))
     first, uniforms = plus_plus_starts(x, 17)
