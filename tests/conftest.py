@@ -8,6 +8,8 @@ there, for want of a compiler, a browser or a package, fails instead and says wh
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +21,26 @@ from vaelab.experiments.common import Models, StudyData
 from vaelab.models.networks import build_model
 
 pytest_plugins = ["pytester"]  # tests/test_ci.py runs pytest on a file of its own
+
+
+@pytest.fixture(scope="session")
+def tiny_preset_study(tmp_path_factory) -> tuple[Path, float]:
+    """The tiny preset's study on real MNIST, run once a session, and how long it took.
+    Tests copy the folder before running anything in it (`copy_study`)."""
+    from vaelab.study.pipeline import run_study
+
+    out = tmp_path_factory.mktemp("tiny-preset") / "study"
+    started = time.perf_counter()
+    run_study("tiny", out, device="cpu")
+    return out, time.perf_counter() - started
+
+
+def copy_study(source: Path, out: Path) -> Path:
+    """A copy of a finished study folder: a rerun there reuses what the settings leave alone."""
+    import shutil
+
+    shutil.copytree(source, out)
+    return out
 
 
 def under_ci() -> bool:

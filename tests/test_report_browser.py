@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import copy_study
 from test_explorer_browser import chromium_path
 from vaelab.study.pipeline import run_study
 
@@ -40,9 +41,11 @@ def chromium():
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory) -> Path:
-    """The tiny preset's study with two seeds: every figure, every table, intervals."""
+def report(tiny_preset_study, tmp_path_factory) -> Path:
+    """The tiny preset's study with two seeds: every figure, every table, intervals (seed 0's
+    models and experiments reused from the session's tiny study)."""
     root = tmp_path_factory.mktemp("report")
+    copy_study(tiny_preset_study[0], root / "out")
     tiny = Path(__file__).parents[1] / "src/vaelab/core/presets/tiny.toml"
     preset = root / "two_seeds.toml"
     preset.write_text(tiny.read_text().replace('name = "tiny"', 'name = "tiny"\nseeds = [0, 1]'))

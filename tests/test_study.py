@@ -9,6 +9,7 @@ import pytest
 import torch
 from markupsafe import escape
 
+from conftest import copy_study
 from helpers_oracles import agrees, importance_sampled, reconstruction_error, saved_model
 from vaelab.claims.verdicts import VERDICTS, judge_claims
 from vaelab.core.config import load_preset
@@ -21,11 +22,9 @@ from vaelab.study.pipeline import run_study
 
 
 @pytest.fixture(scope="module")
-def tiny_study(tmp_path_factory) -> tuple[Path, float]:
-    out = tmp_path_factory.mktemp("study")
-    started = time.perf_counter()
-    run_study("tiny", out, device="cpu")
-    return out, time.perf_counter() - started
+def tiny_study(tiny_preset_study, tmp_path_factory) -> tuple[Path, float]:
+    source, seconds = tiny_preset_study
+    return copy_study(source, tmp_path_factory.mktemp("study") / "study"), seconds
 
 
 def test_results_json_holds_every_number(tiny_study):
