@@ -172,12 +172,13 @@ def _cfg(z=2, seed=0, epochs=2, **train_args) -> RunConfig:
     )
 
 
-def test_the_classification_weight_is_alpha_times_n_over_labelled(prototype_mnist):
-    cfg = _cfg(alpha=0.2)
-    run = TrainingRun(cfg, TensorData.from_mnist(prototype_mnist, cfg), "unused")
-    assert classification_weight(run) == pytest.approx(0.2 * 200 / 40)
+def test_the_classification_weight_is_the_setting_whatever_the_labels():
+    for labelled in (40, 200):
+        cfg = _cfg(classification_weight=0.2)
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, n_labelled=labelled))
+        assert classification_weight(cfg) == 0.2
     vae = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, kind="vae"))
-    assert classification_weight(TrainingRun(vae, run.data, "unused")) == 0.0
+    assert classification_weight(vae) == 0.0
 
 
 def test_m2_trains_through_the_group_trainer_and_learns_to_classify(prototype_mnist, tmp_path):
@@ -230,10 +231,10 @@ def test_an_interrupted_m2_resumes_bit_for_bit(prototype_mnist, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-@pytest.mark.parametrize("alpha", [-0.1, float("nan"), float("inf")])
-def test_a_bad_alpha_is_one_line(alpha):
-    with pytest.raises(VaelabError, match="train.alpha"):
-        _cfg(alpha=alpha).validate()
+@pytest.mark.parametrize("weight", [-0.1, float("nan"), float("inf")])
+def test_a_bad_classification_weight_is_one_line(weight):
+    with pytest.raises(VaelabError, match="train.classification_weight"):
+        _cfg(classification_weight=weight).validate()
 
 
 def test_each_step_classifies_labelled_images_in_turn():

@@ -39,7 +39,7 @@ class Stack:
         m = models[0]
         self.kind, self.size = spec.kind(m.kind), len(models)
         self.latents = [c.latent for c in models]
-        self.zmax, self.hidden, self.input_dim = max(self.latents), m.hidden, m.input_dim
+        self.zmax, self.hidden, self.input_dim = max(self.latents), m.hidden[0], m.input_dim
         self.variational, self.labels = self.kind.variational, self.kind.labels
         self.configs = models
         padded = dataclasses.replace(m, latent=self.zmax)

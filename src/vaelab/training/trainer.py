@@ -33,7 +33,7 @@ from vaelab.models import spec
 from vaelab.models.losses import objective
 from vaelab.models.networks import AutoEncoder, build_model
 from vaelab.training import checkpoint
-from vaelab.training.autograd_step import AutogradStep
+from vaelab.training.autograd_step import AutogradStep, MemberLayout
 from vaelab.training.identity import check_run_folder
 from vaelab.training.labelled import LabelledOrder
 from vaelab.training.reporter import Reporter, SilentReporter
@@ -59,9 +59,10 @@ class TrainingRun:
 def stack_key(cfg: RunConfig) -> tuple[Any, ...]:
     """What the members of one group share; latent size and seed may differ."""
     m, t = cfg.model, cfg.train
-    shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps)  # C: per member
-    bookkeeping = (t.epochs, t.checkpoint_every, t.eval_every)
-    return (m.kind, m.input_dim, m.hidden, m.embed, m.n_labels, *shared, *bookkeeping)
+    shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps, t.labelled_batch)
+    bookkeeping = (t.epochs, t.checkpoint_every, t.eval_every)  # C, M2's weight: per member
+    architecture = (m.hidden, m.activation, m.label_at)
+    return (m.kind, m.input_dim, *architecture, m.embed, m.n_labels, *shared, *bookkeeping)
 
 
 class GroupTrainer:
@@ -82,7 +83,9 @@ class GroupTrainer:
                 raise VaelabError(f"{m.run_dir} cannot train in one group with {first.run_dir}")
         self.reporter = reporter or SilentReporter()
         self.device = first.data.x_train.device
-        self.stack = Stack([m.cfg.model for m in self.members])
+        configs = [m.cfg.model for m in self.members]
+        self.fused = spec.fused(configs[0])  # the hand-written step, or autograd
+        self.stack = Stack(configs) if self.fused else MemberLayout(configs)
         params = torch.zeros(self.stack.numel, device=self.device)
         for g, m in enumerate(self.members):
             with torch.random.fork_rng(devices=[]):
@@ -91,13 +94,14 @@ class GroupTrainer:
             for name, view in self.stack.member(params, g).items():
                 view.copy_(initial[name])
         self.kl_weights = tuple(m.cfg.train.kl_weight for m in self.members)  # C, per member
-        self.ce_weights = tuple(classification_weight(m) for m in self.members)  # M2's alpha
-        configs = [m.cfg.model for m in self.members]
-        self.autograd = (
-            None if self.stack.kind.fused else AutogradStep(self.stack, configs, self.device)
-        )
+        self.ce_weights = tuple(classification_weight(m.cfg) for m in self.members)  # M2's
         t = first.cfg.train
         self.adam = FlatAdam(params, t.lr, (t.beta1, t.beta2), t.adam_eps)
+        self.autograd = (
+            None
+            if self.fused
+            else AutogradStep(self.stack, configs, self.adam.params, self.adam.grad)
+        )
         self.batch_gens = [torch.Generator().manual_seed(m.cfg.train.seed) for m in self.members]
         self.noise_gens = [
             torch.Generator(self.device).manual_seed(m.cfg.train.seed + 1) for m in self.members
@@ -166,6 +170,7 @@ class GroupTrainer:
             rows[g] = {"epoch": epoch, **rows[g], "seconds": seconds}
             if epoch == last or epoch % t.eval_every == 0:
                 rows[g] |= {f"test_{k}": v for k, v in self.test_objective(g).items()}
+                rows[g] |= self.validation_error(g)
         with interrupts_held():  # an epoch's metrics and its snapshot: both or neither
             self.epoch = epoch
             for g, m in enumerate(self.members):
@@ -183,7 +188,8 @@ class GroupTrainer:
         t, n = self.members[0].cfg.train, len(self.members[0].data.x_train)
         order = torch.stack([torch.randperm(n, generator=gen) for gen in self.batch_gens])
         order = order.to(self.device)  # (G, N)
-        views, grads = self.stack.views(self.adam.params), self.stack.views(self.adam.grad)
+        if self.fused:
+            views, grads = self.stack.views(self.adam.params), self.stack.views(self.adam.grad)
         steps = -(-n // t.batch_size)
         losses = torch.zeros(steps, len(self.members), device=self.device)
         sums = torch.zeros(len(self.members), 3, device=self.device)
@@ -197,8 +203,8 @@ class GroupTrainer:
             else:
                 classified = None if labelled is None else self._batch(labelled[:, i])
                 terms = self.autograd(
-                    self.adam.params, self.adam.grad, x, y, self.kl_weights, t.n_samples,
-                    self.ce_weights, self.noise_gens, classified,
+                    x, y, self.kl_weights, t.n_samples, self.ce_weights, self.noise_gens,
+                    classified,
                 )  # fmt: skip
             self.adam.step()
             losses[i] = terms[:, 0]
@@ -282,11 +288,17 @@ class GroupTrainer:
         loss, reconstruction, kl = (sums / len(x)).tolist()
         found = {"loss": loss, "reconstruction": reconstruction, "kl": kl}
         if model.has_classifier:  # the share of test images q(y|x) reads wrong
-            guess = torch.cat(
-                [model.classify(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)]
-            )
-            found["error"] = float((guess != y).float().mean())
+            found["error"] = classifier_error(model, x, y, batch)
         return found
+
+    @torch.no_grad()
+    def validation_error(self, g: int) -> dict[str, float]:
+        """M2's share of member g's validation images that q(y|x) reads wrong ({} without
+        a classifier or a validation split)."""
+        data = self.members[g].data
+        if not self.stack.kind.classifier or data.x_val is None or not len(data.x_val):
+            return {}
+        return {"validation_error": classifier_error(self.model(g), data.x_val, data.y_val)}
 
     def model(self, g: int) -> AutoEncoder:
         """Member g as an ordinary model (a copy of its weights), in eval mode."""
@@ -385,13 +397,17 @@ class GroupTrainer:
         return model
 
 
-def classification_weight(m: TrainingRun) -> float:
-    """M2's weight of the labelled images' mean -log q(y|x) against the mean bound per image:
-    alpha N / N_labelled, as Kingma et al.'s code scales their alpha (docs/m2.md)."""
-    if not spec.kind(m.cfg.model.kind).classifier:
-        return 0.0
-    labelled = int((m.data.y_train >= 0).sum())
-    return m.cfg.train.alpha * len(m.data.y_train) / labelled if labelled else 0.0
+def classification_weight(cfg: RunConfig) -> float:
+    """M2's weight of the labelled images' mean -log q(y|x) against the mean bound per image
+    (`train.classification_weight`, docs/m2.md); 0 for a kind without q(y|x)."""
+    return cfg.train.classification_weight if spec.kind(cfg.model.kind).classifier else 0.0
+
+
+@torch.no_grad()
+def classifier_error(model: AutoEncoder, x: Tensor, y: Tensor, batch: int = 1000) -> float:
+    """The share of images x whose label y q(y|x)'s most probable digit misses."""
+    guess = torch.cat([model.classify(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)])
+    return float((guess != y).float().mean())
 
 
 def _same_tensor(a: Tensor, b: Tensor) -> bool:
