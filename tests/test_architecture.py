@@ -194,7 +194,10 @@ def test_kingmas_wiring_trains_by_autograd_and_resumes_bit_for_bit(kind, prototy
     short = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1))
     train(short, data, tmp_path / "cut")
     train(cfg, data, tmp_path / "cut", resume=True)
-    a, b = load_file(tmp_path / "whole/model.safetensors"), load_file(tmp_path / "cut/model.safetensors")
+    a, b = (
+        load_file(tmp_path / "whole/model.safetensors"),
+        load_file(tmp_path / "cut/model.safetensors"),
+    )
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert "enc_label_in.weight" in a and "enc_hidden_2.weight" in a
 
@@ -208,7 +211,10 @@ def test_a_group_of_kingmas_m2s_equals_each_alone(prototype_mnist, tmp_path):
     GroupTrainer(members).fit()
     for i, c in enumerate(cfgs):
         train(c, TensorData.from_mnist(prototype_mnist, c), tmp_path / f"a{i}")
-        a, g = load_file(tmp_path / f"a{i}/model.safetensors"), load_file(tmp_path / f"g{i}/model.safetensors")
+        a, g = (
+            load_file(tmp_path / f"a{i}/model.safetensors"),
+            load_file(tmp_path / f"g{i}/model.safetensors"),
+        )
         # each member its own computation: only the vectorisation of Adam's pass can differ
         assert max(float((a[k] - g[k]).abs().max()) for k in a) <= 1e-5
 

@@ -38,7 +38,9 @@ DEVICE_HELP = "where to train: auto (a CUDA GPU if torch sees one, else cpu), cp
 
 
 KINDS = ("ae", "vae", "cvae", "m2")
-MNIST_TRAIN = 60000  # training images of the standard MNIST  # as `vaelab.models.spec` describes them
+MNIST_TRAIN = (
+    60000  # training images of the standard MNIST  # as `vaelab.models.spec` describes them
+)
 
 
 ACTIVATIONS = ("tanh", "softplus", "relu")
@@ -302,6 +304,12 @@ class StudyConfig:
         "it, as baselines) at each number of labelled images, test error of q(y|x)",
         "images",
     )
+    article_m2: bool = setting(
+        False,
+        "semi-supervised study only: also train M2 with the article's architecture (the "
+        "defaults of model.hidden, activation, label_at and embed) beside the study's, for "
+        "comparison",
+    )
     model: ModelConfig = field(default_factory=ModelConfig)  # kind and latent set per run
     train: TrainConfig = field(default_factory=TrainConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -363,6 +371,7 @@ class StudyConfig:
 
     def _validate_labels(self) -> None:
         counts = self.label_counts
+        _require(counts is not None or not self.article_m2, "article_m2 needs label_counts")
         if counts is None:
             return
         _require(len(counts) >= 1, "label_counts must hold at least one count (or be unset)")

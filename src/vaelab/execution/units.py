@@ -86,7 +86,7 @@ def data_fingerprint(mnist: MNIST) -> str:
 
 def unit_key(cfg: RunConfig) -> tuple[Any, ...]:
     """Runs with equal keys train as one stacked computation; the latent size may differ."""
-    return (*stack_key(cfg), cfg.data.train_size, cfg.train.seed)
+    return (*stack_key(cfg), cfg.data.train_size, cfg.data.validation, cfg.train.seed)
 
 
 def make_units(

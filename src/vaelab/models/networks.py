@@ -135,10 +135,15 @@ class AutoEncoder(nn.Module):
         """What the heads read: the last hidden layer of q(z|x) (or q(z|x,y))."""
         a = self.enc_hidden(x)  # (B, H)
         if self.label_at == "input":
-            a = a + label_columns(self.enc_label_in.weight, _labels_or_none(y, x.shape[0], x.device))
+            a = a + label_columns(
+                self.enc_label_in.weight, _labels_or_none(y, x.shape[0], x.device)
+            )
         h = self.act(a)
         if self.label_at == "hidden":
-            h = torch.cat([h, self.label_units(self.enc_label, _labels_or_none(y, x.shape[0], x.device))], dim=-1)
+            h = torch.cat(
+                [h, self.label_units(self.enc_label, _labels_or_none(y, x.shape[0], x.device))],
+                dim=-1,
+            )
         return self.layers_after(self.enc_chain, h, 1)
 
     def label_units(self, table: nn.Module, y: Tensor) -> Tensor:

@@ -80,10 +80,15 @@ def run_study(
     cfg = with_fingerprint(cfg, mnist)
     timings["data"] = _step(time.perf_counter() - t, "read")
     if cfg.label_counts:  # the semi-supervised study, not the article's
-        have = len(mnist.y_train[: cfg.data.train_size])
+        have = len(mnist.y_train[: cfg.data.train_size]) - cfg.data.validation
         if max(cfg.label_counts) > have:
             raise VaelabError(
                 f"label_counts asks for {max(cfg.label_counts)} labelled images of {have}"
+            )
+        if cfg.data.test_size is not None and cfg.data.test_size < len(mnist.y_test):
+            raise VaelabError(
+                "the semi-supervised study reads M2's test error at each epoch on every test "
+                f"image: leave data.test_size unset (it is {cfg.data.test_size})"
             )
         with folder_lock(out):
             StudyFolder(out).clear_temporaries()
