@@ -14,8 +14,15 @@ from torch import nn
 from torch.distributions import Bernoulli, Categorical, Normal, kl_divergence
 from torch.nn import functional as F
 
-from vaelab.core.config import DataConfig, ModelConfig, RunConfig, StudyConfig, TrainConfig
-from vaelab.core.config import from_dict, to_dict
+from vaelab.core.config import (
+    DataConfig,
+    ModelConfig,
+    RunConfig,
+    StudyConfig,
+    TrainConfig,
+    from_dict,
+    to_dict,
+)
 from vaelab.core.errors import VaelabError
 from vaelab.data.tensors import TensorData, compact_data
 from vaelab.models.losses import m2_objective, objective
@@ -65,7 +72,8 @@ class PaperM2(nn.Module):
             self.p_x[4]: (s["dec_out.weight"], s["dec_out.bias"]),
         }  # fmt: skip
         if "cls_out.weight" in s:
-            for mine, theirs in zip(self.q_y[::2], ("cls_hidden", "cls_hidden_2", "cls_out")):
+            names = ("cls_hidden", "cls_hidden_2", "cls_out")
+            for mine, theirs in zip(self.q_y[::2], names, strict=True):
                 pairs[mine] = (s[f"{theirs}.weight"], s[f"{theirs}.bias"])
         for layer, (weight, bias) in pairs.items():
             layer.weight.copy_(weight)
@@ -73,13 +81,14 @@ class PaperM2(nn.Module):
 
     def grads_as(self) -> dict[str, torch.Tensor]:
         """This module's gradients under the vaelab model's parameter names."""
-        g = lambda layer: layer.weight.grad  # noqa: E731
+        q, p = self.q_z, self.p_x
+        q0, p0 = q[0].weight.grad, p[0].weight.grad
         return {
-            "enc_hidden.weight": g(self.q_z[0])[:, :D], "enc_label_in.weight": g(self.q_z[0])[:, D:],
-            "enc_hidden_2.weight": g(self.q_z[2]), "enc_mu.weight": g(self.q_z[4])[:Z],
-            "enc_ln_var.bias": self.q_z[4].bias.grad[Z:],
-            "dec_hidden.weight": g(self.p_x[0])[:, :Z], "dec_label_in.weight": g(self.p_x[0])[:, Z:],
-            "dec_hidden_2.bias": self.p_x[2].bias.grad, "dec_out.weight": g(self.p_x[4]),
+            "enc_hidden.weight": q0[:, :D], "enc_label_in.weight": q0[:, D:],
+            "enc_hidden_2.weight": q[2].weight.grad, "enc_mu.weight": q[4].weight.grad[:Z],
+            "enc_ln_var.bias": q[4].bias.grad[Z:],
+            "dec_hidden.weight": p0[:, :Z], "dec_label_in.weight": p0[:, Z:],
+            "dec_hidden_2.bias": p[2].bias.grad, "dec_out.weight": p[4].weight.grad,
         }  # fmt: skip
 
     def bound(self, x, y, eps, c):
@@ -101,7 +110,7 @@ class PaperM2(nn.Module):
         b = len(x)
         scored = [self.bound(x, torch.full((b,), lab), eps[:, lab * b : (lab + 1) * b], c)
                   for lab in range(10)]  # fmt: skip
-        nll, kl = (torch.stack(t, 1) for t in zip(*scored))  # (B, 10) each
+        nll, kl = (torch.stack(t, 1) for t in zip(*scored, strict=True))  # (B, 10) each
         qy = Categorical(logits=self.q_y(x))
         weight = torch.where((y >= 0).unsqueeze(1), one_hot(y), qy.probs)  # (B, 10)
         entropy = torch.where(y >= 0, 0.0, qy.entropy())
@@ -189,8 +198,8 @@ def test_kingmas_wiring_trains_by_autograd_and_resumes_bit_for_bit(kind, prototy
     data = TensorData.from_mnist(prototype_mnist, cfg)
     assert not GroupTrainer([TrainingRun(cfg, data, tmp_path / "probe")]).fused
     model = train(cfg, data, tmp_path / "whole")
-    assert not any(torch.equal(p, q) for p, q in zip(model.parameters(),
-                                                      paper_model(kind).parameters()))  # fmt: skip
+    untrained = paper_model(kind).parameters()
+    assert not any(torch.equal(p, q) for p, q in zip(model.parameters(), untrained, strict=True))
     short = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1))
     train(short, data, tmp_path / "cut")
     train(cfg, data, tmp_path / "cut", resume=True)

@@ -76,6 +76,14 @@ def fused(cfg: ModelConfig) -> bool:
     )
 
 
+def logits_label_decoder(cfg: ModelConfig) -> bool:
+    """Whether the decoder is the chain of its "decoder" layers (tanh or relu) with, for a kind
+    that sees labels, a per-label term added to the logits: what the explorer page evaluates."""
+    if cfg.activation not in ("tanh", "relu"):
+        return False
+    return labels_at(cfg) is None or (labels_at(cfg) == "hidden" and len(cfg.hidden) == 1)
+
+
 def hidden_names(prefix: str, n: int) -> list[str]:
     """The hidden layers of one network: <prefix>, <prefix>_2, <prefix>_3, ..."""
     return [prefix] + [f"{prefix}_{i}" for i in range(2, n + 1)]

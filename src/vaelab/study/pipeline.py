@@ -25,6 +25,7 @@ from vaelab.execution.parallel import ParallelOptions
 from vaelab.execution.runner import start_lines
 from vaelab.experiments import rate_distortion
 from vaelab.experiments.common import Models, StudyData
+from vaelab.models import spec
 from vaelab.models.classifier import DigitClassifier
 from vaelab.report.explorer import write_explorer
 from vaelab.report.page import write_report
@@ -218,7 +219,8 @@ def _write_outputs(
     fileio.write_json(folder.results, results)
     steps = cfg.experiments.walk_steps
     title = f"{cfg.name} ({point_label(cfg.headline())})"  # the (C, k) of its VAEs and CVAEs
-    write_explorer(models, data, judge, folder.explorer, title=title, walk_steps=steps)
+    drawn = {key: m for key, m in models.items() if spec.logits_label_decoder(m.cfg)}
+    write_explorer(drawn, data, judge, folder.explorer, title=title, walk_steps=steps)
     report = write_report(results, folder.report)
     print_summary(results, console)
     return report

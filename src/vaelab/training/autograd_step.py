@@ -83,10 +83,10 @@ class AutogradStep:
         for cfg in models:
             with torch.device("meta"):  # its weights are always the views passed in
                 self.modules.append(_Objective(build_model(cfg).train()))
-        self.leaves = [
-            {f"model.{k}": v.detach().requires_grad_(True) for k, v in layout.member(params, g).items()}
-            for g in range(layout.size)
-        ]  # fmt: skip
+        self.leaves = [  # views of the flat parameters, each a leaf of its own
+            {f"model.{k}": v.detach().requires_grad_(True) for k, v in views.items()}
+            for views in (layout.member(params, g) for g in range(layout.size))
+        ]
         self.grads = [view for g in range(layout.size) for view in layout.member(grad, g).values()]
 
     def __call__(
