@@ -296,7 +296,11 @@ def evaluate_cmd(
 @app.command()
 def study(
     preset: Annotated[
-        str, typer.Option("--preset", help="quick, long, paper, tiny, or a TOML file.")
+        str,
+        typer.Option(
+            "--preset",
+            help="quick, long, paper, tiny, sweep, likelihood, ssl, ssl-paper, or a TOML file.",
+        ),
     ] = "quick",
     out: Annotated[
         Path,

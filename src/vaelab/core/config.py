@@ -487,7 +487,7 @@ def load_toml(path: str | Path, cls: type = StudyConfig) -> Any:
     return from_dict(cls, data).validate()
 
 
-PRESETS = ("quick", "long", "paper", "tiny", "sweep", "likelihood", "ssl")
+PRESETS = ("quick", "long", "paper", "tiny", "sweep", "likelihood", "ssl", "ssl-paper")
 
 
 def load_preset(name_or_path: str) -> StudyConfig:

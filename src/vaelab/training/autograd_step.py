@@ -24,6 +24,9 @@ from vaelab.models.losses import objective
 from vaelab.models.networks import AutoEncoder, build_model
 
 
+ALIGN = 64  # floats: 256 bytes, beyond any vector width
+
+
 class MemberLayout:
     """The layout of G members' parameters in one flat buffer: member after member, each in
     its own model's `named_parameters` order and shapes (the checkpoint's order too)."""
@@ -39,8 +42,12 @@ class MemberLayout:
                 model = build_model(cfg)
             self.shapes.append({n: tuple(p.shape) for n, p in model.named_parameters()})
         sizes = [sum(math.prod(s) for s in shapes.values()) for shapes in self.shapes]
-        self.starts = [sum(sizes[:g]) for g in range(self.size)]
-        self.numel = sum(sizes)
+        # each member's block starts ALIGN floats apart, as a buffer of its own would: Adam's
+        # vectorised pass then treats its floats as it would alone (`FlatAdam.segments`)
+        padded = [-(-n // ALIGN) * ALIGN for n in sizes]
+        self.starts = [sum(padded[:g]) for g in range(self.size)]
+        self.segments = [(start, start + n) for start, n in zip(self.starts, sizes, strict=True)]
+        self.numel = sum(padded)
 
     def member(self, flat: Tensor, g: int) -> dict[str, Tensor]:
         """Member g's parameters as views of `flat`, under its model's state-dict names."""

@@ -283,22 +283,35 @@ class FlatAdam:
     Adam is elementwise, so on the stacked buffer it is exactly Adam on each member.
     """
 
-    def __init__(self, params: Tensor, lr: float, betas: tuple[float, float], eps: float):
+    def __init__(
+        self,
+        params: Tensor,
+        lr: float,
+        betas: tuple[float, float],
+        eps: float,
+        segments: Sequence[tuple[int, int]] | None = None,
+    ):
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
         self.grad = torch.zeros_like(params)
         self.exp_avg = torch.zeros_like(params)
         self.exp_avg_sq = torch.zeros_like(params)
         self.step_count = torch.zeros((), dtype=torch.float32, device=params.device)
+        # [start, end) of each member: one tensor each in the one fused call, so a member's
+        # floats do not depend on the others beside it (the whole buffer when not given)
+        self.segments = list(segments or [(0, params.numel())])
+
+    def _parts(self, buffer: Tensor) -> list[Tensor]:
+        return [buffer[start:end] for start, end in self.segments]
 
     def step(self) -> None:
         self.step_count += 1
         torch._fused_adam_(
-            [self.params],
-            [self.grad],
-            [self.exp_avg],
-            [self.exp_avg_sq],
+            self._parts(self.params),
+            self._parts(self.grad),
+            self._parts(self.exp_avg),
+            self._parts(self.exp_avg_sq),
             [],
-            [self.step_count],
+            [self.step_count] * len(self.segments),
             amsgrad=False,
             lr=self.lr,
             beta1=self.betas[0],

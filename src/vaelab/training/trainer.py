@@ -96,7 +96,8 @@ class GroupTrainer:
         self.kl_weights = tuple(m.cfg.train.kl_weight for m in self.members)  # C, per member
         self.ce_weights = tuple(classification_weight(m.cfg) for m in self.members)  # M2's
         t = first.cfg.train
-        self.adam = FlatAdam(params, t.lr, (t.beta1, t.beta2), t.adam_eps)
+        segments = None if self.fused else self.stack.segments
+        self.adam = FlatAdam(params, t.lr, (t.beta1, t.beta2), t.adam_eps, segments)
         self.autograd = (
             None
             if self.fused
