@@ -59,6 +59,21 @@ def best_validation(rows: list[dict]) -> dict:
     }
 
 
+def points_in(out: Path) -> list[dict]:
+    """Every finished M2 run under `out`: its weight, learning rate, labelled images per step
+    and best validation epoch, in the order they finished."""
+    found = []
+    for folder in sorted(out.iterdir(), key=lambda p: p.stat().st_mtime):
+        record = RunFolder(folder).read_record() if folder.is_dir() else None
+        if record is None:
+            continue
+        t = record["config"]["train"]
+        found.append({"weight": t["classification_weight"], "lr": t["lr"],
+                      "labelled_batch": t["labelled_batch"], "run": folder.name,
+                      **best_validation(RunFolder(folder).read_metrics())})  # fmt: skip
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, required=True)
@@ -76,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--article", action="store_true", help="the article's CVAE wiring and sizes")
     args = p.parse_args(argv)
     mnist = load_mnist()
-    table = []
     grid = itertools.product(args.weights, args.lrs, args.labelled_batch)
     for weight, lr, labelled in grid:
         cfg = point_config(args, weight, lr, labelled)
@@ -87,10 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         found = best_validation(RunFolder(run_dir).read_metrics())
         row = {"weight": weight, "lr": lr, "labelled_batch": labelled, **found,
                "run": run_dir.name, "seconds_here": time.perf_counter() - started}  # fmt: skip
-        table.append(row)
         print(json.dumps(row), flush=True)
-        fileio.write_json(args.out / "sweep.json", {"args": vars(args) | {"out": str(args.out)},
-                                                    "points": table})  # fmt: skip
+    table = points_in(args.out)  # every point trained into --out so far, this run's among them
+    fileio.write_json(args.out / "sweep.json", {"points": table})
     print("weight      lr  labelled  epochs  best  val %  test % (best val)  test % (last)")
     for r in table:
         print(f"{r['weight']:>6g} {r['lr']:>7g} {r['labelled_batch']:>9} {r['epochs']:>7} "
