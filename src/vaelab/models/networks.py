@@ -1,4 +1,5 @@
-"""The article's three models, AE, VAE and CVAE, and the CVAE's citation's M2.
+"""The article's three models, AE, VAE and CVAE, and the CVAE's citation's M2, of any width,
+depth and activation, with the label where the article or Kingma et al. put it.
 
 Each model only maps images to latents and latents to pixel logits; losses live in
 `vaelab.models.losses` and the training loop in `vaelab.training`. All three share one
@@ -10,7 +11,9 @@ interface:
     reconstruct(x, y=None) -> sigmoid(decode(mean)), no sampling
     label_for(x, y)      -> the labels encode and decode both see (M2: q(y|x)'s where none is)
 
-Labels `y` matter only to the CVAE, where -1 means "no label" and feeds a zero embedding.
+Labels `y` matter only to the CVAE and M2, where -1 means "no label": a zero embedding (the
+article's wiring) or a zero one-hot (the label at the input). The layers come from
+`vaelab.models.spec`: `model.hidden` (one or more), `model.activation`, `model.label_at`.
 
 Inference gives plain tensors: `embed` and `reconstruct` never track gradients, and `encode` and
 `decode` track them only while the model is in training mode (`model.train()`, as the losses

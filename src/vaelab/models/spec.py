@@ -3,10 +3,12 @@
 Everything that needs a model's layers derives them from here:
 - the `nn.Module`s (`vaelab.models.networks`) create their submodules from `layers(cfg)`, in
   this order, which is also the order of their parameters and of their initialisation;
-- the stacked layout of a training group (`vaelab.training.stacked`) pads the latent size of
-  every member to the group's largest and puts layers of one `stack` into one buffer;
+- the stacked layout of a training group of the article's models (`vaelab.training.stacked`,
+  where `fused` says the hand-written step serves them) pads the latent size of every member
+  to the group's largest and puts layers of one `stack` into one buffer;
 - the explorer's export (`vaelab.report.explorer`) writes each decoder as the list of its
-  `decoder` layers with their activations, and the label term of the `decoder-label` ones.
+  `decoder` layers with their activations, and the label term of the `decoder-label` ones
+  (`logits_label_decoder` says which decoders that describes).
 
 Sizes are symbols read from the `ModelConfig`: "input", "latent", "embed", "labels", "hidden"
 (the first hidden layer's width), "hidden2", "hidden3", ... (the next ones'), "code" (the width

@@ -23,7 +23,6 @@ from vaelab.models import spec
 from vaelab.models.losses import objective
 from vaelab.models.networks import AutoEncoder, build_model
 
-
 ALIGN = 64  # floats: 256 bytes, beyond any vector width
 
 

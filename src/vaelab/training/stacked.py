@@ -6,8 +6,9 @@ outputs exactly 0, adds exactly 0 to the KL and gets exactly 0 gradient, so it s
 under Adam and every member computes what it would alone, up to the rounding of longer sums.
 
 The layout is derived from each kind's layer description (`models.spec`). Forward and
-backward are written out by hand for the kinds whose description says `fused` (the article's
-AE, VAE and CVAE; checked against autograd of `losses.objective` in the tests): per step that
+backward are written out by hand for the article's AE, VAE and CVAE (`spec.fused`: one tanh
+hidden layer, the label after it; checked against autograd of `losses.objective` in the
+tests; every other model trains by `training.autograd_step`): per step that
 is a few batched matmuls and a few in-place elementwise passes instead of ~40 autograd nodes,
 and Adam is one fused call over one flat buffer, whatever the number of members.
 """

@@ -1,10 +1,12 @@
 """The one training loop: a group of runs trained as one stacked computation.
 
-A group's members share the model kind, layer sizes, batch size, training-set size and
-optimizer settings; latent size and seed may differ. Each member keeps its own generators
-(batch order on the CPU, the noise of z on the device), its own run folder, metrics log,
-checkpoints and milestones in the per-model format, so a model checkpointed in a group
-resumes alone and the other way round. A single run is a group of one.
+A group's members share the model kind, architecture, batch size, training-set size and
+optimizer settings; latent size, seed, C and M2's classification weight may differ. The
+article's models train by the hand-written stacked step (`stacked`), every other model by
+autograd on its own module (`autograd_step`), both on one flat buffer with one Adam. Each
+member keeps its own generators (batch order on the CPU, the noise of z on the device), its
+own run folder, metrics log, checkpoints and milestones in the per-model format, so a model
+checkpointed in a group resumes alone and the other way round. A single run is a group of one.
 
 Safety: at each epoch's end the state is snapshot in memory and checked to be finite before
 anything is written; a non-finite loss or weight stops training with the epoch and step,
