@@ -61,27 +61,35 @@ class PlainM2(nn.Module):
         # grey-level x: the Bernoulli cross-entropy the models use, outside its {0, 1} support
         nll = -Bernoulli(logits=logits, validate_args=False).log_prob(x).sum(-1).mean(0)
         kl = kl_divergence(q, Normal(torch.zeros_like(q.mean), torch.ones_like(q.mean))).sum(-1)
-        return nll + c * kl
+        return nll, kl
 
-    def loss(self, x, y, eps, c, ce_weight, labelled=None):
+    def terms(self, x, y, eps, c, ce_weight, labelled=None):
         """Mean bound per image + ce_weight * mean -log q(y|x) over the labelled images:
-        `labelled` (images, labels) where given, else the batch's own labelled ones."""
+        `labelled` (images, labels) where given, else the batch's own labelled ones; and the
+        mean reconstruction and KL each image is scored with (its label's, or expected under
+        q(y|x))."""
         b = len(x)
-        bounds = torch.stack([self.bound(x, lab, eps[:, lab * b : (lab + 1) * b], c)
-                              for lab in range(10)], 1)  # fmt: skip
+        scored = [self.bound(x, lab, eps[:, lab * b : (lab + 1) * b], c) for lab in range(10)]
+        nll, kl = (torch.stack(t, 1) for t in zip(*scored, strict=True))  # (B, 10) each
+        bounds = nll + c * kl
         qy = Categorical(logits=self.cls(x))
-        total = []
+        total, recon, kls = [], [], []
         for i in range(b):
             if y[i] >= 0:
                 total.append(bounds[i, y[i]])
+                recon.append(nll[i, y[i]])
+                kls.append(kl[i, y[i]])
             else:
                 total.append((qy.probs[i] * bounds[i]).sum() - qy.entropy()[i])
+                recon.append((qy.probs[i] * nll[i]).sum())
+                kls.append((qy.probs[i] * kl[i]).sum())
         if labelled is None:
             known = y >= 0
             ce = -qy.log_prob(y.clamp(min=0))[known]
         else:
             ce = -Categorical(logits=self.cls(labelled[0])).log_prob(labelled[1])
-        return torch.stack(total).mean() + ce_weight * ce.mean()
+        loss = torch.stack(total).mean() + ce_weight * ce.mean()
+        return loss, torch.stack(recon).mean(), torch.stack(kls).mean()
 
 
 def m2(z=3, seed=0) -> M2:
@@ -101,8 +109,11 @@ def test_the_objective_and_its_gradients_equal_the_papers_written_plainly(separa
     eps = torch.randn((k, 10 * 6, 3), generator=torch.Generator().manual_seed(5))
     out = m2_objective(model, x, y, kl_weight=c, n_samples=k, ce_weight=w,
                        generator=torch.Generator().manual_seed(5), labelled=labelled)  # fmt: skip
-    expected = plain.loss(x, y, eps, c, w, labelled)
+    expected, recon, kl = plain.terms(x, y, eps, c, w, labelled)
     torch.testing.assert_close(out.loss, expected, rtol=1e-5, atol=1e-5)
+    # the logged terms: a swap of the two, or q(y|x)'s weights dropped, fails here
+    torch.testing.assert_close(out.reconstruction, recon, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out.kl, kl, rtol=1e-5, atol=1e-5)
     out.loss.backward()
     expected.backward()
     pairs = {
