@@ -114,10 +114,6 @@ class AutogradStep:
             terms.append(functional_call(module, self.leaves[g], (*args, generators[g], own)))
         found = torch.stack(terms)  # (G, 3)
         leaves = [leaf for member in self.leaves for leaf in member.values()]
-        grads = torch.autograd.grad(found[:, 0].sum(), leaves, allow_unused=True)
-        for view, got in zip(self.grads, grads, strict=True):
-            if got is None:  # a parameter this step does not reach
-                view.zero_()
-            else:
-                view.copy_(got)
+        grads = torch.autograd.grad(found[:, 0].sum(), leaves, materialize_grads=True)
+        torch._foreach_copy_(self.grads, grads)  # one pass into the flat gradient's views
         return found.detach()
