@@ -25,6 +25,12 @@ models = ["m2", "cvae"]
 latents = [4]
 seeds = [0, 1]
 label_counts = [20, 50]
+article_m2 = true
+
+[model]
+hidden = 32
+activation = "softplus"
+label_at = "input"
 
 [train]
 epochs = 2
@@ -61,6 +67,7 @@ def test_every_method_has_an_error_per_label_count_and_seed(ssl_study):
     assert set(results["errors"]) == {
         "M2",
         "M2 (last epoch)",
+        "M2, article's architecture",
         "labelled only",
         "CVAE + kNN",
         "CVAE + k-means",
@@ -156,7 +163,8 @@ def test_the_labelled_only_baseline_uses_exactly_the_labelled_images(ssl_study):
     x, y = torch.from_numpy(to_float(mnist.x_train)), mnist.y_train
     x_test, y_test = torch.from_numpy(to_float(mnist.x_test)), mnist.y_test
     held = (x[split.validation], y[split.validation])
-    again = labelled_only_error(x[chosen], y[chosen], x_test, y_test, ModelConfig(), 1e-3, 1, held)
+    net = ModelConfig(hidden=32, activation="softplus")  # the study's q(y|x)
+    again = labelled_only_error(x[chosen], y[chosen], x_test, y_test, net, 1e-3, 1, held)
     assert again == results["errors"]["labelled only"]["20"]["per_seed"]["1"]
 
 
@@ -170,3 +178,25 @@ def test_the_report_shows_the_table_the_gain_and_the_figure(ssl_study):
     assert html.count("data:image/png;base64,") == 1
     assert "http://" not in html and "https://" not in html  # offline
     assert Path(out / results["figures"]["ssl"][0]["path"]).is_file()
+    assert "joins the input of q(z|x,y) and p(x|y,z)" in html
+    article = results["errors"]["M2, article's architecture"]["50"]
+    assert f"{100 * article['mean']:.2f}" in html
+
+
+def test_m2_with_the_articles_architecture_trains_beside_it(ssl_study):
+    out, results, _ = ssl_study
+    found = {}
+    for folder in (out / "models").iterdir():
+        cfg = json.loads((folder / "config.json").read_text())
+        if cfg["model"]["kind"] == "m2":
+            m = cfg["model"]
+            found[(m["hidden"][0], m["activation"], m["label_at"], cfg["train"]["seed"],
+                   cfg["data"]["n_labelled"])] = folder  # fmt: skip
+    for seed in (0, 1):
+        for n in (20, 50):
+            assert (32, "softplus", "input", seed, n) in found
+            folder = found[(128, "tanh", "hidden", seed, n)]  # the article's, trained alike
+            rows = [json.loads(r) for r in (folder / "metrics.jsonl").read_text().splitlines()]
+            best = min(rows, key=lambda r: r["validation_error"])
+            got = results["errors"]["M2, article's architecture"][str(n)]["per_seed"][str(seed)]
+            assert got == pytest.approx(best["test_error"], abs=1e-12)
