@@ -37,10 +37,8 @@ def setting(
 DEVICE_HELP = "where to train: auto (a CUDA GPU if torch sees one, else cpu), cpu, cuda or cuda:N"
 
 
-KINDS = ("ae", "vae", "cvae", "m2")
-MNIST_TRAIN = (
-    60000  # training images of the standard MNIST  # as `vaelab.models.spec` describes them
-)
+KINDS = ("ae", "vae", "cvae", "m2")  # as `vaelab.models.spec` describes them
+MNIST_TRAIN = 60000  # training images of the standard MNIST
 
 
 ACTIVATIONS = ("tanh", "softplus", "relu")
@@ -193,12 +191,6 @@ class DataConfig:
             f"data.validation ({self.validation}) must leave some of the {most} training "
             "images to train on",
         )
-
-    def training_images(self, available: int) -> int:
-        """Images left to train on of `available` (the data's training set): the first
-        train_size of them, less the validation split."""
-        n = available if self.train_size is None else min(self.train_size, available)
-        return n - self.validation
         _require(
             self.binarize in BINARIZE,
             f"data.binarize {self.binarize!r} is not one of {', '.join(BINARIZE)}",
