@@ -32,10 +32,9 @@ class TensorData:
     y_test: Tensor  # (M,) int64, always the true labels
     sha256: str = ""  # content fingerprint of the MNIST these came from ("" unknown)
     source: str = ""  # where that MNIST came from
-    x_val: Tensor | None = (
-        None  # (V, 784) the validation images held out of training (data.validation)
-    )
-    y_val: Tensor | None = None  # (V,) int64, their true labels
+    # the validation images held out of training (data.validation), (V, 784), and their labels
+    x_val: Tensor | None = None
+    y_val: Tensor | None = None  # (V,) int64
 
     @classmethod
     def from_mnist(
