@@ -1,4 +1,4 @@
-"""Bad input, counted: every case ends in one `error:` line, a non-zero exit, no traceback,
+"""Bad input: every case ends in one `error:` line, a non-zero exit, no traceback,
 and every file on disk exactly as it was.
 
 Each case gets its own copy of a small world (data files, a finished run folder, a study
@@ -8,7 +8,6 @@ subprocesses, as a user would.
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 import struct
@@ -253,7 +252,7 @@ CASES: list[tuple[str, Callable | None, list[str] | None]] = [
     # checkpoints
     ("checkpoint hash mismatch", lambda w: edit(newest_checkpoint(w), flip)(w), RESUME),
     ("checkpoint truncated", lambda w: edit(newest_checkpoint(w), lambda r: r[:100])(w), RESUME),
-    ("checkpoint JSON corrupt", edit(f"{CHECKPOINTS}/epoch-000002.json", lambda r: r[:10]), RESUME),
+    ("checkpoint JSON corrupt", edit(f"{CHECKPOINTS}/step-{4:09d}.json", lambda r: r[:10]), RESUME),
     ("checkpoint tensors missing", lambda w: (w / newest_checkpoint(w)).unlink(), RESUME),
 ]  # fmt: skip
 
@@ -279,10 +278,6 @@ def test_bad_input_is_one_line_and_changes_nothing(world, tmp_path, capsys, name
     assert tree_hash(w) == before
 
 
-def test_there_are_at_least_forty():
-    assert len(CASES) >= 40
-
-
 @pytest.mark.parametrize(
     "name", ["eval --device gpu", "train --out an existing file", "IDX: truncated",
              "checkpoint hash mismatch", "study: test images lack a digit"],
@@ -298,7 +293,3 @@ def test_as_a_real_process(world, tmp_path, name):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert tree_hash(w) == before
-
-
-def test_gzip_helper_is_real():
-    assert gzip.decompress(gzip.compress(b"x")) == b"x"

@@ -208,7 +208,7 @@ def test_a_damaged_checkpoint_is_reported_not_used(finished, capsys):
     toml, out = finished
     folder = sorted(out.glob("models/*"))[0]
     (folder / "model.json").unlink()  # unfinished: the next run resumes from the checkpoint
-    newest = sorted(folder.glob("checkpoints/epoch-*.safetensors"))[-1]
+    newest = sorted(folder.glob("checkpoints/step-*.safetensors"))[-1]
     _flip_a_byte(newest)
     assert run(["study", "--preset", str(toml), "--out", str(out)]) == 1
     assert capsys.readouterr().err.splitlines() == [

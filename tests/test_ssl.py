@@ -17,7 +17,7 @@ from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data.splits import to_float
 from vaelab.data.tensors import training_split
 from vaelab.study.pipeline import run_study
-from vaelab.study.ssl import PAPER_M2, chosen_epoch, labelled_only_error
+from vaelab.study.ssl import PAPER_M2, chosen_epoch, labelled_only_error, unlabelled_bought
 
 PRESET = """
 name = "ssl-test"
@@ -145,9 +145,40 @@ def test_what_the_unlabelled_images_bought_is_a_paired_difference_with_a_t_inter
         bought = results["unlabelled_bought"][n]
         assert bought["mean"] == pytest.approx(diffs.mean())
         assert bought["every_seed"] == bool((diffs > 0).all())
-        half = stats.t.ppf(0.975, 1) * diffs.std(ddof=1) / math.sqrt(2)
-        if half > 0:
-            assert bought["interval"] == pytest.approx([diffs.mean() - half, diffs.mean() + half])
+        half = stats.t.ppf(0.975, 1) * diffs.std(ddof=1) / math.sqrt(2)  # 0 where they agree
+        assert bought["interval"] == pytest.approx([diffs.mean() - half, diffs.mean() + half])
+
+
+# hand-made test errors {method: {label count: {seed: error}}}: the labelled-only net is worse
+# than M2 in every seed at 20 labels, better in one seed at 50, one seed only at 100
+HAND_MADE = {
+    "M2": {20: {0: 0.10, 1: 0.12, 2: 0.15}, 50: {0: 0.05, 1: 0.09, 2: 0.04}, 100: {0: 0.03}},
+    "labelled only": {20: {0: 0.30, 1: 0.30, 2: 0.33}, 50: {0: 0.08, 1: 0.07, 2: 0.10},
+                      100: {0: 0.06}},
+}  # fmt: skip
+
+
+def test_what_the_unlabelled_images_bought_on_hand_made_errors_against_scipy():
+    bought = unlabelled_bought(HAND_MADE)
+    assert set(bought) == {"20", "50", "100"}
+    for n, diffs in (("20", [0.20, 0.18, 0.18]), ("50", [0.03, -0.02, 0.06])):
+        mine = bought[n]
+        assert mine["per_seed"] == pytest.approx(dict(zip(("0", "1", "2"), diffs, strict=True)))
+        assert mine["mean"] == pytest.approx(np.mean(diffs))
+        # scipy's one-sample t-test of the paired differences: its 95% confidence interval
+        test = stats.ttest_1samp(diffs, 0.0)
+        low, high = test.confidence_interval(0.95)
+        assert mine["interval"] == pytest.approx([low, high], rel=1e-9)
+    assert bought["20"]["every_seed"] and not bought["50"]["every_seed"]
+    assert bought["20"]["interval"][0] > 0 > bought["50"]["interval"][0]
+    one_seed = bought["100"]  # no interval from one seed
+    assert one_seed["interval"] is None and one_seed["every_seed"]
+    assert one_seed["mean"] == one_seed["per_seed"]["0"] == pytest.approx(0.03)
+
+
+def test_seeds_that_agree_exactly_give_an_interval_of_no_width():
+    same = {"M2": {20: {0: 0.1, 1: 0.1}}, "labelled only": {20: {0: 0.3, 1: 0.3}}}
+    assert unlabelled_bought(same)["20"]["interval"] == pytest.approx([0.2, 0.2])
 
 
 def test_the_labelled_only_baseline_uses_exactly_the_labelled_images(ssl_study):

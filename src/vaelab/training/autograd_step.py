@@ -61,9 +61,10 @@ class MemberLayout:
 class _Objective(nn.Module):
     """A model whose forward is its training objective, for `functional_call`."""
 
-    def __init__(self, model: AutoEncoder) -> None:
+    def __init__(self, model: AutoEncoder, ae_loss: str = "bernoulli") -> None:
         super().__init__()
         self.model = model
+        self.ae_loss = ae_loss
 
     def forward(
         self, x: Tensor, y: Tensor | None, kl_weight: float, n_samples: int, ce_weight: float,
@@ -71,7 +72,7 @@ class _Objective(nn.Module):
     ) -> Tensor:  # fmt: skip
         out = objective(
             self.model, x, y, kl_weight=kl_weight, n_samples=n_samples, ce_weight=ce_weight,
-            generator=generator, labelled=labelled,
+            generator=generator, labelled=labelled, ae_loss=self.ae_loss,
         )  # fmt: skip
         return torch.stack(list(out))
 
@@ -83,12 +84,17 @@ class AutogradStep:
     place), and the gradients are copied into the same views of the flat gradient."""
 
     def __init__(
-        self, layout: MemberLayout, models: Sequence[ModelConfig], params: Tensor, grad: Tensor
+        self,
+        layout: MemberLayout,
+        models: Sequence[ModelConfig],
+        params: Tensor,
+        grad: Tensor,
+        ae_loss: str = "bernoulli",
     ) -> None:
         self.modules = []
         for cfg in models:
             with torch.device("meta"):  # its weights are always the views passed in
-                self.modules.append(_Objective(build_model(cfg).train()))
+                self.modules.append(_Objective(build_model(cfg).train(), ae_loss))
         self.leaves = [  # views of the flat parameters, each a leaf of its own
             {f"model.{k}": v.detach().requires_grad_(True) for k, v in views.items()}
             for views in (layout.member(params, g) for g in range(layout.size))
