@@ -1,12 +1,15 @@
 """k-means as the article's clustering needs it: 50 runs of n_init = 10 on 2,000 codes.
 
-vaelab's batched torch Lloyd (`vaelab.experiments.kmeans`, every start of every run at once)
-beside scikit-learn called the way the notebook called it (one `KMeans(n_clusters=10,
-n_init=10)` per run), on the first principal components of 2,000 MNIST test images at each of
-the study's latent sizes (codes stand-ins with MNIST's own structure), and on the raw pixels.
-Also prints what the article preset's k-means costs per seed: at each of its 3 latent sizes,
-4 rows at the last step, 3 at each of the milestones 250 and 500 and on the training images,
-1 for the AE trained the other way.
+vaelab's k-means (`vaelab.experiments.kmeans`) on its two paths, the C kernels (each start
+on its own, the starts spread over the threads) and the batched torch Lloyd they fall back to
+(every start of every run at once), beside scikit-learn called the way the notebook called it
+(one `KMeans(n_clusters=10, n_init=10)` per run). The features are the first principal
+components of 2,000 MNIST test images at each of the study's latent sizes (stand-ins for codes
+with MNIST's own structure), and the raw pixels. Times are in seconds, the ratios say how many
+times longer than the C path each other takes, and "same" whether the two paths kept the same
+labels. Also prints what the article preset's k-means costs per seed on each path: at each
+latent size it clusters, 4 rows at the last step, 3 at each of the milestones 250 and 500 and
+on the training images, 1 for the AE trained the other way.
 
     PYTHONPATH=src python benchmarks/kmeans_speed.py               # an idle machine
     PYTHONPATH=src python benchmarks/kmeans_speed.py --runs 5       # a smoke run
@@ -23,9 +26,12 @@ import torch
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
+from vaelab.core.config import ExperimentConfig
 from vaelab.data.mnist import load_mnist
 from vaelab.experiments.kmeans import kmeans_runs
+from vaelab.models import kernels
 
+LATENTS = (2, 4, 16, 64)  # the study's latent sizes
 PER_Z = 4 + 2 * 3 + 3 + 1  # feature matrices per seed and latent size in the article preset
 
 
@@ -38,10 +44,16 @@ def features(images: int, dims: int | None) -> np.ndarray:
     return x @ vt[:dims].T
 
 
-def timed(run) -> float:
+def timed(run) -> tuple[float, object]:
     started = time.perf_counter()
-    run()
-    return time.perf_counter() - started
+    out = run()
+    return time.perf_counter() - started, out
+
+
+def scikit_learn(x: np.ndarray, runs: int, n_init: int) -> None:
+    with threadpool_limits(torch.get_num_threads()):
+        for i in range(runs):
+            KMeans(10, n_init=n_init, random_state=i, algorithm="lloyd").fit(x)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,26 +66,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    print(f"{args.runs} runs x n_init {args.n_init}, {args.images} images, "
-          f"torch threads {torch.get_num_threads()}")  # fmt: skip
-    print("features     vaelab s   scikit-learn s   ratio")
-    per_seed = 0.0
-    for dims in (4, 16, 64, None):
-        if dims is None and args.skip_pixels:
-            continue
+    print(f"{args.runs} runs x n_init {args.n_init}, {args.images} images, torch threads "
+          f"{torch.get_num_threads()}, k-means in {kernels.kernels_status()}")  # fmt: skip
+    print("features        C s   torch s   scikit-learn s   torch/C   scikit-learn/C   same")
+    clustered = set(ExperimentConfig().recon_latents)
+    per_seed = {"C": 0.0, "torch": 0.0}
+    for dims in (*LATENTS, *((None,) if not args.skip_pixels else ())):
         x = features(args.images, dims)
-        ours = timed(lambda x=x: kmeans_runs(x, runs=args.runs, n_init=args.n_init))
-
-        def theirs(x=x) -> None:
-            with threadpool_limits(torch.get_num_threads()):
-                for i in range(args.runs):
-                    KMeans(10, n_init=args.n_init, random_state=i, algorithm="lloyd").fit(x)
-
-        sk = timed(theirs)
+        ours, (labels, _) = timed(lambda x=x: kmeans_runs(x, runs=args.runs, n_init=args.n_init))
+        with kernels.turned_off():
+            batched, (ref, _) = timed(
+                lambda x=x: kmeans_runs(x, runs=args.runs, n_init=args.n_init)
+            )
+        sk, _ = timed(lambda x=x: scikit_learn(x, args.runs, args.n_init))
         name = "pixels" if dims is None else f"z = {dims}"
-        print(f"{name:<10}{ours:>11.2f}{sk:>17.2f}{sk / ours:>8.1f}x")
-        per_seed += ours * PER_Z * (dims is not None)
-    print(f"article preset, k-means per seed (pixels once per study): {per_seed:.1f} s")
+        same = "yes" if np.array_equal(labels, ref) else "no"
+        print(f"{name:<10}{ours:>9.2f}{batched:>10.2f}{sk:>17.2f}"
+              f"{batched / ours:>9.1f}x{sk / ours:>16.1f}x{same:>7}")  # fmt: skip
+        if dims in clustered:
+            per_seed["C"] += ours * PER_Z
+            per_seed["torch"] += batched * PER_Z
+    print(f"article preset, k-means per seed at z in {sorted(clustered)} (pixels once per "
+          f"study): C {per_seed['C']:.1f} s, torch {per_seed['torch']:.1f} s")  # fmt: skip
     return 0
 
 

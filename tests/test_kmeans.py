@@ -1,13 +1,26 @@
-"""The batched torch k-means against scikit-learn's, started from the same centres."""
+"""k-means against scikit-learn's, started from the same centres, in C and in batched torch."""
 
 from __future__ import annotations
+
+import contextlib
+import itertools
 
 import numpy as np
 import pytest
 import torch
 from sklearn.cluster import KMeans
+from sklearn.cluster._k_means_common import _is_same_clustering
 
 from vaelab.experiments import kmeans
+from vaelab.models import kernels
+
+
+@pytest.fixture(autouse=True, params=["kernels", "torch ops"])
+def kmeans_path(request):
+    if request.param == "kernels" and kernels._load()[0] is None:
+        pytest.skip(kernels.kernels_status())
+    with kernels.turned_off() if request.param == "torch ops" else contextlib.nullcontext():
+        yield request.param
 
 
 def codes(n: int = 600, d: int = 4, seed: int = 0) -> np.ndarray:
@@ -91,10 +104,26 @@ def test_each_run_keeps_its_best_start_and_is_seeded_on_its_own():
 
 def test_float32_agrees_with_float64_and_chunks_do_not_matter(monkeypatch):
     x = codes(400, 8, 9)
-    wide, wide_inertia = kmeans.kmeans_runs(x, runs=6, n_init=3, seed=2)
+    f32 = torch.float32  # always the torch path: the C kernels take float64
+    wide, wide_inertia = kmeans.kmeans_runs(x, runs=6, n_init=3, seed=2, dtype=f32)
     monkeypatch.setattr(kmeans, "CHUNK_ELEMENTS", 400 * 10 * 2)  # two starts per block
-    narrow, narrow_inertia = kmeans.kmeans_runs(x, runs=6, n_init=3, seed=2)
+    narrow, narrow_inertia = kmeans.kmeans_runs(x, runs=6, n_init=3, seed=2, dtype=f32)
     np.testing.assert_array_equal(wide, narrow)
     np.testing.assert_allclose(wide_inertia, narrow_inertia, rtol=1e-6)
-    exact = kmeans.kmeans_runs(x, runs=6, n_init=3, seed=2, dtype=torch.float64)[1]
+    labels, exact = kmeans.kmeans_runs(x, runs=6, n_init=3, seed=2)
     np.testing.assert_allclose(wide_inertia, exact, rtol=1e-4)
+    np.testing.assert_array_equal(wide, labels)
+
+
+def test_a_run_keeps_a_later_start_only_for_a_lower_inertia_and_another_clustering():
+    first = np.array([0, 0, 1, 1, 2, 2])
+    renamed = np.array([2, 2, 0, 0, 1, 1])  # the same clustering
+    other = np.array([0, 1, 1, 1, 2, 2])
+    merged = np.array([0, 0, 0, 0, 1, 1])  # each of its clusters holds whole ones of `first`
+    labels = np.stack([first, renamed, other])
+    assert kmeans._kept(labels, np.array([5.0, 5.0 - 1e-12, 6.0])) == 0
+    assert kmeans._kept(labels, np.array([5.0, 5.0 - 1e-12, 4.0])) == 2
+    assert kmeans._kept(labels, np.array([5.0, 5.0, 5.0])) == 0
+    for a, b in itertools.product([first, renamed, other, merged], repeat=2):
+        same = _is_same_clustering(a.astype(np.int32), b.astype(np.int32), 3)
+        assert kmeans._same_clustering(a, b) == same

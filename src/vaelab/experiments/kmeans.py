@@ -1,12 +1,15 @@
 """k-means for many runs at once: scikit-learn's algorithm, every start of every run in one
-batched torch computation on the CPU.
+call, in C where the kernels are built (`vaelab.models.kernels`), else batched torch.
 
 The article's notebook called `KMeans(n_clusters=10).fit_predict(codes)` 50 times per model:
 scikit-learn's defaults of 2018, k-means++ starts (the greedy variant, 2 + log k candidates
 per centre) and `n_init=10` starts per call, the one of least inertia kept. Done one call at a
 time that is 500 small fits per model and latent size; here all starts of all runs of one
-feature matrix share each step: the distances of every start's centres to the points are
-one matrix product, the new centres another.
+feature matrix go to the C kernels in one call, which spread them over the threads and run
+each on its own until it stops, skipping in the E-step the points whose centre Hamerly's
+bounds prove unchanged (the labels stay those of the full E-step). Without the kernels (or
+in float32) the starts share each torch step: the distances of every start's centres to the
+points are one matrix product, the new centres another.
 
 Each run is seeded on its own (run i: `seed + i`), its `n_init` k-means++ starts drawn in turn
 from that run's generator, so a run's clustering does not depend on how many runs there are.
@@ -25,6 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from vaelab.models import kernels
+
 MAX_ITER = 300  # scikit-learn's
 TOL = 1e-4  # scikit-learn's, relative to the mean variance of the features
 CHUNK_ELEMENTS = 1 << 19  # starts x points x clusters per block: bounds the memory
@@ -42,6 +47,9 @@ def kmeans_plusplus(x: Tensor, k: int, uniforms: Tensor, first: Tensor) -> Tenso
     `first` (R,) indexes each start's first centre; `uniforms` (R, k - 1, T) are the numbers
     in [0, 1) that pick each later centre's T candidates, the candidate that lowers the
     potential most winning (scikit-learn's `_kmeans_plusplus`, T = 2 + int(log k))."""
+    fast = kernels.kmeans_plusplus(x, first, uniforms, k)
+    if fast is not None:
+        return fast
     r, m = first.shape[0], x.shape[0]
     x_sq = x.square().sum(1)  # (M,)
     centres = torch.empty(r, k, x.shape[1], dtype=x.dtype)
@@ -70,7 +78,10 @@ def _sq_dist(c: Tensor, x: Tensor, x_sq: Tensor) -> Tensor:
 def lloyd(x: Tensor, centres: Tensor, tol: float, max_iter: int = MAX_ITER) -> tuple[Tensor, ...]:
     """Lloyd's iterations from each of R starts (R, k, D) on the points x (M, D), as
     scikit-learn runs them; returns labels (R, M), inertia (R,) and iterations (R,).
-    A start that has stopped leaves the batch."""
+    In torch, a start that has stopped leaves the batch."""
+    fast = kernels.kmeans_lloyd(x, centres.contiguous(), tol, max_iter)
+    if fast is not None:
+        return fast
     r, k, _ = centres.shape
     labels = torch.full((r, x.shape[0]), -1, dtype=torch.long)
     iterations = torch.zeros(r, dtype=torch.long)
@@ -158,24 +169,52 @@ def kmeans_runs(
     runs: int = 50,
     n_init: int = 1,
     seed: int = 0,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype = torch.float64,
 ) -> tuple[np.ndarray, np.ndarray]:
     """`runs` k-means fits of `features` (M, D), each keeping the least-inertia of its
-    `n_init` k-means++ starts: labels (runs, M) and inertia (runs,)."""
+    `n_init` k-means++ starts (`_kept`): labels (runs, M) and inertia (runs,)."""
     x = torch.as_tensor(np.ascontiguousarray(features)).to(dtype)
     x = x - x.mean(0)  # centred, as scikit-learn does for accuracy
     m, k = x.shape[0], min(n_clusters, x.shape[0])
-    tol = tolerance(x)
     first, uniforms = starts(m, k, runs, n_init, seed)
-    chunk = max(1, CHUNK_ELEMENTS // (m * k))
+    labels, inertia = _fit(x, k, first, uniforms.to(dtype), tolerance(x))
+    all_labels = labels.view(runs, n_init, m).numpy()
+    all_inertia = inertia.view(runs, n_init).double().numpy()
+    best = [_kept(*run) for run in zip(all_labels, all_inertia, strict=True)]
+    rows = np.arange(runs)
+    return all_labels[rows, best], all_inertia[rows, best]
+
+
+def _kept(labels: np.ndarray, inertia: np.ndarray) -> int:
+    """The start a run keeps, as scikit-learn keeps it: a later start (labels (n_init, M))
+    replaces the best so far only if its inertia is lower and its clustering differs, since
+    the same clustering with its clusters numbered otherwise can come out a rounding lower."""
+    best = 0
+    for j in range(1, len(inertia)):
+        if inertia[j] < inertia[best] and not _same_clustering(labels[j], labels[best]):
+            best = j
+    return best
+
+
+def _same_clustering(labels: np.ndarray, other: np.ndarray) -> bool:
+    """Whether each cluster of `labels` lies within one cluster of `other` (scikit-learn's
+    `_is_same_clustering`): as many distinct pairs of labels as distinct labels."""
+    width = int(max(labels.max(), other.max())) + 1
+    return len(np.unique(labels * width + other)) == len(np.unique(labels))
+
+
+def _fit(x: Tensor, k: int, first: Tensor, uniforms: Tensor, tol: float) -> tuple[Tensor, Tensor]:
+    """Labels (R, M) and inertia (R,) of Lloyd from each start: all in one call of the C
+    kernels, else in torch blocks of starts that fit the cache."""
+    centres = kernels.kmeans_plusplus(x, first, uniforms, k)
+    if centres is not None:
+        labels, inertia, _ = lloyd(x, centres, tol)
+        return labels, inertia
+    chunk = max(1, CHUNK_ELEMENTS // (x.shape[0] * k))
     labels, inertia = [], []
     for lo in range(0, len(first), chunk):
-        centres = kmeans_plusplus(x, k, uniforms[lo : lo + chunk].to(dtype), first[lo : lo + chunk])
+        centres = kmeans_plusplus(x, k, uniforms[lo : lo + chunk], first[lo : lo + chunk])
         found, energy, _ = lloyd(x, centres, tol)
         labels.append(found)
         inertia.append(energy)
-    all_labels = torch.cat(labels).view(runs, n_init, m)
-    all_inertia = torch.cat(inertia).view(runs, n_init)
-    best = all_inertia.argmin(1)  # the first of equal inertias, as scikit-learn keeps it
-    rows = torch.arange(runs)
-    return all_labels[rows, best].numpy(), all_inertia[rows, best].double().numpy()
+    return torch.cat(labels), torch.cat(inertia)
