@@ -53,11 +53,12 @@ class ReferenceNet(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.conditional, self.no_label = cfg.kind == "cvae", cfg.n_labels  # -1 -> padding row
-        width = cfg.hidden + (cfg.embed if self.conditional else 0)
-        self.fc1 = nn.Linear(cfg.input_dim, cfg.hidden)
+        (hidden,) = cfg.hidden  # the article's one hidden layer
+        width = hidden + (cfg.embed if self.conditional else 0)
+        self.fc1 = nn.Linear(cfg.input_dim, hidden)
         self.fc21 = nn.Linear(width, cfg.latent)
         self.fc22 = nn.Linear(width, cfg.latent) if cfg.kind != "ae" else None
-        self.fc3 = nn.Linear(cfg.latent, cfg.hidden)
+        self.fc3 = nn.Linear(cfg.latent, hidden)
         self.fc4 = nn.Linear(width, cfg.input_dim)
         if self.conditional:
             self.embed_enc = nn.Embedding(cfg.n_labels + 1, cfg.embed, padding_idx=cfg.n_labels)
@@ -214,9 +215,10 @@ def time_model(cfg: RunConfig, data: TensorData, epochs: int) -> dict[str, objec
 def vae_epoch_flops(n_images: int, m: ModelConfig, k: int) -> float:
     """Matmul FLOPs of one VAE epoch: 2 per multiply-add, backward twice the forward (weight
     and input grads) except the first layer's input grad (the image needs none); no elementwise."""
-    first = m.input_dim * m.hidden
-    heads = 2 * m.hidden * m.latent  # mu and ln_var
-    decode = k * (m.latent * m.hidden + m.hidden * m.input_dim)  # k decodes per image
+    (h,) = m.hidden  # the article's one hidden layer
+    first = m.input_dim * h
+    heads = 2 * h * m.latent  # mu and ln_var
+    decode = k * (m.latent * h + h * m.input_dim)  # k decodes per image
     return 2.0 * n_images * (3 * (first + heads + decode) - first)
 
 

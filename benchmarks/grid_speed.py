@@ -61,7 +61,8 @@ KINDS, LATENTS = ("ae", "vae", "cvae"), (2, 4, 16, 64)
 
 def step_matmuls(m: ModelConfig, batch: int, k: int) -> list[tuple[int, int, int]]:
     """(rows, inner, cols) of every matmul in one training step of one model."""
-    b, d, h, z = batch, m.input_dim, m.hidden, m.latent
+    (h,) = m.hidden  # the article's one hidden layer
+    b, d, z = batch, m.input_dim, m.latent
     labels = m.embed if m.kind == "cvae" else 0
     heads, kb = (2 if m.kind != "ae" else 1) * z, (k if m.kind != "ae" else 1) * batch
     forward = [(b, d, h), (b, h + labels, heads), (kb, z, h), (kb, h, d)]

@@ -57,7 +57,7 @@ def make_study(folder: Path) -> Study:
                 checkpoint_every=15,
                 eval_every=15,
                 n_samples=1,
-                alpha=3.0,
+                classification_weight=4.0,
                 labelled_batch=50,
             ),  # fmt: skip
             data=DataConfig(test_size=None, n_labelled=300),

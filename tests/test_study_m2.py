@@ -25,13 +25,14 @@ LATENTS = ("2", "4", "16", "64")
 
 @pytest.fixture(scope="module")
 def m2_study(tmp_path_factory):
-    """The tiny preset with M2 added (alpha 3, as the ssl preset)."""
+    """The tiny preset with M2 added (classification weight 6: the old alpha 3 at its 1,000
+    labels of 2,000 images)."""
     folder = tmp_path_factory.mktemp("m2study")
     tiny = resources.files("vaelab.core.presets").joinpath("tiny.toml").read_text()
     text = tiny.replace('models = ["ae", "vae", "cvae"]', 'models = ["ae", "vae", "cvae", "m2"]')
     assert text != tiny
     preset = folder / "tiny_m2.toml"
-    preset.write_text(text.replace("[train]\n", "[train]\nalpha = 3.0\n"))
+    preset.write_text(text.replace("[train]\n", "[train]\nclassification_weight = 6.0\n"))
     out = folder / "study"
     run_study(str(preset), out, device="cpu")
     return out, json.loads((out / "results.json").read_text()), load_preset(str(preset))

@@ -21,31 +21,73 @@ from typing import Any
 from vaelab.core.errors import VaelabError
 
 
-def setting(default: Any = dataclasses.MISSING, help: str = "", unit: str = "", **kw: Any) -> Any:
-    """A dataclass field with its meaning and unit: the single source of docs/settings.md."""
-    return field(default=default, metadata={"help": help, "unit": unit}, **kw)
+def setting(
+    default: Any = dataclasses.MISSING,
+    help: str = "",
+    unit: str = "",
+    one_or_more: bool = False,
+    **kw: Any,
+) -> Any:
+    """A dataclass field with its meaning and unit: the single source of docs/settings.md.
+    `one_or_more`: a list setting that also takes one value alone (`hidden = 500`)."""
+    metadata = {"help": help, "unit": unit, "one_or_more": one_or_more}
+    return field(default=default, metadata=metadata, **kw)
 
 
 DEVICE_HELP = "where to train: auto (a CUDA GPU if torch sees one, else cpu), cpu, cuda or cuda:N"
 
 
 KINDS = ("ae", "vae", "cvae", "m2")  # as `vaelab.models.spec` describes them
+MNIST_TRAIN = 60000  # training images of the standard MNIST
+
+
+ACTIVATIONS = ("tanh", "softplus", "relu")
+LABEL_AT = ("hidden", "input")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     kind: str = setting("vae", "which model: ae, vae, cvae or m2 (the CVAE with q(y|x))")
     input_dim: int = setting(784, "input size: a flattened 28 x 28 image", "pixels")
-    hidden: int = setting(128, "width of the one tanh hidden layer on each side", "units")
+    hidden: tuple[int, ...] = setting(
+        (128,),
+        "widths of the hidden layers of each network (encoder, decoder, M2's q(y|x)), from its "
+        "input; one number is one layer",
+        "units",
+        one_or_more=True,
+    )
     latent: int = setting(16, "z, the latent size", "dimensions")
-    embed: int = setting(128, "CVAE label embedding width", "units")
+    embed: int = setting(128, "CVAE label embedding width (label_at = hidden only)", "units")
     n_labels: int = setting(10, "number of labels (digits 0-9); label -1 means no label")
+    activation: str = setting("tanh", "what follows each hidden layer: tanh, softplus or relu")
+    label_at: str = setting(
+        "hidden",
+        "where a label enters the CVAE and M2: hidden (the article's: a label embedding "
+        "concatenated after the first hidden activation) or input (Kingma et al.'s: the one-hot "
+        "label joins the input of q(z|x,y) and of p(x|y,z))",
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.hidden, int) and not isinstance(self.hidden, bool):
+            object.__setattr__(self, "hidden", (self.hidden,))  # one number: one layer
+        elif isinstance(self.hidden, list):
+            object.__setattr__(self, "hidden", tuple(self.hidden))
 
     def validate(self) -> None:
         if self.kind not in KINDS:
             raise VaelabError(f"unknown model {self.kind!r}: choose one of {', '.join(KINDS)}")
-        for name in ("input_dim", "hidden", "latent", "embed", "n_labels"):
+        for name in ("input_dim", "latent", "embed", "n_labels"):
             _require(getattr(self, name) >= 1, f"model.{name} must be >= 1")
+        _require(len(self.hidden) >= 1, "model.hidden must name at least one layer")
+        _require(all(h >= 1 for h in self.hidden), "model.hidden must all be >= 1")
+        _require(
+            self.activation in ACTIVATIONS,
+            f"model.activation {self.activation!r} is not one of {', '.join(ACTIVATIONS)}",
+        )
+        _require(
+            self.label_at in LABEL_AT,
+            f"model.label_at {self.label_at!r} is not one of {', '.join(LABEL_AT)}",
+        )
 
 
 ARTICLE_STEPS = 1000  # the notebook's "EPOCH_NUM 1000": one minibatch per "epoch"
@@ -84,10 +126,11 @@ class TrainConfig:
     )
     kl_weight: float = setting(0.1, "the article's C: weight of the KL term in the objective")
     n_samples: int = setting(5, "the article's k: samples of z per image in the objective")
-    alpha: float = setting(
+    classification_weight: float = setting(
         0.1,
-        "M2 only: weight of the labelled images' mean -log q(y|x), times N / N_labelled, "
-        "against the mean bound per image (Kingma et al.'s 0.1, scaled as their code scales it)",
+        "M2 only: weight of the mean -log q(y|x) of the labelled images against the mean bound "
+        "per image, whatever the mix of a batch; 0.1 is Kingma et al.'s J^alpha (alpha = 0.1 N "
+        "on a bound summed over N images, docs/m2.md)",
     )
     labelled_batch: int = setting(
         100,
@@ -135,7 +178,7 @@ class TrainConfig:
         _require(self.epochs is None or self.epochs >= 1, "train.epochs must be >= 1")
         _require(self.steps is None or self.steps >= 1, "train.steps must be >= 1")
         _require(self.batch_size >= 1, "train.batch_size must be >= 1")
-        for name in ("lr", "beta1", "beta2", "adam_eps", "kl_weight", "alpha"):
+        for name in ("lr", "beta1", "beta2", "adam_eps", "kl_weight", "classification_weight"):
             _require(math.isfinite(getattr(self, name)), f"train.{name} must be a finite number")
         _require(self.lr > 0, "train.lr must be > 0")
         _require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, "train.beta1/beta2 must be in [0, 1)")
@@ -149,7 +192,7 @@ class TrainConfig:
             f"train.ae_loss {self.ae_loss!r} is not one of {', '.join(AE_LOSSES)}",
         )
         _require(self.kl_weight >= 0, "train.kl_weight must be >= 0")
-        _require(self.alpha >= 0, "train.alpha must be >= 0")
+        _require(self.classification_weight >= 0, "train.classification_weight must be >= 0")
         _require(self.n_samples >= 1, "train.n_samples must be >= 1")
         _require(self.labelled_batch >= 1, "train.labelled_batch must be >= 1")
         _require(self.checkpoint_every >= 1, "train.checkpoint_every must be >= 1")
@@ -190,6 +233,13 @@ class DataConfig:
         2000, "size of the seeded test subset, as in the article; unset: all 10,000", "images"
     )
     n_labelled: int = setting(30000, "training images whose label the CVAE sees", "images")
+    validation: int = setting(
+        0,
+        "training images held out as a validation set (seeded by data.seed, class-balanced, "
+        "the same for every run seed): never trained on, labelled or not; M2's q(y|x) error on "
+        "them is logged beside the test error at each evaluated epoch",
+        "images",
+    )
     seed: int = setting(0, "seed of which test images are kept (the same for every run seed)")
     label_seed: int | None = setting(
         None, "seed of which training images keep their label; unset: the run's train.seed"
@@ -205,10 +255,23 @@ class DataConfig:
         "draw either way, and the Bernoulli NLL becomes a likelihood of binary images",
     )
 
+    def train_images(self, available: int = MNIST_TRAIN) -> int:
+        """How many of `available` training images a run trains on: the first train_size,
+        less the validation images held out of them."""
+        n = available if self.train_size is None else min(self.train_size, available)
+        return n - self.validation
+
     def validate(self) -> None:
         _require(self.train_size is None or self.train_size >= 1, "data.train_size must be >= 1")
         _require(self.test_size is None or self.test_size >= 1, "data.test_size must be >= 1")
         _require(self.n_labelled >= 0, "data.n_labelled must be >= 0")
+        _require(self.validation >= 0, "data.validation must be >= 0")
+        most = MNIST_TRAIN if self.train_size is None else self.train_size
+        _require(
+            self.validation < most,
+            f"data.validation ({self.validation}) must leave some of the {most} training "
+            "images to train on",
+        )
         _require(
             self.binarize in BINARIZE,
             f"data.binarize {self.binarize!r} is not one of {', '.join(BINARIZE)}",
@@ -227,6 +290,14 @@ class RunConfig:
         self.model.validate()
         self.train.validate()
         self.data.validate()
+        d = self.data
+        if d.validation and self.model.kind in ("cvae", "m2"):
+            left = (MNIST_TRAIN if d.train_size is None else d.train_size) - d.validation
+            _require(
+                left >= d.n_labelled,
+                f"data.validation ({d.validation}) leaves {left} training images, fewer than "
+                f"the {d.n_labelled} labelled images asked for (data.n_labelled)",
+            )
         return self
 
 
@@ -325,6 +396,12 @@ class StudyConfig:
         "it, as baselines) at each number of labelled images, test error of q(y|x)",
         "images",
     )
+    article_m2: bool = setting(
+        False,
+        "semi-supervised study only: also train M2 with the article's architecture (the "
+        "defaults of model.hidden, activation, label_at and embed) beside the study's, for "
+        "comparison",
+    )
     eval_images: tuple[str, ...] = setting(
         ("test",),
         "the images the experiments measure: test (the seeded test subset: held out, the "
@@ -384,7 +461,11 @@ class StudyConfig:
         )
         _require(len(set(self.latents)) == len(self.latents), "latents must not repeat a size")
         self._validate_sweep()
+        self.data.validate()
         self._validate_labels()
+        if not self.label_counts:  # (the semi-supervised study sets n_labelled per run)
+            for kind in self.models:
+                self.run_config(kind, self.latents[0]).validate()
         self._validate_evaluation()
         e = self.experiments
         digits = [*e.recon_digits, *e.wrong_labels, *(d for pair in e.walks for d in pair)]
@@ -428,6 +509,7 @@ class StudyConfig:
 
     def _validate_labels(self) -> None:
         counts = self.label_counts
+        _require(counts is not None or not self.article_m2, "article_m2 needs label_counts")
         if counts is None:
             return
         _require(len(counts) >= 1, "label_counts must hold at least one count (or be unset)")
@@ -435,11 +517,13 @@ class StudyConfig:
         _require(
             all(n >= 10 for n in counts), "label_counts must all be >= 10 (one image per digit)"
         )
-        most = self.data.train_size or 60000
+        most = (self.data.train_size or MNIST_TRAIN) - self.data.validation
         _require(
             all(n <= most for n in counts),
-            f"label_counts must not exceed the {most} training images",
-        )
+            f"label_counts must not exceed the {most} training images"
+            + (f" left beside data.validation ({self.data.validation})" if self.data.validation
+               else ""),
+        )  # fmt: skip
         _require("m2" in self.models, "label_counts needs m2 among the models")
 
     def _validate_sweep(self) -> None:
@@ -493,8 +577,17 @@ def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
         raise VaelabError(
             f"unknown setting {where}{unknown[0]!r}; known: {', '.join(sorted(names))}"
         )
-    values = {key: _coerce(hints[key], value, f"{where}{key}") for key, value in data.items()}
+    alone = {f.name for f in dataclasses.fields(cls) if f.metadata.get("one_or_more")}
+    values = {
+        key: _coerce(hints[key], [value] if key in alone and _scalar_like(value) else value,
+                     f"{where}{key}")
+        for key, value in data.items()
+    }  # fmt: skip
     return cls(**values)
+
+
+def _scalar_like(value: Any) -> bool:
+    return not isinstance(value, list | tuple | dict)
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:

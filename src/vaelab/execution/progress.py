@@ -166,7 +166,7 @@ def _eta(seconds: float | None) -> str:
 
 def run_length(cfg: RunConfig, n_train: int = MNIST_TRAIN) -> tuple[int, int]:
     """(steps in all, steps per epoch) of a run on `n_train` available training images."""
-    n = min(cfg.data.train_size or n_train, n_train)
+    n = cfg.data.train_images(n_train)
     return cfg.train.total_steps(n), cfg.train.steps_per_epoch(n)
 
 

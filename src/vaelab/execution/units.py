@@ -86,7 +86,7 @@ def data_fingerprint(mnist: MNIST) -> str:
 
 def unit_key(cfg: RunConfig) -> tuple[Any, ...]:
     """Runs with equal keys train as one stacked computation; the latent size may differ."""
-    return (*stack_key(cfg), cfg.data.train_size, cfg.train.seed)
+    return (*stack_key(cfg), cfg.data.train_size, cfg.data.validation, cfg.train.seed)
 
 
 def make_units(
@@ -146,7 +146,7 @@ def run_unit(unit: WorkUnit, *, mnist: MNIST | None = None, attempt: int = 1) ->
     first_steps = []
     for m in unit.members:
         cfg = m.run_config()
-        n = min(cfg.data.train_size or len(mnist.y_train), len(mnist.y_train))
+        n = cfg.data.train_images(len(mnist.y_train))
         first_steps.append(RunFolder(m.run_dir).latest_step(cfg.train.steps_per_epoch(n)))
     _train_members(unit, mnist, torch.device(unit.device))
     return {

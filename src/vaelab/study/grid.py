@@ -159,8 +159,7 @@ def train_grid(
 
 def train_images(cfg: StudyConfig, mnist: MNIST) -> int:
     """How many training images the study's runs train on."""
-    n = len(mnist.y_train)
-    return n if cfg.data.train_size is None else min(cfg.data.train_size, n)
+    return cfg.data.train_images(len(mnist.y_train))
 
 
 def study_data(cfg: StudyConfig, mnist: MNIST, images: str = "test") -> StudyData:

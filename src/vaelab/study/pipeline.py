@@ -26,6 +26,7 @@ from vaelab.execution.parallel import ParallelOptions
 from vaelab.execution.runner import start_lines
 from vaelab.experiments import rate_distortion
 from vaelab.experiments.common import Models, StudyData
+from vaelab.models import spec
 from vaelab.models.classifier import DigitClassifier
 from vaelab.report.explorer import write_explorer
 from vaelab.report.page import write_report
@@ -83,10 +84,15 @@ def run_study(
     cfg = with_fingerprint(cfg, mnist)
     timings["data"] = _step(time.perf_counter() - t, "read")
     if cfg.label_counts:  # the semi-supervised study, not the article's
-        have = len(mnist.y_train[: cfg.data.train_size])
+        have = len(mnist.y_train[: cfg.data.train_size]) - cfg.data.validation
         if max(cfg.label_counts) > have:
             raise VaelabError(
                 f"label_counts asks for {max(cfg.label_counts)} labelled images of {have}"
+            )
+        if cfg.data.test_size is not None and cfg.data.test_size < len(mnist.y_test):
+            raise VaelabError(
+                "the semi-supervised study reads M2's test error at each epoch on every test "
+                f"image: leave data.test_size unset (it is {cfg.data.test_size})"
             )
         with folder_lock(out):
             StudyFolder(out).clear_temporaries()
@@ -220,10 +226,11 @@ def _write_outputs(
     fileio.write_json(folder.results, results)
     steps = cfg.experiments.walk_steps
     title = f"{cfg.name} ({point_label(cfg.headline())})"  # the (C, k) of its VAEs and CVAEs
+    drawn = {key: m for key, m in models.items() if spec.logits_label_decoder(m.cfg)}
     ends = results["experiments"].get("interpolation", {}).get("endpoints", {}).values()
     examples = [(data.y_test == d).nonzero() for d in cfg.experiments.recon_digits]
     write_explorer(
-        models,
+        drawn,
         data,
         judge,
         folder.explorer,

@@ -42,16 +42,16 @@ _BOOKKEEPING = {
 # Settings a model kind never reads, so changing them leaves its numbers alone.
 _UNUSED = {
     "ae": {
-        "model": ("embed", "n_labels"),
-        "train": ("kl_weight", "n_samples", "alpha", "labelled_batch"),
+        "model": ("embed", "n_labels", "label_at"),
+        "train": ("kl_weight", "n_samples", "classification_weight", "labelled_batch"),
         "data": ("n_labelled", "label_seed"),
     },
     "vae": {
-        "model": ("embed", "n_labels"),
-        "train": ("alpha", "labelled_batch"),
+        "model": ("embed", "n_labels", "label_at"),
+        "train": ("classification_weight", "labelled_batch"),
         "data": ("n_labelled", "label_seed"),
     },
-    "cvae": {"train": ("alpha", "labelled_batch")},
+    "cvae": {"train": ("classification_weight", "labelled_batch")},
     "m2": {},
 }
 
@@ -67,18 +67,29 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
         drop = unused.get(section, ()) + _BOOKKEEPING.get(section, ())
         kept[section] = {k: v for k, v in cfg[section].items() if k not in drop}
     kept["data"].setdefault("sha256", None)
-    if kept["data"].get("binarize", "none") == "none":  # the default names the runs as before
-        kept["data"].pop("binarize", None)
     _length(kept["train"])
-    for name, default in _TRAIN_DEFAULTS.items():  # settings added later: dropped at default
-        if kept["train"].get(name, default) == default:
-            kept["train"].pop(name, None)
+    for section, key, default in _NEW_DEFAULTS:  # at their defaults, runs keep their names
+        if kept[section].get(key, default) == default:
+            kept[section].pop(key, None)
     if cfg["model"]["kind"] != "ae":  # only the AE reads it
         kept["train"].pop("ae_loss", None)
+    hidden = kept["model"].get("hidden")
+    if isinstance(hidden, list) and len(hidden) == 1:  # one layer: written as before, a number
+        kept["model"]["hidden"] = hidden[0]
+    if kept["model"].get("label_at") == "input":  # no label embedding: its width is unused
+        kept["model"].pop("embed", None)
     return kept
 
 
-_TRAIN_DEFAULTS = {"optimizer": "adam", "ae_loss": "bernoulli"}
+# Settings added after run names were first kept: left out at their defaults.
+_NEW_DEFAULTS = (
+    ("data", "binarize", "none"),
+    ("data", "validation", 0),
+    ("model", "activation", "tanh"),
+    ("model", "label_at", "hidden"),
+    ("train", "optimizer", "adam"),
+    ("train", "ae_loss", "bernoulli"),
+)
 
 
 def _length(train: dict[str, Any]) -> None:

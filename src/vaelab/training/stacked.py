@@ -6,8 +6,9 @@ outputs exactly 0, adds exactly 0 to the KL and gets exactly 0 gradient, so it s
 under Adam and every member computes what it would alone, up to the rounding of longer sums.
 
 The layout is derived from each kind's layer description (`models.spec`). Forward and
-backward are written out by hand for the kinds whose description says `fused` (the article's
-AE, VAE and CVAE; checked against autograd of `losses.objective` in the tests): per step that
+backward are written out by hand for the article's AE, VAE and CVAE (`spec.fused`: one tanh
+hidden layer, the label after it; checked against autograd of `losses.objective` in the
+tests; every other model trains by `training.autograd_step`): per step that
 is a few batched matmuls and a few in-place elementwise passes instead of ~40 autograd nodes,
 and Adam is one fused call over one flat buffer, whatever the number of members. The AE's
 loss is the Bernoulli NLL or the article's mean squared error (`losses.mse_objective`), and
@@ -42,7 +43,7 @@ class Stack:
         self.kind, self.size = spec.kind(m.kind), len(models)
         self.mse = self.kind.name == "ae" and ae_loss == "mse"  # the article's AE loss
         self.latents = [c.latent for c in models]
-        self.zmax, self.hidden, self.input_dim = max(self.latents), m.hidden, m.input_dim
+        self.zmax, self.hidden, self.input_dim = max(self.latents), m.hidden[0], m.input_dim
         self.variational, self.labels = self.kind.variational, self.kind.labels
         self.configs = models
         padded = dataclasses.replace(m, latent=self.zmax)
@@ -312,6 +313,7 @@ class FlatAdam:
         lr: float,
         betas: tuple[float, float],
         eps: float,
+        segments: Sequence[tuple[int, int]] | None = None,
         chainer: bool = False,
     ):
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
@@ -320,7 +322,13 @@ class FlatAdam:
         self.exp_avg = torch.zeros_like(params)
         self.exp_avg_sq = torch.zeros_like(params)
         self.step_count = torch.zeros((), dtype=torch.float32, device=params.device)
+        # [start, end) of each member: one tensor each in the one fused call, so a member's
+        # floats do not depend on the others beside it (the whole buffer when not given)
+        self.segments = list(segments or [(0, params.numel())])
         self.t = 0  # the step count, as a Python number
+
+    def _parts(self, buffer: Tensor) -> list[Tensor]:
+        return [buffer[start:end] for start, end in self.segments]
 
     def load_step(self, count: Tensor) -> None:
         """Restore the step count of a checkpoint."""
@@ -337,12 +345,12 @@ class FlatAdam:
         self.step_count += 1
         self.t += 1
         torch._fused_adam_(
-            [self.params],
-            [self.grad],
-            [self.exp_avg],
-            [self.exp_avg_sq],
+            self._parts(self.params),
+            self._parts(self.grad),
+            self._parts(self.exp_avg),
+            self._parts(self.exp_avg_sq),
             [],
-            [self.step_count],
+            [self.step_count] * len(self.segments),
             amsgrad=False,
             lr=self.lr,
             beta1=self.betas[0],

@@ -1,10 +1,12 @@
 """The one training loop: a group of runs trained as one stacked computation.
 
-A group's members share the model kind, layer sizes, batch size, training-set size and
-optimizer settings; latent size and seed may differ. Each member keeps its own generators
-(batch order on the CPU, the noise of z on the device), its own run folder, metrics log,
-checkpoints and milestones in the per-model format, so a model checkpointed in a group
-resumes alone and the other way round. A single run is a group of one.
+A group's members share the model kind, architecture, batch size, training-set size and
+optimizer settings; latent size, seed, C and M2's classification weight may differ. The
+article's models train by the hand-written stacked step (`stacked`), every other model by
+autograd on its own module (`autograd_step`), both on one flat buffer with one Adam. Each
+member keeps its own generators (batch order on the CPU, the noise of z on the device), its
+own run folder, metrics log, checkpoints and milestones in the per-model format, so a model
+checkpointed in a group resumes alone and the other way round. A single run is a group of one.
 
 The clock is the optimizer step: a run trains `train.total_steps` steps (the article's 1000,
 or whole epochs), its metrics log has a row per epoch (and one for a last partial epoch),
@@ -39,7 +41,7 @@ from vaelab.models import spec
 from vaelab.models.losses import objective
 from vaelab.models.networks import AutoEncoder, build_model
 from vaelab.training import checkpoint
-from vaelab.training.autograd_step import AutogradStep
+from vaelab.training.autograd_step import AutogradStep, MemberLayout
 from vaelab.training.identity import check_run_folder
 from vaelab.training.labelled import LabelledOrder
 from vaelab.training.reporter import Reporter, SilentReporter
@@ -65,10 +67,11 @@ class TrainingRun:
 def stack_key(cfg: RunConfig) -> tuple[Any, ...]:
     """What the members of one group share; latent size and seed may differ."""
     m, t = cfg.model, cfg.train
-    shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps)  # C: per member
-    shared += (t.optimizer, t.ae_loss if m.kind == "ae" else None)
+    shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps, t.labelled_batch)
+    shared += (t.optimizer, t.ae_loss if m.kind == "ae" else None)  # C, M2's weight: per member
     bookkeeping = (t.epochs, t.steps, t.checkpoint_every, t.eval_every)
-    return (m.kind, m.input_dim, m.hidden, m.embed, m.n_labels, *shared, *bookkeeping)
+    architecture = (m.hidden, m.activation, m.label_at)
+    return (m.kind, m.input_dim, *architecture, m.embed, m.n_labels, *shared, *bookkeeping)
 
 
 class GroupTrainer:
@@ -93,7 +96,9 @@ class GroupTrainer:
         self.n_train = len(first.data.x_train)
         self.steps_per_epoch = t.steps_per_epoch(self.n_train)
         self.total = t.total_steps(self.n_train)
-        self.stack = Stack([m.cfg.model for m in self.members], t.ae_loss)
+        configs = [m.cfg.model for m in self.members]
+        self.fused = spec.fused(configs[0])  # the hand-written step, or autograd
+        self.stack = Stack(configs, t.ae_loss) if self.fused else MemberLayout(configs)
         params = torch.zeros(self.stack.numel, device=self.device)
         for g, m in enumerate(self.members):
             with torch.random.fork_rng(devices=[]):
@@ -102,15 +107,17 @@ class GroupTrainer:
             for name, view in self.stack.member(params, g).items():
                 view.copy_(initial[name])
         self.kl_weights = tuple(m.cfg.train.kl_weight for m in self.members)  # C, per member
-        self.ce_weights = tuple(classification_weight(m) for m in self.members)  # M2's alpha
-        configs = [m.cfg.model for m in self.members]
+        self.ce_weights = tuple(classification_weight(m.cfg) for m in self.members)  # M2's
+        segments = None if self.fused else self.stack.segments
+        chainer = t.optimizer == "chainer-adam"
+        self.adam = FlatAdam(
+            params, t.lr, (t.beta1, t.beta2), t.adam_eps, segments=segments, chainer=chainer
+        )
         self.autograd = (
             None
-            if self.stack.kind.fused
-            else AutogradStep(self.stack, configs, self.device, t.ae_loss)
+            if self.fused
+            else AutogradStep(self.stack, configs, self.adam.params, self.adam.grad, t.ae_loss)
         )
-        chainer = t.optimizer == "chainer-adam"
-        self.adam = FlatAdam(params, t.lr, (t.beta1, t.beta2), t.adam_eps, chainer)
         self.batch_gens = [torch.Generator().manual_seed(m.cfg.train.seed) for m in self.members]
         self.noise_gens = [
             torch.Generator(self.device).manual_seed(m.cfg.train.seed + 1) for m in self.members
@@ -194,6 +201,7 @@ class GroupTrainer:
             rows.append(row | {"seconds": seconds})
             if step == self.total or (whole and (epoch + 1) % t.eval_every == 0):
                 rows[g] |= {f"test_{k}": v for k, v in self.test_objective(g).items()}
+                rows[g] |= self.validation_error(g)
         with interrupts_held():  # an epoch's metrics and its snapshot: both or neither
             self.step, self.seconds = step, 0.0 if whole else seconds
             if whole:
@@ -239,7 +247,8 @@ class GroupTrainer:
         terms times its images to `self.sums`; returns each step's loss (end - first, G).
         A milestone step saves its weights as soon as it is taken."""
         t, b = self.members[0].cfg.train, self.members[0].cfg.train.batch_size
-        views, grads = self.stack.views(self.adam.params), self.stack.views(self.adam.grad)
+        if self.fused:
+            views, grads = self.stack.views(self.adam.params), self.stack.views(self.adam.grad)
         losses = torch.zeros(end - first, len(self.members), device=self.device)
         base = self.step - first  # the step before the epoch's first
         for i in range(first, end):
@@ -251,8 +260,8 @@ class GroupTrainer:
             else:
                 classified = None if labelled is None else self._batch(labelled[:, i])
                 terms = self.autograd(
-                    self.adam.params, self.adam.grad, x, y, self.kl_weights, t.n_samples,
-                    self.ce_weights, self.noise_gens, classified,
+                    x, y, self.kl_weights, t.n_samples, self.ce_weights, self.noise_gens,
+                    classified,
                 )  # fmt: skip
             self.adam.step()
             losses[i - first] = terms[:, 0]
@@ -345,11 +354,17 @@ class GroupTrainer:
         loss, reconstruction, kl = (sums / len(x)).tolist()
         found = {"loss": loss, "reconstruction": reconstruction, "kl": kl}
         if model.has_classifier:  # the share of test images q(y|x) reads wrong
-            guess = torch.cat(
-                [model.classify(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)]
-            )
-            found["error"] = float((guess != y).float().mean())
+            found["error"] = classifier_error(model, x, y, batch)
         return found
+
+    @torch.no_grad()
+    def validation_error(self, g: int) -> dict[str, float]:
+        """M2's share of member g's validation images that q(y|x) reads wrong ({} without
+        a classifier or a validation split)."""
+        data = self.members[g].data
+        if not self.stack.kind.classifier or data.x_val is None or not len(data.x_val):
+            return {}
+        return {"validation_error": classifier_error(self.model(g), data.x_val, data.y_val)}
 
     def model(self, g: int) -> AutoEncoder:
         """Member g as an ordinary model (a copy of its weights), in eval mode."""
@@ -481,13 +496,19 @@ class GroupTrainer:
         return model
 
 
-def classification_weight(m: TrainingRun) -> float:
-    """M2's weight of the labelled images' mean -log q(y|x) against the mean bound per image:
-    alpha N / N_labelled, as Kingma et al.'s code scales their alpha (docs/m2.md)."""
-    if not spec.kind(m.cfg.model.kind).classifier:
-        return 0.0
-    labelled = int((m.data.y_train >= 0).sum())
-    return m.cfg.train.alpha * len(m.data.y_train) / labelled if labelled else 0.0
+def classification_weight(cfg: RunConfig) -> float:
+    """M2's weight of the labelled images' mean -log q(y|x) against the mean bound per image
+    (`train.classification_weight`, docs/m2.md); 0 for a kind without q(y|x)."""
+    return cfg.train.classification_weight if spec.kind(cfg.model.kind).classifier else 0.0
+
+
+@torch.no_grad()
+def classifier_error(model: AutoEncoder, x: Tensor, y: Tensor, batch: int = 1000) -> float:
+    """The share of images x whose label y q(y|x)'s most probable digit misses."""
+    guess = torch.cat(
+        [model.classify(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)]
+    )
+    return int((guess != y).sum()) / len(y)  # exact: wrong images over images
 
 
 def _same_tensor(a: Tensor, b: Tensor) -> bool:
