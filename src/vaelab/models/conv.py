@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from vaelab.core.config import ModelConfig
 from vaelab.core.errors import VaelabError
-from vaelab.models.networks import LabelEmbedding, Posterior, _grad_only_in_training
+from vaelab.models.networks import LabelEmbedding, Posterior
 
 IMAGE = (1, 28, 28)  # (channels, height, width) of the images the flat inputs hold
 CHANNELS = (32, 64)  # feature maps after the encoder's first and second convolution
@@ -95,22 +95,26 @@ class ConvAE(nn.Module):
             a1 = a1 + self.enc_label(_labels_or_none(y, x)).view(len(x), -1, 1, 1)
         return self.act(self.enc_conv2(self.act(a1))).flatten(1)  # (B, 3136)
 
-    @_grad_only_in_training
-    def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
-        h = self.features(x, y)
-        ln_var = self.enc_ln_var(h) if self.is_variational else None
-        return Posterior(self.enc_mu(h), ln_var)
+    def tracking(self) -> torch.set_grad_enabled:
+        """Gradients as the caller has them in training mode; none in eval mode (inference)."""
+        return torch.set_grad_enabled(self.training and torch.is_grad_enabled())
 
-    @_grad_only_in_training
+    def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
+        with self.tracking():
+            h = self.features(x, y)
+            ln_var = self.enc_ln_var(h) if self.is_variational else None
+            return Posterior(self.enc_mu(h), ln_var)
+
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
         """Pixel logits (..., B, 784) of z (..., B, Z); the label's part is computed once per
         image and broadcast over the leading sample dims."""
-        a0 = self.dec_in(z)  # (..., B, 3136)
-        if self.uses_labels:
-            a0 = a0 + self.dec_label(_labels_or_none(y, z))
-        h = self.act(a0).reshape(-1, self.channels[1], self.side, self.side)  # (n, 64, 7, 7)
-        logits = self.dec_deconv2(self.act(self.dec_deconv1(h)))  # (n, 1, 28, 28)
-        return logits.reshape(*z.shape[:-1], math.prod(IMAGE))
+        with self.tracking():
+            a0 = self.dec_in(z)  # (..., B, 3136)
+            if self.uses_labels:
+                a0 = a0 + self.dec_label(_labels_or_none(y, z))
+            h = self.act(a0).reshape(-1, self.channels[1], self.side, self.side)  # (n, 64, 7, 7)
+            logits = self.dec_deconv2(self.act(self.dec_deconv1(h)))  # (n, 1, 28, 28)
+            return logits.reshape(*z.shape[:-1], math.prod(IMAGE))
 
     def label_for(self, x: Tensor, y: Tensor | None) -> Tensor | None:
         """The labels encode and decode should both see: the ones given."""
