@@ -21,7 +21,7 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
@@ -111,28 +111,41 @@ def check_objective(cfg: RunConfig, x: Tensor) -> float:
     return abs(float(ours) - float(theirs)) / abs(float(theirs))
 
 
-def eager_epoch_fn(cfg: RunConfig, x: Tensor, steps: int) -> Callable[[], None]:
-    """`steps` steps of the careful eager loop, in a fresh seeded order of the images."""
-    t = cfg.train
-    torch.manual_seed(t.seed)
-    net = EagerConvVAE(cfg.model.latent).to(x.device)
-    opt = torch.optim.Adam(net.parameters(), lr=t.lr)
+LossOf = Callable[[Tensor, torch.Generator], Tensor]  # (images, noise generator) -> loss
+
+
+def epoch_fn(
+    x: Tensor, t: TrainConfig, params: Iterable[Tensor], loss_of: LossOf, steps: int
+) -> Callable[[], None]:
+    """`steps` Adam steps of `loss_of`, in a fresh seeded order of the images each call."""
+    opt = torch.optim.Adam(params, lr=t.lr)
     order_gen, noise_gen = torch.Generator().manual_seed(0), torch.Generator(x.device)
     noise_gen.manual_seed(1)
 
     def epoch() -> None:
         order = torch.randperm(len(x), generator=order_gen).to(x.device)
         for i in range(steps):
-            xb = x.index_select(0, order[i * t.batch_size : (i + 1) * t.batch_size])
-            eps = torch.randn(
-                (t.n_samples, len(xb), cfg.model.latent), generator=noise_gen, device=x.device
+            loss = loss_of(
+                x.index_select(0, order[i * t.batch_size : (i + 1) * t.batch_size]), noise_gen
             )
-            loss = net.loss(xb, eps, t.kl_weight)
             opt.zero_grad()
             loss.backward()
             opt.step()
 
     return epoch
+
+
+def eager_epoch_fn(cfg: RunConfig, x: Tensor, steps: int) -> Callable[[], None]:
+    """The careful eager loop: the plain network, its k draws of eps made here."""
+    t, latent = cfg.train, cfg.model.latent
+    torch.manual_seed(t.seed)
+    net = EagerConvVAE(latent).to(x.device)
+
+    def loss_of(xb: Tensor, gen: torch.Generator) -> Tensor:
+        eps = torch.randn((t.n_samples, len(xb), latent), generator=gen, device=x.device)
+        return net.loss(xb, eps, t.kl_weight)
+
+    return epoch_fn(x, t, net.parameters(), loss_of, steps)
 
 
 def module_epoch_fn(cfg: RunConfig, x: Tensor, steps: int) -> Callable[[], None]:
@@ -140,22 +153,13 @@ def module_epoch_fn(cfg: RunConfig, x: Tensor, steps: int) -> Callable[[], None]
     t = cfg.train
     torch.manual_seed(t.seed)
     model = ConvVAE(cfg.model).to(x.device).train()
-    opt = torch.optim.Adam(model.parameters(), lr=t.lr)
-    order_gen, noise_gen = torch.Generator().manual_seed(0), torch.Generator(x.device)
-    noise_gen.manual_seed(1)
 
-    def epoch() -> None:
-        order = torch.randperm(len(x), generator=order_gen).to(x.device)
-        for i in range(steps):
-            xb = x.index_select(0, order[i * t.batch_size : (i + 1) * t.batch_size])
-            loss = objective(
-                model, xb, kl_weight=t.kl_weight, n_samples=t.n_samples, generator=noise_gen
-            ).loss
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+    def loss_of(xb: Tensor, gen: torch.Generator) -> Tensor:
+        return objective(
+            model, xb, kl_weight=t.kl_weight, n_samples=t.n_samples, generator=gen
+        ).loss
 
-    return epoch
+    return epoch_fn(x, t, model.parameters(), loss_of, steps)
 
 
 def trainer_epoch_fn(cfg: RunConfig, folder: Path) -> Callable[[], object] | None:

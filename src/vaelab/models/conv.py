@@ -30,7 +30,7 @@ from torch.nn import functional as F
 
 from vaelab.core.config import ModelConfig
 from vaelab.core.errors import VaelabError
-from vaelab.models.networks import LabelEmbedding, Posterior
+from vaelab.models.networks import AutoEncoder, LabelEmbedding, Posterior
 
 IMAGE = (1, 28, 28)  # (channels, height, width) of the images the flat inputs hold
 CHANNELS = (32, 64)  # feature maps after the encoder's first and second convolution
@@ -116,20 +116,10 @@ class ConvAE(nn.Module):
             logits = self.dec_deconv2(self.act(self.dec_deconv1(h)))  # (n, 1, 28, 28)
             return logits.reshape(*z.shape[:-1], math.prod(IMAGE))
 
-    def label_for(self, x: Tensor, y: Tensor | None) -> Tensor | None:
-        """The labels encode and decode should both see: the ones given."""
-        return y
-
-    @torch.no_grad()
-    def embed(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """The latent code (the posterior mean) for plots and clustering; never tracks grad."""
-        return self.encode(x, y).mu
-
-    @torch.no_grad()
-    def reconstruct(self, x: Tensor, y: Tensor | None = None) -> Tensor:
-        """sigmoid(decode(mean)): pixels in [0, 1], no sampling; never tracks grad."""
-        y = self.label_for(x, y)
-        return torch.sigmoid(self.decode(self.encode(x, y).mu, y))
+    # the interface's verbs built on encode and decode, as every model has them
+    label_for = AutoEncoder.label_for
+    embed = AutoEncoder.embed
+    reconstruct = AutoEncoder.reconstruct
 
 
 class ConvVAE(ConvAE):
