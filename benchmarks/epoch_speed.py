@@ -2,12 +2,16 @@
 
 The reference is what a typical tutorial writes: a DataLoader over a TensorDataset, a plain
 nn.Module, the k samples of z decoded one at a time (as the article's Chainer code does), a
-default Adam. Its loss is first checked against `vaelab.models.losses.objective`. See README.md.
+default Adam. Its loss is first checked against `vaelab.models.losses.objective`. Then the
+article's own regime beside vaelab's defaults, in the same run: the AE on the notebook's mean
+squared error and Chainer's Adam, each as a ratio to the same kind's epoch with the defaults
+(`--skip-regime` leaves them out). See README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import statistics
@@ -49,11 +53,12 @@ class ReferenceNet(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.conditional, self.no_label = cfg.kind == "cvae", cfg.n_labels  # -1 -> padding row
-        width = cfg.hidden + (cfg.embed if self.conditional else 0)
-        self.fc1 = nn.Linear(cfg.input_dim, cfg.hidden)
+        (hidden,) = cfg.hidden  # the article's one hidden layer
+        width = hidden + (cfg.embed if self.conditional else 0)
+        self.fc1 = nn.Linear(cfg.input_dim, hidden)
         self.fc21 = nn.Linear(width, cfg.latent)
         self.fc22 = nn.Linear(width, cfg.latent) if cfg.kind != "ae" else None
-        self.fc3 = nn.Linear(cfg.latent, cfg.hidden)
+        self.fc3 = nn.Linear(cfg.latent, hidden)
         self.fc4 = nn.Linear(width, cfg.input_dim)
         if self.conditional:
             self.embed_enc = nn.Embedding(cfg.n_labels + 1, cfg.embed, padding_idx=cfg.n_labels)
@@ -124,6 +129,48 @@ def check_objective(cfg: RunConfig, data: TensorData) -> float:
     return abs(ours.item() - theirs.item()) / abs(theirs.item())
 
 
+REGIME = (  # (row, kind, train settings): the article's regime beside the kind's defaults
+    ("ae, mse loss", "ae", {"ae_loss": "mse"}),
+    ("ae, chainer-adam", "ae", {"optimizer": "chainer-adam"}),
+    ("ae, mse + chainer-adam", "ae", {"ae_loss": "mse", "optimizer": "chainer-adam"}),
+    ("vae, chainer-adam", "vae", {"optimizer": "chainer-adam"}),
+    ("cvae, chainer-adam", "cvae", {"optimizer": "chainer-adam"}),
+)
+
+
+def check_mse(cfg: RunConfig, data: TensorData) -> float:
+    """Relative difference of vaelab's MSE objective and the notebook's, written with
+    F.mse_loss on the reference network, on one batch with the same weights."""
+    torch.manual_seed(cfg.train.seed)
+    model, net = build_model(cfg.model), ReferenceNet(cfg.model)
+    copy_vaelab_weights(net, model)
+    x, y = data.x_train[: cfg.train.batch_size], data.y_train[: cfg.train.batch_size]
+    with torch.no_grad():
+        ours = objective(model, x, ae_loss="mse").loss
+        theirs = F.mse_loss(torch.sigmoid(net.decode(net.encode(x, y)[0], y)), x) / len(x)
+    return abs(ours.item() - theirs.item()) / abs(theirs.item())
+
+
+def regime_rows(
+    pairs: list[tuple[RunConfig, TensorData]], rows: list[dict], epochs: int
+) -> list[dict[str, object]]:
+    """vaelab's epoch with each of the article's settings, and its ratio to the same kind's
+    epoch with the defaults timed above (above 1: slower)."""
+    found = []
+    for label, kind, changes in REGIME:
+        base = [(cfg, data, row) for (cfg, data), row in zip(pairs, rows, strict=True)
+                if cfg.model.kind == kind]  # fmt: skip
+        if not base:
+            continue
+        cfg, data, row = base[0]
+        changed = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))
+        with tempfile.TemporaryDirectory(prefix="vaelab-bench-") as tmp:
+            seconds = median_epoch_seconds(Trainer(changed, data, tmp).train_epoch, epochs)
+        ratio = seconds / float(row["vaelab_s_per_epoch"])
+        found.append({"setting": label, "vaelab_s_per_epoch": seconds, "ratio_to_default": ratio})
+    return found
+
+
 def median_epoch_seconds(run_epoch: Callable[[], object], epochs: int) -> float:
     run_epoch()  # warm-up, untimed: allocator, thread pool, first-call dispatch
     return statistics.median(timeit.repeat(run_epoch, number=1, repeat=epochs))  # GC paused
@@ -168,9 +215,10 @@ def time_model(cfg: RunConfig, data: TensorData, epochs: int) -> dict[str, objec
 def vae_epoch_flops(n_images: int, m: ModelConfig, k: int) -> float:
     """Matmul FLOPs of one VAE epoch: 2 per multiply-add, backward twice the forward (weight
     and input grads) except the first layer's input grad (the image needs none); no elementwise."""
-    first = m.input_dim * m.hidden
-    heads = 2 * m.hidden * m.latent  # mu and ln_var
-    decode = k * (m.latent * m.hidden + m.hidden * m.input_dim)  # k decodes per image
+    (h,) = m.hidden  # the article's one hidden layer
+    first = m.input_dim * h
+    heads = 2 * h * m.latent  # mu and ln_var
+    decode = k * (m.latent * h + h * m.input_dim)  # k decodes per image
     return 2.0 * n_images * (3 * (first + heads + decode) - first)
 
 
@@ -186,12 +234,19 @@ def machine_facts() -> dict[str, object]:
     }
 
 
-def print_report(facts: dict[str, object], rows: list[dict]) -> None:
+def print_report(facts: dict[str, object], rows: list[dict], regime: list[dict]) -> None:
     print("model   vaelab s/epoch  reference s/epoch  speed-up  images/s")
     for r in rows:
         seconds = f"{r['vaelab_s_per_epoch']:>16.2f}{r['reference_s_per_epoch']:>19.2f}"
         print(f"{r['model']:<6}{seconds}{r['speedup']:>9.1f}x{r['vaelab_images_per_s']:>10,.0f}")
     print(", ".join(f"{key}: {value}" for key, value in facts.items()))
+    if regime:
+        print("the article's regime beside the defaults (vaelab):")
+        print("setting                  s/epoch  ratio to the kind's default epoch")
+        for r in regime:
+            print(
+                f"{r['setting']:<24}{r['vaelab_s_per_epoch']:>8.2f}{r['ratio_to_default']:>9.2f}x"
+            )
     print(f"target: VAE <= {TARGET_VAE_SECONDS:.1f} s/epoch on CPU")
     for r in rows:
         if (gflop := r["vae_gflop_per_epoch"]) is not None:
@@ -202,6 +257,11 @@ def print_report(facts: dict[str, object], rows: list[dict]) -> None:
                 f"reference {gflop / r['reference_s_per_epoch']:.1f} GFLOP/s; "
                 f"the target needs {target:.1f} GFLOP/s"
             )
+            if r["images"] != MNIST_SIZES[0]:
+                print(
+                    f"(measured on {r['images']} images; the target is scaled to "
+                    f"{MNIST_SIZES[0]}, assuming an epoch's cost linear in its images)"
+                )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -212,6 +272,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--train-size", type=int, default=60000, help="training images")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
+    parser.add_argument(
+        "--skip-regime", action="store_true", help="leave out the MSE AE and Chainer's Adam rows"
+    )
     args = parser.parse_args(argv)
     args.models = [k.strip() for k in args.models.split(",") if k.strip()]
     if not args.models or not set(args.models) <= set(MODEL_KINDS):
@@ -236,11 +299,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"objective check: FAILED (rel diff {listed}; tolerance {CHECK_TOLERANCE})")
         return 1
     print(f"objective check: ok (rel diff {listed})")
+    mse = [check_mse(cfg, data) for cfg, data in pairs if cfg.model.kind == "ae"]
+    if mse and mse[0] > CHECK_TOLERANCE:
+        print(f"MSE objective check: FAILED (rel diff {mse[0]:.1e})")
+        return 1
     rows = [time_model(cfg, data, args.epochs) for cfg, data in pairs]
+    regime = [] if args.skip_regime else regime_rows(pairs, rows, args.epochs)
     facts = machine_facts()
-    print_report(facts, rows)
+    print_report(facts, rows, regime)
     if args.json is not None:
-        result = {"machine": facts, "args": vars(args), "rows": rows}
+        result = {"machine": facts, "args": vars(args), "rows": rows, "regime": regime}
         args.json.write_text(json.dumps(result, indent=2, default=str))
     return 0
 

@@ -19,7 +19,15 @@ warm-up: allocator, thread pool, first-call dispatch).
 - the grid with several seeds, one group per kind and seed, as the study's work units, against
   as many epochs of one seed's grid in a row (the same stretch of time: a ratio of times that
   long is not skewed by the fastest moments of a shorter one);
+- two elementwise passes, each beside the stock op it replaces, over an epoch of steps at the
+  article's shapes: vaelab's Bernoulli NLL (`losses.bernoulli_nll`, forward and backward on
+  (k, B, 784) logits) beside `binary_cross_entropy_with_logits`, and the stacked step's tanh
+  without the kernels (`stacked._tanh_`: 2 sigmoid(2a) - 1, in place) beside `torch.tanh_`,
+  on the grid's hidden layers; each printed as a ratio, the numbers the code's comments cite;
 - optionally (--rss) the quick study's peak resident memory, in a child process.
+
+The "at 60k" column and the projection assume an epoch's cost linear in its images (every
+step costs the same): a `--train-size` run measures that many images and scales by 60,000 / n.
 """
 
 from __future__ import annotations
@@ -42,8 +50,10 @@ from vaelab.core.config import DataConfig, ModelConfig, RunConfig, StudyConfig, 
 from vaelab.data.mnist import MNIST, load_mnist
 from vaelab.data.tensors import compact_data
 from vaelab.models import kernels
+from vaelab.models.losses import bernoulli_nll
 from vaelab.models.networks import build_model
 from vaelab.study.grid import train_grid
+from vaelab.training.stacked import _tanh_
 from vaelab.training.trainer import GroupTrainer, TrainingRun
 
 KINDS, LATENTS = ("ae", "vae", "cvae"), (2, 4, 16, 64)
@@ -51,7 +61,8 @@ KINDS, LATENTS = ("ae", "vae", "cvae"), (2, 4, 16, 64)
 
 def step_matmuls(m: ModelConfig, batch: int, k: int) -> list[tuple[int, int, int]]:
     """(rows, inner, cols) of every matmul in one training step of one model."""
-    b, d, h, z = batch, m.input_dim, m.hidden, m.latent
+    (h,) = m.hidden  # the article's one hidden layer
+    b, d, z = batch, m.input_dim, m.latent
     labels = m.embed if m.kind == "cvae" else 0
     heads, kb = (2 if m.kind != "ae" else 1) * z, (k if m.kind != "ae" else 1) * batch
     forward = [(b, d, h), (b, h + labels, heads), (kb, z, h), (kb, h, d)]
@@ -197,6 +208,46 @@ def eager_epoch_fn(mnist: MNIST, cfg: RunConfig) -> Callable[[], None]:
     return epoch
 
 
+def loss_epoch_fn(stock: bool, steps: int, k: int = 5, batch: int = 100) -> Callable[[], None]:
+    """An epoch of the Bernoulli NLL's forward and backward passes on (k, B, 784) logits:
+    vaelab's (`losses.bernoulli_nll`) or the stock `binary_cross_entropy_with_logits`."""
+    gen = torch.Generator().manual_seed(0)
+    logits = (torch.randn(k, batch, 784, generator=gen) * 4).requires_grad_()
+    x = torch.rand(batch, 784, generator=gen)
+
+    def stock_nll(lg: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(lg, x.expand_as(lg), reduction="none").sum(-1)
+
+    nll = stock_nll if stock else (lambda lg: bernoulli_nll(lg, x))
+
+    def epoch() -> None:
+        for _ in range(steps):
+            logits.grad = None
+            nll(logits).mean().backward()
+
+    return epoch
+
+
+def tanh_epoch_fn(stock: bool, steps: int, k: int = 5, batch: int = 100) -> Callable[[], None]:
+    """An epoch of the grid's hidden-layer tanh passes (encoder and k decodes, 4 latents in a
+    group): the stacked step's op-by-op tanh without the kernels, or `torch.tanh_`."""
+    gen = torch.Generator().manual_seed(0)
+    sources = [torch.randn(4, rows, 128, generator=gen) * 2 for rows in (batch, k * batch)]
+    work = [torch.empty_like(a) for a in sources]
+
+    def epoch() -> None:
+        for _ in range(steps):
+            for a, source in zip(work, sources, strict=True):
+                a.copy_(source)
+                if stock:
+                    torch.tanh_(a)
+                else:
+                    with kernels.turned_off():
+                        _tanh_(a)
+
+    return epoch
+
+
 def quick_study_rss(out: Path) -> float:
     """Peak resident memory (GB) of `vaelab study quick` run in a child process."""
     subprocess.run(
@@ -266,6 +317,10 @@ def main(argv: list[str] | None = None) -> int:
             "study_1": lambda: study.train(1),
             "study_3": lambda: study.train(3),
             "grid_3": lambda: [whole.epoch() for _ in range(3)],
+            "nll": loss_epoch_fn(stock=False, steps=steps),
+            "nll_stock": loss_epoch_fn(stock=True, steps=steps),
+            "tanh": tanh_epoch_fn(stock=False, steps=steps),
+            "tanh_stock": tanh_epoch_fn(stock=True, steps=steps),
         }
         times = interleaved(rows, args.rounds)
     best = {name: min(t) for name, t in times.items()}
@@ -294,6 +349,16 @@ def main(argv: list[str] | None = None) -> int:
             best["seeds"],
             f"{best['seeds'] / best['grid_n']:.2f}x {args.seeds} epochs of one seed (target <= 1)",
         ),
+        (
+            "Bernoulli NLL, fwd + bwd",
+            best["nll"],
+            f"{best['nll'] / best['nll_stock']:.2f}x the time of binary_cross_entropy_with_logits",
+        ),
+        (
+            "tanh as 2 sigmoid(2a) - 1",
+            best["tanh"],
+            f"{best['tanh_stock'] / best['tanh']:.2f}x as fast as torch.tanh_",
+        ),
     ]
     scale = 60000 / n
     print(f"{'':<26}{'s/epoch':>9}{'at 60k':>9}  ratio")
@@ -308,8 +373,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{torch.backends.cpu.get_cpu_capability()}, step: {kernels.kernels_status()}, "
         f"{n} images, {args.clock} clock, load average {load_before} before, {loadavg()} after"
     )
-    paper_hours = 1000 * best["seeds"] * scale / 3600
-    print(f"projected paper preset training (1000 epochs, {args.seeds} seeds): {paper_hours:.1f} h")
+    hours = 1000 * best["seeds"] * scale / 3600
+    print(
+        f"projected converged-1000 preset training (1000 epochs, {args.seeds} seeds): "
+        f"{hours:.1f} h, assuming an epoch's cost linear in its images (measured on {n}, "
+        f"scaled x{scale:.3g})"
+    )
     if args.rss:
         with tempfile.TemporaryDirectory(prefix="vaelab-rss-") as tmp:
             print(f"quick study peak RSS: {quick_study_rss(Path(tmp) / 'study'):.2f} GB")

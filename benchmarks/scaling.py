@@ -1,15 +1,18 @@
-"""Scaling of a study over worker processes, and a projection for the paper preset on N nodes.
+"""Scaling of a study over worker processes, and a projection of converged-1000 on N nodes.
 
 Trains the same units (the grid's AE/VAE/CVAE groups on a slice of MNIST: one unit per kind
 and seed, its latent sizes trained as one stacked computation) with 1 worker and with 2,
-measures the wall time of each and every unit's seconds per epoch, then projects the paper
-preset (3 kinds x `--seeds` seeds = units of 4 latent sizes, 1000 epochs on 60,000 images)
-onto N nodes of `--node-workers` workers each, from the measured per-epoch costs:
+measures the wall time of each and every unit's seconds per epoch, then projects the
+converged-1000 preset (3 kinds x `--seeds` seeds = units of 4 latent sizes, 1000 epochs on
+60,000 images) onto N nodes of `--node-workers` workers each, from the measured per-epoch costs:
 
     wall(N) = max(total work / (N x workers x efficiency), the longest unit)
 
 where efficiency is the measured 2-worker speedup over 2. A unit is never split: the longest
 unit (1000 epochs of one kind's group) bounds the wall time however many nodes there are.
+The projection assumes an epoch's cost linear in its images (every step of 100 images costs
+the same): a unit's seconds per epoch on `--train-size` images are scaled by 60,000 / that,
+and it says so with the number of images measured.
 
     PYTHONPATH=src python benchmarks/scaling.py --train-size 6000 --epochs 2
 """
@@ -37,7 +40,7 @@ def load() -> str:
 
 def measure(jobs: int, args: argparse.Namespace, sha: str) -> tuple[float, dict[str, float]]:
     """(wall seconds, seconds per epoch of each unit, by kind) on `jobs` workers."""
-    cfg = load_preset("paper")
+    cfg = load_preset("converged-1000")
     with tempfile.TemporaryDirectory() as tmp:
         runs = []
         for kind in cfg.models:
@@ -66,12 +69,16 @@ def measure(jobs: int, args: argparse.Namespace, sha: str) -> tuple[float, dict[
 
 def project(per_epoch: dict[str, float], args: argparse.Namespace, efficiency: float) -> None:
     scale = PAPER_IMAGES / args.train_size  # an epoch's cost grows with its images
-    cfg = load_preset("paper")
+    cfg = load_preset("converged-1000")
     costs = [per_epoch[kind] * scale for kind in cfg.models] * args.seeds  # one unit each
     epochs = cfg.train.epochs
     total = sum(costs) * epochs
     longest = max(costs) * epochs
-    print(f"\nprojection: paper preset, {len(costs)} units (kind x seed) x {epochs} epochs")
+    print(f"\nprojection: converged-1000, {len(costs)} units (kind x seed) x {epochs} epochs")
+    print(
+        f"  assumes an epoch's cost linear in its images: measured on {args.train_size} "
+        f"training images, scaled x{scale:.3g} to {PAPER_IMAGES}"
+    )
     print(f"  total work {total / 3600:.1f} worker-hours; longest unit {longest / 3600:.1f} h")
     print(f"  {'nodes':>5} {'workers':>8} {'wall (h)':>9}")
     for nodes in sorted({1, 2, 4, 8, -(-len(costs) // args.node_workers)}):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Set up, then run the study (default: the quick preset into ./study). Extra arguments go to
-# `vaelab study`, e.g.: bash scripts/study.sh --preset paper --out paper-study
+# Set up, then run the study (default: the article preset into ./study). Extra arguments go to
+# `vaelab study`, e.g.: bash scripts/study.sh --preset converged --out converged
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -1,5 +1,7 @@
 """The command line: the commands work, and bad input is one line and a non-zero exit."""
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -7,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from vaelab.cli.app import run
+from vaelab.core.config import ModelConfig, RunConfig, TrainConfig, to_dict
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -103,3 +106,45 @@ def test_the_installed_entry_point_prints_one_line(tmp_path):
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_study_help_lists_every_shipped_preset(capsys):
+    shipped = sorted(p.stem for p in (Path(SRC) / "vaelab/core/presets").glob("*.toml"))
+    assert len(shipped) >= 4
+    assert run(["study", "--help"]) == 0
+    text = re.sub(r"-\s+", "-", " ".join(capsys.readouterr().out.split()))  # unwrapped
+    listed = re.search(r"A shipped preset \(([^)]*)\)", text).group(1).split(", ")
+    assert listed == shipped
+    assert run(["study", "--preset", "huge"]) == 1
+    assert ", ".join(shipped) in one_line_error(capsys)
+
+
+def fake_runs(models: Path, names: list[str], finished: bool = True) -> None:
+    """Run folders named <kind>-z<z>-s<seed>-<hash> with their config (and a model record)."""
+    for name in names:
+        kind, z, seed, _ = name.split("-")
+        cfg = RunConfig(
+            model=ModelConfig(kind=kind, latent=int(z[1:])), train=TrainConfig(seed=int(seed[1:]))
+        )
+        (models / name).mkdir(parents=True)
+        (models / name / "config.json").write_text(json.dumps(to_dict(cfg)))
+        if finished:
+            (models / name / "model.json").write_text("{}")
+
+
+def test_eval_of_a_study_folder_points_to_its_runs(tmp_path, capsys):
+    study = tmp_path / "study"
+    (study / "models").mkdir(parents=True)
+    assert run(["eval", str(study)]) == 1
+    assert "holds no finished run yet" in one_line_error(capsys)
+    fake_runs(study / "models", ["vae-z16-s0-aa", "cvae-z4-s0-bb", "ae-z16-s0-cc", "ae-z2-s1-dd"])
+    fake_runs(study / "models", ["ae-z2-s0-ee"], finished=False)
+    assert run(["eval", str(study)]) == 1
+    error = one_line_error(capsys)
+    models = study / "models"
+    assert f"{study} is a study folder; evaluate one of its runs: {models}/<run>" in error
+    # one example per model kind, the first of each by z and seed as numbers, finished only
+    examples = [f"{models / name}" for name in ("ae-z2-s1-dd", "vae-z16-s0-aa", "cvae-z4-s0-bb")]
+    assert f"e.g. {', '.join(examples)} (4 finished runs in {models})" in error
+    assert run(["eval", str(models / "ae-z2-s1-dd")]) == 1  # a run folder: no such hint
+    assert "study folder" not in one_line_error(capsys)

@@ -172,3 +172,15 @@ def test_v_measure_estimate_averages_the_restarts_and_rescores_resampled_pairs()
     again = np.mean([clustering.v_measure_score(labels[index], r[index]) for r in runs])
     assert e["boot"][7] == pytest.approx(again, rel=1e-5)
     assert np.std(e["boot"]) > 0
+
+
+def test_numbers_for_the_claims_alone_keep_the_rows_they_read(tmp_path: Path) -> None:
+    cfg = ExperimentConfig(recon_latents=(4,), kmeans_runs=2, kmeans_n_init=2)
+    full = clustering.run(tiny_models((4,)), tiny_study(), cfg, tmp_path).numbers
+    bare = clustering.run(tiny_models((4,)), tiny_study(), cfg, None)
+    assert bare.figures == [] and bare.numbers["n_init"] == 2
+    read = ["ae", "vae", "cvae (no label)"]  # claims 7 and 8: no true label, no pixels
+    assert list(bare.numbers["by_latent"]["4"]) == read
+    assert bare.numbers["by_latent"]["4"] == {k: full["by_latent"]["4"][k] for k in read}
+    evidence = bare.numbers["evidence"]["v_measure"]["4"]
+    assert evidence == {k: full["evidence"]["v_measure"]["4"][k] for k in read}

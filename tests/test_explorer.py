@@ -1,6 +1,7 @@
 """explorer.html without a browser: the packed format, the numbers in it, the study writes it."""
 
 import base64
+import dataclasses
 import json
 import re
 import zlib
@@ -10,6 +11,8 @@ import pytest
 import torch
 
 from conftest import tiny_models, tiny_study
+from vaelab.data.mnist import load_mnist
+from vaelab.data.splits import test_subset
 from vaelab.models.classifier import DigitClassifier
 from vaelab.report.explorer import (
     CODE_MANTISSA,
@@ -18,6 +21,7 @@ from vaelab.report.explorer import (
     explorer_data,
     quantize,
     render_explorer,
+    sample_rows,
 )
 from vaelab.study.pipeline import run_study
 
@@ -102,8 +106,10 @@ def test_the_payload_decodes_as_pytorch_and_maps_codes_back(judge):
         labels = data.y_test if model.uses_labels else None
         exact = model.embed(data.x_test, labels).detach().numpy()
         assert np.allclose(codes, exact, rtol=2.0**-CODE_MANTISSA, atol=1e-7)
-        # the map is the codes' projection: mapping it back lands on the codes' 2-D shadow
-        back = mean + points @ axes
+        # the map holds the codes' coordinates on the two axes: mapped back onto the plane
+        # through their mean (as the page does), it lands on the codes' 2-D shadow
+        assert np.allclose(points, codes @ axes.T, atol=1e-4)
+        back = mean + (points - axes @ mean) @ axes
         shadow = mean + (codes - mean) @ axes.T @ axes
         assert np.abs(back - shadow).max() < 1e-3
         if entry["latent"] == 2:
@@ -111,6 +117,55 @@ def test_the_payload_decodes_as_pytorch_and_maps_codes_back(judge):
         else:
             assert np.allclose(axes @ axes.T, np.eye(2), atol=1e-4)
             assert 0 < sum(entry["pca"]["variance_share"]) <= 1 + 1e-9
+
+
+def test_the_sample_keeps_the_reports_images_and_is_seeded():
+    rows = sample_rows(1000, 50, keep=[999, 3, 3, 2000])
+    assert len(rows) == 50 and len(set(rows.tolist())) == 50
+    assert {3, 999} <= set(rows.tolist()) and rows.max() < 1000
+    assert np.array_equal(rows, np.sort(rows))
+    assert np.array_equal(rows, sample_rows(1000, 50, keep=[3, 999]))  # the same every time
+    assert not np.array_equal(rows, sample_rows(1000, 50, keep=[3, 999], seed=1))
+    assert rows.max() > 500, "drawn from all the test images, not the first 50"
+    assert np.array_equal(sample_rows(30, 50, keep=[4]), np.arange(30))
+    assert len(sample_rows(1000, 2, keep=[1, 5, 9])) == 3  # every kept image, even past n
+
+
+def test_the_payload_numbers_its_images_as_the_study_does(judge):
+    """The page's images are rows of the study's test images: their numbers (places among
+    them), their labels, pixels and codes, and their index in MNIST's test set."""
+    models = tiny_models((2,))
+    data = tiny_study(200)
+    data = dataclasses.replace(data, test_index=np.arange(200) * 7 + 5)
+    walks = [(190, 7), (150, 120)]
+    payload = explorer_data(
+        models,
+        data,
+        judge,
+        title="t",
+        walk_steps=3,
+        seed=2,
+        seeds=[2, 3],
+        walks=walks,
+        examples=[77],
+        max_points=40,
+    )
+    t = tensors_of(payload)
+    numbers = payload["index"]
+    assert len(numbers) == 40 and {190, 7, 150, 120, 77} <= set(numbers)
+    assert numbers != list(range(40)) and numbers == sorted(numbers)
+    assert payload["walks"] == [[190, 7], [150, 120]] and payload["test_images"] == 200
+    assert payload["mnist_index"] == [7 * n + 5 for n in numbers]
+    assert payload["labels"] == data.y_test[numbers].tolist()
+    pixels = np.rint(data.x_test[numbers].numpy() * 255)
+    assert np.array_equal(t[payload["images"]], pixels)
+    for entry in payload["models"]:
+        model = models[(entry["kind"], entry["latent"])]
+        labels = data.y_test[numbers] if model.uses_labels else None
+        exact = model.embed(data.x_test[numbers], labels).detach().numpy()
+        assert np.allclose(t[entry["codes"]], exact, rtol=2.0**-CODE_MANTISSA, atol=1e-7)
+    assert payload["seed"] == 2 and payload["seeds"] == [2, 3]
+    assert payload["report"] == "report.html"
 
 
 def models_kinds():
@@ -158,5 +213,12 @@ def test_a_study_writes_the_explorer_and_the_report_links_it(tmp_path, prototype
     data = json.loads(re.search(r'id="vaelab-data">(.*?)</script>', page, re.S).group(1))
     assert [m["id"] for m in data["models"]] == ["vae-z2", "cvae-z2", "vae-z4", "cvae-z4"]
     assert data["walk_steps"] == 4 and len(data["labels"]) == 100
+    assert data["seed"] == 0 and data["report"] == "report.html"
+    endpoints = json.loads((out / "results.json").read_text())["experiments"]["interpolation"]
+    first = endpoints["endpoints"]["1to0"]
+    assert data["walks"][0] == [first["start_index"], first["end_index"]]
+    assert data["index"] == list(range(100))  # all 100 test images, by their number
+    subset = test_subset(load_mnist(prototype_npz).y_test, 100, 0)  # the preset's data.seed
+    assert data["mnist_index"] == subset.tolist()
     results = json.loads((out / "results.json").read_text())
     assert results["experiments"]["style"]["latents"] == [4]

@@ -127,7 +127,7 @@ def test_kill_9_then_resume_a_group_gives_the_same_weights_bit_for_bit(tmp_path)
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*run, str(killed), "new"], env=env)
     deadline = time.monotonic() + 120
-    while not (killed / "m1" / "checkpoints" / "epoch-000003.json").exists():
+    while not (killed / "m1" / "checkpoints" / "step-000000060.json").exists():  # epoch 3
         assert proc.poll() is None and time.monotonic() < deadline, "run ended before epoch 3"
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
@@ -141,18 +141,18 @@ def test_kill_9_then_resume_a_group_gives_the_same_weights_bit_for_bit(tmp_path)
         assert [r["epoch"] for r in read_metrics(killed / name)] == list(range(1, 9))
 
 
-def test_milestones_at_powers_of_two_and_the_last_epoch(prototype_mnist, tmp_path):
-    cfg = config(epochs=6, checkpoint_every=100)
+def test_milestones_at_250_steps_times_powers_of_two_and_the_last(prototype_mnist, tmp_path):
+    cfg = config(epochs=70, checkpoint_every=100, eval_every=100)  # 8 steps an epoch: 560
     train(cfg, TensorData.from_mnist(prototype_mnist, cfg), tmp_path / "run")
-    found = checkpoint.load_milestones(tmp_path / "run")
-    assert list(found) == [1, 2, 4, 6]
+    found = checkpoint.load_milestones(tmp_path / "run", steps_per_epoch=8)
+    assert list(found) == [250, 500, 560]
     final = weights(tmp_path / "run")
-    assert max_diff({k: v.detach() for k, v in found[6].state_dict().items()}, final) == 0
-    assert max_diff({k: v.detach() for k, v in found[1].state_dict().items()}, final) > 0
-    blob = tmp_path / "run" / "milestones" / "epoch-000002.safetensors"
+    assert max_diff({k: v.detach() for k, v in found[560].state_dict().items()}, final) == 0
+    assert max_diff({k: v.detach() for k, v in found[250].state_dict().items()}, final) > 0
+    blob = tmp_path / "run" / "milestones" / "step-000000500.safetensors"
     blob.write_bytes(blob.read_bytes()[:-4])
     with pytest.raises(VaelabError, match="corrupt"):
-        checkpoint.load_milestones(tmp_path / "run")
+        checkpoint.load_milestones(tmp_path / "run", steps_per_epoch=8)
 
 
 def test_a_diverging_run_stops_with_epoch_and_step_and_saves_nothing_of_it(
@@ -165,16 +165,16 @@ def test_a_diverging_run_stops_with_epoch_and_step_and_saves_nothing_of_it(
     x[123] = float("nan")  # lands in one batch of epoch 3
     longer = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=4))
     before = (tmp_path / "run" / "model.safetensors").read_bytes()
-    with pytest.raises(VaelabError, match=r"diverged at epoch 3, step [1-8] "):
+    where = r"diverged at epoch 3, step [1-8] \(step (1[7-9]|2[0-4]) of 32"  # 8 steps an epoch
+    with pytest.raises(VaelabError, match=where):
         train(longer, dataclasses.replace(data, x_train=x), tmp_path / "run", resume=True)
-    assert RunFolder(tmp_path / "run").latest_epoch() == 2
+    assert RunFolder(tmp_path / "run").latest_step(8) == 16
     record, tensors = checkpoint.latest_checkpoint(tmp_path / "run")
     assert all(torch.isfinite(t).all() for t in tensors.values())
     assert [r["epoch"] for r in read_metrics(tmp_path / "run")] == [1, 2]
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "run" / "milestones").glob("*.json")) == [
-        "epoch-000001.json",
-        "epoch-000002.json",
+        "step-000000016.json",  # the last step of the run that finished; nothing of epoch 3
     ]
 
 
@@ -183,7 +183,7 @@ def test_a_huge_learning_rate_is_stopped_not_saved(prototype_mnist, tmp_path):
     with pytest.raises(VaelabError, match="diverged at epoch 1, step"):
         train(cfg, TensorData.from_mnist(prototype_mnist, cfg), tmp_path / "run")
     assert not (tmp_path / "run" / "model.safetensors").exists()
-    assert RunFolder(tmp_path / "run").latest_epoch() == 0
+    assert RunFolder(tmp_path / "run").latest_step(8) == 0
 
 
 class StopAt(SilentReporter):
@@ -210,7 +210,7 @@ def test_a_stop_keeps_the_last_finished_epoch(how, prototype_mnist, tmp_path):
     train(cfg, data, tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
         train(cfg, data, tmp_path / "run", reporter=StopAt(epoch=4, step=3, how=how))
-    assert RunFolder(tmp_path / "run").latest_epoch() == 3
+    assert RunFolder(tmp_path / "run").latest_step(8) == 24  # epoch 3
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     train(cfg, data, tmp_path / "run", resume=True)
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == (
@@ -249,7 +249,7 @@ def test_sigterm_to_the_cli_exits_130_keeping_the_last_finished_epoch(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err.decode()
-    saved = RunFolder(run).latest_epoch()
+    saved = RunFolder(run).latest_step(20) // 20  # epochs of 20 steps
     assert saved >= 2 and not (run / "model.safetensors").exists()
     assert [r["epoch"] for r in read_metrics(run)][:saved] == list(range(1, saved + 1))
 

@@ -172,6 +172,10 @@ def test_run_end_to_end(tmp_path: Path) -> None:
             one["readings"][-1],
         )
     assert [f.path for f in result.figures] == [
+        "figures/walk_train3to1_z4.gif",  # the notebook's own walks first
+        "figures/walk_train3to1_z4.png",
+        "figures/walk_train7to15_z4.gif",
+        "figures/walk_train7to15_z4.png",
         "figures/walk_1to0_z4.gif",
         "figures/walk_1to0_z4.png",
         "figures/walk_3to7_z4.gif",
@@ -180,6 +184,24 @@ def test_run_end_to_end(tmp_path: Path) -> None:
     assert all(f.caption and (tmp_path / f.path).is_file() for f in result.figures)
     with Image.open(tmp_path / "figures/walk_1to0_z4.gif") as gif:
         assert gif.is_animated and gif.size == (112, 112)
+    # the article's walks: training images 3 -> 1 and 7 -> 15, read frame by frame
+    article = numbers["article_walks"]
+    assert list(article) == ["3to1", "7to15"]
+    assert article["3to1"]["images"] == [3, 1] and article["3to1"]["digits"] == [3, 1]
+    assert article["7to15"]["digits"] == [7, 5]
+    frames = latent_walk(models[("vae", 4)], data.x_train[7], data.x_train[15], 12)
+    assert article["7to15"]["walks"]["4"]["readings"] == judge.predict(frames).tolist()
+
+
+def test_numbers_for_the_claims_alone_draw_nothing_and_skip_the_articles_walks(tmp_path):
+    data = synthetic_study()
+    cfg = ExperimentConfig(walks=((1, 0),), walk_steps=5, walk_pairs=4)
+    models = {("vae", 4): untrained(latent=4)}
+    judge = DigitClassifier(hidden=16, epochs=1).fit(data.x_train, data.y_train)
+    full = interpolation.run(models, data, cfg, tmp_path, judge)
+    bare = interpolation.run(models, data, cfg, None, judge)
+    assert bare.figures == [] and "article_walks" not in bare.numbers
+    assert bare.numbers == {k: v for k, v in full.numbers.items() if k != "article_walks"}
 
 
 def test_run_reports_a_missing_digit(tmp_path: Path) -> None:

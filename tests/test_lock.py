@@ -133,7 +133,7 @@ def test_two_trains_on_one_folder_then_a_kill(tmp_path):
     first = start("-m", "vaelab", *args, "--epochs", "100000")
     try:
         deadline = time.monotonic() + 60
-        while not list(out.glob("checkpoints/epoch-*.json")):  # a trained epoch or more
+        while not list(out.glob("checkpoints/step-*.json")):  # a trained epoch or more
             assert time.monotonic() < deadline and first.poll() is None
             time.sleep(0.1)
         os.kill(first.pid, signal.SIGSTOP)  # hold still while the folder is compared
@@ -147,7 +147,7 @@ def test_two_trains_on_one_folder_then_a_kill(tmp_path):
     finally:
         first.kill()
         first.wait()
-    epochs_done = len(list(out.glob("checkpoints/epoch-*.json")))
+    epochs_done = len(list(out.glob("checkpoints/step-*.json")))
     assert epochs_done >= 1
     third = vaelab(*args, "--epochs", "3")
     if third.returncode != 0:  # more than 3 epochs were trained before the kill: ask for more

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from vaelab.core.config import ExperimentConfig, ModelConfig
+from vaelab.evaluation.evidence import resamples
 from vaelab.experiments import reconstruction
 from vaelab.experiments.common import StudyData
 from vaelab.models.networks import Posterior, build_model
@@ -61,6 +62,30 @@ def test_a_perfect_reconstruction_is_read_as_the_true_digit():
     m = reconstruction.measure_mode(Identity(), data, None, ReadsTheBrightestBlock(), None)
     assert m["read_as_true_digit"] == 1.0 and m["fours_read_as_nine"] == 0.0
     assert m["mse"] < 1e-10 and m["nll"] < 784 * 2e-6
+    assert m["evidence"]["misread"]["value"] == 0.0 and set(m["evidence"]["misread"]["boot"]) == {0}
+
+
+class ShiftsFoursToNines(Identity):
+    """Reconstructs every 4 as a 9 (its block moved) and every other digit as itself."""
+
+    def reconstruct(self, x, y=None):
+        out = x.clone()
+        fours = out[:, 4 * 78 : 5 * 78].sum(1) > 0
+        out[fours] = torch.roll(out[fours], 5 * 78, dims=1)
+        return out
+
+
+def test_the_share_read_as_another_digit_counts_every_misread_image():
+    data = block_data()  # 60 images, six of each digit
+    m = reconstruction.measure_mode(
+        ShiftsFoursToNines(), data, None, ReadsTheBrightestBlock(), None
+    )
+    assert m["fours_read_as_nine"] == 1.0 and m["read_as_true_digit"] == pytest.approx(54 / 60)
+    misread = m["evidence"]["misread"]
+    assert misread["value"] == pytest.approx(6 / 60)
+    read = ReadsTheBrightestBlock().predict(ShiftsFoursToNines().reconstruct(data.x_test))
+    wrong = (read != data.y_test.numpy()).astype(float)
+    np.testing.assert_allclose(misread["boot"], wrong[resamples(60)].mean(1), rtol=1e-5)
 
 
 def test_table_and_grids_cover_every_model_and_mode(tmp_path):
@@ -128,7 +153,54 @@ def test_label_pull_measures_a_shift_toward_the_given_label_that_never_wins():
     np.testing.assert_allclose(given["no label"], 1 / (e[0] + 9), rtol=1e-3)
     assert given["true label"] == given["no label"]
     assert pull["read_as_given"] == {"wrong label": 0.0, "no label": 0.0, "true label": 0.0}
+    assert pull["read_given_wrong"] == {"read as label": [0.0] * 6, "read as digit": [1.0] * 6}
     assert pull["mean_prob_given"]["wrong label"] == pytest.approx(e[1] / (e[0] + e[1] + 8), 1e-3)
     assert reconstruction.label_pull(PaintsTheLabelFaintly(), data, 4, 9, ReadsTheBrightestBlock())
     no_fours = StudyData(data.x_test[:4], data.y_test[:4], data.x_train, data.y_train)
     assert reconstruction.label_pull(PaintsTheLabelFaintly(), no_fours, 4, 9, None) is None
+
+
+class DrawsTheLabel(Identity):
+    """A CVAE stand-in that draws the label it is given and ignores the image."""
+
+    uses_labels = True
+
+    def reconstruct(self, x, y=None):
+        out = x.clone()
+        for i, label in enumerate(y.tolist()):
+            if label >= 0:
+                out[i] = 0.0
+                out[i, label * 78 : (label + 1) * 78] = 1.0
+        return out
+
+
+def test_a_label_that_wins_is_read_instead_of_the_digit_and_its_estimates_say_so(tmp_path):
+    data = block_data()
+    pull = reconstruction.label_pull(DrawsTheLabel(), data, 4, 9, ReadsTheBrightestBlock())
+    assert pull["read_given_wrong"] == {"read as label": [1.0] * 6, "read as digit": [0.0] * 6}
+    assert pull["read_as_given"] == {"wrong label": 1.0, "no label": 0.0, "true label": 0.0}
+    cfg = ExperimentConfig(recon_latents=(4,))
+    models = {("cvae", 4): DrawsTheLabel()}
+    _, evidence = reconstruction.label_pulls(models, data, cfg, ReadsTheBrightestBlock(), (4,))
+    wins = evidence["wins"]["4to9"]["4"]
+    assert wins["read as label"]["value"] == 1.0 and wins["read as digit"]["value"] == 0.0
+    assert evidence["pull"]["4to9"]["4"]["wrong label"]["value"] == pytest.approx(1.0, abs=1e-3)
+    assert set(evidence["wins"]) == {"4to9", "2to7"}
+
+
+def test_numbers_for_the_claims_alone_leave_out_the_bounds_and_the_grids(tmp_path):
+    from conftest import tiny_models, tiny_study
+    from vaelab.core.config import ExperimentConfig
+    from vaelab.experiments import reconstruction
+    from vaelab.models.classifier import DigitClassifier
+
+    data = tiny_study()
+    judge = DigitClassifier(hidden=8, epochs=1).fit(data.x_train, data.y_train)
+    cfg = ExperimentConfig(recon_latents=(4,), iwae_samples=0, elbo_samples=2)
+    full = reconstruction.run(tiny_models((4,)), data, cfg, tmp_path, judge)
+    bare = reconstruction.run(tiny_models((4,)), data, cfg, None, judge)
+    assert bare.figures == [] and full.figures
+    assert bare.numbers["evidence"] == full.numbers["evidence"]
+    assert "elbo" in full.numbers["table"]["vae"]["4"]
+    assert "elbo" not in bare.numbers["table"]["vae"]["4"]
+    assert bare.numbers["table"]["vae"]["4"]["nll"] == full.numbers["table"]["vae"]["4"]["nll"]

@@ -13,28 +13,31 @@ from helpers_reliability import MICRO_STUDY, write_npz
 from vaelab.core.config import StudyConfig, load_toml
 from vaelab.core.errors import VaelabError
 from vaelab.evaluation.evidence import across_seeds, central
-from vaelab.report.page import fmt
+from vaelab.report.numbers import summary
 from vaelab.study.pipeline import run_study
 from vaelab.study.results import still_improving
 
 
-def _toml(root: Path, seeds: list[int], epochs: int = 2) -> Path:
+def _toml(root: Path, seeds: list[int], epochs: int = 2, steps: int | None = None) -> Path:
     data = write_npz(root / "m.npz") if not (root / "m.npz").exists() else root / "m.npz"
     text = MICRO_STUDY.replace("[data]\n", f'[data]\npath = "{data}"\n')
     text = text.replace("latents = [2, 4]\n", f"latents = [2, 4]\nseeds = {seeds}\n", 1)
-    text = text.replace("epochs = 2\n", f"epochs = {epochs}\n", 1)
-    path = root / f"study-{len(seeds)}-{epochs}.toml"
+    length = f"epochs = {epochs}" if steps is None else f"steps = {steps}"
+    text = text.replace("epochs = 2\n", f"{length}\ncheckpoint_every = 20\n", 1)
+    text = text.replace("checkpoint_every = 1\n", "")
+    path = root / f"study-{len(seeds)}-{epochs}-{steps}.toml"
     path.write_text(text)
     return path
 
 
 @pytest.fixture(scope="module")
 def two_seeds(tmp_path_factory) -> tuple[Path, Path, dict]:
-    """A micro study with seeds [0, 1] trained for 4 epochs (milestones 1, 2 and 4)."""
+    """A micro study with seeds [0, 1] trained for 1002 steps of 6 an epoch (167 epochs):
+    milestones at steps 250, 500, 1000 and 1002."""
     root = tmp_path_factory.mktemp("seeds")
     out = root / "study"
     log = io.StringIO()
-    run_study(str(_toml(root, [0, 1], epochs=4)), out, console=Console(file=log, width=200))
+    run_study(str(_toml(root, [0, 1], steps=1002)), out, console=Console(file=log, width=200))
     return root, out, json.loads((out / "results.json").read_text())
 
 
@@ -66,16 +69,29 @@ def test_claims_are_judged_per_seed_and_over_training(two_seeds):
             low, high = comparison["interval"]
             assert low <= comparison["effect"] <= high
     over = results["claims_over_training"]
-    assert over["epochs"] == [1, 2, 4]
+    assert over["steps"] == [250, 500, 1000, 1002]
+    assert over["labels"] == ["250 steps", "500 steps", "1000 steps", "1002 steps (167 epochs)"]
+    assert over["article_column"] == 2 and over["steps_per_epoch"] == 6
     assert set(over["verdicts"]) == {str(n) for n in range(1, 9)}
-    assert all(len(v) == 3 for v in over["verdicts"].values())
+    assert all(len(v) == 4 for v in over["verdicts"].values())
     final = {str(c["number"]): c["verdict"] for c in results["claims"]}
     assert {n: v[-1] for n, v in over["verdicts"].items()} == final
+    assert over["judged"] == 3 and over["descriptive"] == [0, 1, 2]
+    assert "same 2 seeds" in over["caption"] and "Only the last column" in over["caption"]
+    last = {c["name"]: c["effect"] for c in results["claims"][3]["comparisons"]}
+    assert {n: e["effect"] for n, e in over["effects"]["4"][-1].items()} == last
     for run in (out / "models").iterdir():
-        epochs = sorted(int(p.stem[6:]) for p in (run / "milestones").glob("*.json"))
-        assert epochs == [1, 2, 4]
+        steps = sorted(int(p.stem[5:]) for p in (run / "milestones").glob("*.json"))
+        assert steps == [250, 500, 1000, 1002]
+    regimes = results["regimes"]  # trained past the article's point: its own table
+    assert [c["label"] for c in regimes["columns"]] == ["1000 steps", "at convergence"]
+    for row in regimes["rows"]:
+        verdicts = over["verdicts"][str(row["claim"])]
+        assert [cell["verdict"] for cell in row["cells"]] == [verdicts[2], verdicts[3]]
     html = (out / "report.html").read_text()
-    assert "The verdicts over training" in html and "epoch 4" in html
+    assert "The verdicts over training" in html and "1002 steps (167 epochs)" in html
+    assert "1000 steps (the article&#39;s)" in html or "1000 steps (the article's)" in html
+    assert 'alt="each comparison over training"' in html
     assert "Provisional" not in html
 
 
@@ -90,12 +106,12 @@ def test_the_box_plots_pool_every_seed(two_seeds):
 def test_a_rerun_reuses_everything_and_a_new_seed_trains_only_its_models(two_seeds):
     root, out, first = two_seeds
     log = io.StringIO()
-    run_study(str(_toml(root, [0, 1], epochs=4)), out, console=Console(file=log, width=200))
+    run_study(str(_toml(root, [0, 1], steps=1002)), out, console=Console(file=log, width=200))
     again = json.loads((out / "results.json").read_text())
     assert "computing" not in log.getvalue()  # milestone claims come from their cache
-    milestones = "claims at milestone epochs"
-    assert first["timings"]["steps"][milestones]["what"].startswith("4 of 4 (epoch, seed)")
-    assert again["timings"]["steps"][milestones]["what"].startswith("0 of 4 (epoch, seed)")
+    milestones = "claims at milestone steps"
+    assert first["timings"]["steps"][milestones]["what"].startswith("6 of 6 (step, seed)")
+    assert again["timings"]["steps"][milestones]["what"].startswith("0 of 6 (step, seed)")
     assert again["claims_over_training"] == first["claims_over_training"]
     assert all(t["reused"] for t in again["training"].values())
     steps = again["timings"]["steps"]
@@ -103,7 +119,7 @@ def test_a_rerun_reuses_everything_and_a_new_seed_trains_only_its_models(two_see
         (k, v["what"]) for k, v in steps.items() if "experiment" in k
     ]
 
-    run_study(str(_toml(root, [0, 1, 2], epochs=4)), out, console=Console(file=io.StringIO()))
+    run_study(str(_toml(root, [0, 1, 2], steps=1002)), out, console=Console(file=io.StringIO()))
     three = json.loads((out / "results.json").read_text())
     trained = {k for k, t in three["training"].items() if not t["reused"]}
     assert trained == {f"{kind}-z{z}-seed2" for kind in ("ae", "vae") for z in (2, 4)}
@@ -136,13 +152,16 @@ def test_a_train_seed_in_a_study_points_to_seeds(tmp_path):
         load_toml(path, StudyConfig)
 
 
-def test_still_improving_compares_the_last_fifth_of_the_epochs():
-    rows = [{"epoch": e, "test_loss": loss} for e, loss in ((8, 100.0), (9, 99.5), (10, 98.0))]
-    assert still_improving(rows, 10) is True  # 100 -> 98 over epochs 8..10: 2% > 1%
+def test_still_improving_compares_the_last_fifth_of_the_steps():
+    rows = [{"step": s, "test_loss": loss} for s, loss in ((800, 100.0), (900, 99.5), (1000, 98.0))]
+    assert still_improving(rows, 1000) is True  # 100 -> 98 over steps 800..1000: 2% > 1%
     rows[-1]["test_loss"] = 99.2
-    assert still_improving(rows, 10) is False  # 0.8%
-    assert still_improving(rows[-1:], 10) is None  # one evaluation: nothing to compare
-    assert still_improving([{"epoch": 1, "test_loss": 5.0}, {"epoch": 2, "test_loss": 1.0}], 2)
+    assert still_improving(rows, 1000) is False  # 0.8%
+    assert still_improving(rows[-1:], 1000) is None  # one evaluation: nothing to compare
+    assert still_improving([{"step": 1, "test_loss": 5.0}, {"step": 2, "test_loss": 1.0}], 2)
+    # the article's run: evaluated at the end of epoch 1 (step 600) and at step 1000
+    article = [{"step": 600, "test_loss": 0.0010}, {"step": 1000, "test_loss": 0.0009}]
+    assert still_improving(article, 1000) is True
 
 
 def test_across_seeds_keeps_settings_and_summarises_what_differs():
@@ -153,6 +172,6 @@ def test_across_seeds_keeps_settings_and_summarises_what_differs():
     assert tree["nll"]["mean"] == 2.0 and tree["nll"]["n"] == 2
     assert tree["nll"]["sd"] == pytest.approx(2**0.5)
     assert central(tree["nll"]) == 2.0 and central(7) == 7
-    assert fmt(tree["nll"]) == "2 ± 1.4"
+    assert summary(tree["nll"]) == "2.00 ± 1.41"
     missing = across_seeds([{"nll": 1.0}, {}])
-    assert missing["nll"]["n"] == 1 and fmt(missing["nll"]) == "1"
+    assert missing["nll"]["n"] == 1 and summary(missing["nll"]) == "1.00"

@@ -1,23 +1,32 @@
-"""Seed summaries and the one-sided tests the claims use, on numbers with known answers."""
+"""Seed summaries, estimates and the intervals and outcomes the claims use, on numbers with
+known answers."""
 
 import numpy as np
 import pytest
+from scipy import stats
 
 from vaelab.evaluation.evidence import (
-    CONTRADICTS,
     DRAWS,
-    INCONCLUSIVE,
-    SUPPORTS,
     across_seeds,
     difference,
     mean_estimate,
-    outcome,
-    pool,
     resample_counts,
     resamples,
-    seed_interval,
     statistic_estimate,
     summarize_seeds,
+)
+from vaelab.evaluation.inference import (
+    CONTRADICTS,
+    EQUIVALENT,
+    INCONCLUSIVE,
+    SUPPORTS,
+    decidable,
+    image_df,
+    outcome,
+    pool,
+    seed_interval,
+    seeds_to_decide,
+    sign_agreement,
 )
 
 
@@ -74,40 +83,118 @@ def test_differences_are_paired_replicate_by_replicate():
     np.testing.assert_allclose(d["boot"], 0.01, atol=1e-5)  # the shared noise cancels
 
 
-def test_pool_resamples_seeds_and_one_shared_test_resample():
-    seeds = [{"value": v, "boot": [v] * DRAWS} for v in (1.0, 2.0, 3.0)]
-    pooled = pool(seeds, 0.95, key="x")
-    assert pooled.value == 2.0 and pooled.seeds == 3
-    assert (pooled.low, pooled.high) == (1.0, 3.0)  # all three draws one seed: p = 1/27 each
-    one = [{"value": 0.5, "boot": np.linspace(0, 1, DRAWS).tolist()}]
-    low, high = pool(one, 0.9).low, pool(one, 0.9).high
-    assert (low, high) == pytest.approx(seed_interval(one[0], 0.9), abs=0.02)
-    assert pool(seeds, 0.95, key="x") == pooled  # reproducible
+def seeds_of(values, noise, items=None):
+    """Estimates of `values` whose resamples add `noise` (one row per seed, or one row for all)."""
+    noise = np.broadcast_to(np.asarray(noise, dtype=float), (len(values), DRAWS))
+    found = [{"value": v, "boot": (v + n).tolist()} for v, n in zip(values, noise, strict=True)]
+    return [e | {"items": items} for e in found] if items else found
+
+
+def test_pool_is_the_random_effects_interval_of_seeds_and_shared_test_images():
+    noise = np.random.default_rng(4).normal(0, 0.3, DRAWS)
+    values = [1.0, 2.0, 4.0]
+    pooled = pool(seeds_of(values, noise, items=500), 0.99)
+    # by hand with scipy: t(2) on the seeds' variance / 3, t(df) on the shared image variance
+    df = 1 / (1 / (DRAWS - 1) + 1 / 499)
+    seed_part = stats.t.ppf(0.995, 2) ** 2 * np.var(values, ddof=1) / 3
+    image_part = stats.t.ppf(0.995, df) ** 2 * np.var(noise, ddof=1)
+    half = np.sqrt(seed_part + image_part)
+    assert pooled.value == pytest.approx(7 / 3)
+    assert (pooled.low, pooled.high) == pytest.approx((7 / 3 - half, 7 / 3 + half))
+    assert pooled.seed_sd == pytest.approx(np.std(values, ddof=1))
+    assert pooled.image_se == pytest.approx(np.std(noise, ddof=1))
+    assert pooled.image_df == pytest.approx(df) and pooled.holds_level
+    assert pool(seeds_of(values, noise, items=500), 0.99) == pooled  # no random draws
+
+
+def test_three_seeds_no_longer_make_an_interval_of_the_lowest_and_highest_seed():
+    """With no image noise, the interval is Student's t on the seeds: wider than their range."""
+    pooled = pool(seeds_of([1.0, 2.0, 3.0], 0.0), 0.95)
+    half = stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)
+    assert (pooled.low, pooled.high) == pytest.approx((2 - half, 2 + half))
+    assert pooled.low < 1.0 and pooled.high > 3.0
+
+
+def test_one_seed_gives_its_test_images_noise_only_and_says_it_does_not_hold_its_level():
+    one = seeds_of([0.5], np.linspace(-1, 1, DRAWS))
+    pooled = pool(one, 0.9)
+    assert not pooled.holds_level and pooled.seed_sd is None
+    assert (pooled.low, pooled.high) == pytest.approx(seed_interval(one[0], 0.9))
+    half = stats.t.ppf(0.95, DRAWS - 1) * np.std(np.linspace(-1, 1, DRAWS), ddof=1)
+    assert seed_interval(one[0], 0.9) == pytest.approx((0.5 - half, 0.5 + half))
 
 
 def test_a_test_set_shift_common_to_every_seed_is_not_averaged_away():
     noise = np.random.default_rng(3).normal(0, 1, DRAWS)
-    shared = [{"value": 0.0, "boot": noise.tolist()} for _ in range(3)]
-    independent = [
-        {"value": 0.0, "boot": np.random.default_rng(s).permutation(noise).tolist()}
-        for s in range(3)
-    ]
+    shared = seeds_of([0.0] * 3, noise)
+    own = seeds_of([0.0] * 3, [np.random.default_rng(s).permutation(noise) for s in range(3)])
     width = lambda p: p.high - p.low  # noqa: E731
-    # independent noise shrinks the mean's sd to sqrt(5/9) of it (seeds drawn with repeats)
-    assert width(pool(shared, 0.95)) > 1.2 * width(pool(independent, 0.95))
+    # independent noise averages to sqrt(1/3) of it over three seeds; shared noise does not
+    assert width(pool(shared, 0.95)) / width(pool(own, 0.95)) == pytest.approx(np.sqrt(3), rel=0.2)
+
+
+def test_the_image_part_counts_the_precision_of_few_items():
+    assert image_df(200, None) == 199 and image_df(200, 1) == 199
+    assert image_df(200, 100) == pytest.approx(1 / (1 / 199 + 1 / 99))
+    assert image_df(200, 10**9) == pytest.approx(199, rel=1e-6)
+    one = seeds_of([0.0], np.linspace(-1, 1, DRAWS), items=50)[0]
+    half = stats.t.ppf(0.975, 1 / (1 / 199 + 1 / 49)) * np.std(one["boot"], ddof=1)
+    assert seed_interval(one, 0.95) == pytest.approx((-half, half))
+
+
+def test_decidable_is_t_over_root_s_and_shrinks_with_seeds():
+    assert decidable(1, 0.95) is None
+    assert decidable(3, 0.95) == pytest.approx(stats.t.ppf(0.975, 2) / np.sqrt(3))  # 2.48
+    assert decidable(10, 1 - 0.05 / 18) == pytest.approx(stats.t.ppf(1 - 0.025 / 18, 9) / 10**0.5)
+    assert decidable(10, 0.95) < decidable(5, 0.95) < decidable(3, 0.95) < decidable(2, 0.95)
+
+
+def test_seeds_to_decide_is_the_first_seed_count_whose_interval_would_decide():
+    seeds = seeds_of([0.9, 1.1, 1.0, 1.3, 0.7], 0.0)  # mean 1, sd about 0.22: decided
+    undecided = seeds_of([-1.0, 1.0, 3.0], 0.0)  # mean 1, sd 2
+    pooled = pool(undecided, 0.95)
+    found = seeds_to_decide(pooled, 0.95, +1, 0.1)
+    for s in (found - 1, found):
+        half = stats.t.ppf(0.975, s - 1) * 2 / np.sqrt(s)
+        assert (half < 1) == (s == found)
+    # t(1) = 12.7 makes two seeds' half-width 2.0; t(2) = 4.3 makes three seeds' 0.55 < 1
+    assert seeds_to_decide(pool(seeds, 0.95), 0.95, +1, 0.1) == 3
+    assert seeds_to_decide(pool(seeds_of([1.0], 0.0), 0.95), 0.95, +1, 0.1) is None
+
+
+def test_sign_agreement_is_an_exact_binomial_sign_test():
+    assert sign_agreement([0.3, 0.1, 0.2], +1) == {"agree": 3, "of": 3, "p": 0.125}  # 2^-3
+    assert sign_agreement([0.3, -0.1, 0.2], -1) == {"agree": 1, "of": 3, "p": 0.875}
+    found = sign_agreement([1.0] * 9 + [-1.0, 0.0], +1)  # a tie is left out
+    assert found["of"] == 10 and found["p"] == pytest.approx(11 / 1024)
+    assert sign_agreement([0.1], 0) is None
 
 
 @pytest.mark.parametrize(
-    ("low", "high", "expect", "expected"),
+    ("low", "high", "expect", "margin", "expected"),
     [
-        (0.1, 0.3, 1, SUPPORTS),
-        (0.1, 0.3, -1, CONTRADICTS),
-        (-0.3, -0.1, -1, SUPPORTS),
-        (-0.3, -0.1, 1, CONTRADICTS),
-        (-0.1, 0.3, 1, INCONCLUSIVE),
-        (0.0, 0.0, 1, INCONCLUSIVE),
-        (0.0, 0.2, 1, INCONCLUSIVE),
+        (0.1, 0.3, 1, 0.0, SUPPORTS),
+        (0.1, 0.3, -1, 0.0, CONTRADICTS),
+        (-0.3, -0.1, -1, 0.0, SUPPORTS),
+        (-0.3, -0.1, 1, 0.0, CONTRADICTS),
+        (-0.1, 0.3, 1, 0.0, INCONCLUSIVE),
+        (0.0, 0.0, 1, 0.0, INCONCLUSIVE),
+        (0.0, 0.2, 1, 0.0, INCONCLUSIVE),
+        # a margin: a precisely measured zero, or a tiny but consistent lean, is equivalent
+        (0.0, 0.0, 1, 0.01, EQUIVALENT),
+        (-0.0008, 0.0007, 1, 0.02, EQUIVALENT),
+        (0.001, 0.005, 1, 0.02, EQUIVALENT),
+        (-0.005, -0.001, 1, 0.02, EQUIVALENT),
+        (0.001, 0.5, 1, 0.02, SUPPORTS),  # on the predicted side, not inside the margin
+        (-0.01, 0.02, 1, 0.02, INCONCLUSIVE),  # touches the margin
+        # a value predicted near zero
+        (0.1, 0.2, 0, 0.25, SUPPORTS),
+        (0.3, 0.6, 0, 0.25, CONTRADICTS),
+        (-0.6, -0.3, 0, 0.25, CONTRADICTS),
+        (0.1, 0.6, 0, 0.25, INCONCLUSIVE),
     ],
 )
-def test_outcome_reads_the_interval_against_the_articles_sign(low, high, expect, expected):
-    assert outcome(low, high, expect) == expected
+def test_outcome_reads_the_interval_against_the_articles_prediction(
+    low, high, expect, margin, expected
+):
+    assert outcome(low, high, expect, margin) == expected

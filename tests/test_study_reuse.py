@@ -126,7 +126,9 @@ def test_report_text_follows_the_settings(study, tmp_path):
     assert "“4”" not in html
     html = render(data__test_images=100, data__test_images_of=100)
     assert "all 100 test images" in html
-    html = render(config__train__epochs=37, config__experiments__walk_steps=13)
-    assert "37 epochs" in html and "in 13 steps" in html
+    html = render(
+        training_length__text="37 steps of 100 images", config__experiments__walk_steps=13
+    )
+    assert "37 steps of 100 images" in html and "in 13 steps" in html
     assert "follows label" not in html and "read as the wrong label given" in html
     assert "nats/image) on the same 20 test images" in html

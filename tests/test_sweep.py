@@ -67,6 +67,9 @@ def test_claims_are_judged_at_every_point(swept):
     assert {n: v[cos["headline"]] for n, v in cos["verdicts"].items()} == final
     assert all(len(v) == 2 and all(v) for v in cos["verdicts"].values())
     assert all(len(r) == 2 and all(r) for r in cos["reasons"].values())
+    assert cos["judged"] == cos["headline"] and cos["descriptive"] == [1]
+    assert "Only the column of C = 0.1, k = 5 is a verdict" in cos["caption"]
+    assert all(len(row) == 2 for row in cos["effects"].values())
 
 
 def test_rate_distortion_rows_add_up_and_a_larger_c_spends_less_rate(swept):
@@ -85,6 +88,7 @@ def test_rate_distortion_rows_add_up_and_a_larger_c_spends_less_rate(swept):
     ]
     html = (out / "report.html").read_text()
     assert "C = 0.1, k = 5" in html and "C = 1.0, k = 5" in html and "rate–distortion" in html
+    assert 'alt="each comparison at every C and k"' in html
 
 
 def test_adding_a_value_of_c_trains_only_its_models(swept):
@@ -173,7 +177,7 @@ def test_a_single_point_names_its_runs_as_before():
 
 
 def test_the_training_table_keeps_the_points_apart(swept):
-    from vaelab.report.page import training_rows
+    from vaelab.report.tables import training_rows
 
     _, out, results = swept
     rows = {

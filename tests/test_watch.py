@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import math
 import os
 from pathlib import Path
@@ -14,7 +15,7 @@ from PIL import Image
 
 from conftest import make_prototype_mnist
 from vaelab.cli.app import run as cli_run
-from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_dict
 from vaelab.core.folders import LOCK_FILE, read_metrics
 from vaelab.data.tensors import TensorData
 from vaelab.execution.status import study_status
@@ -59,17 +60,19 @@ def test_status_shows_epochs_losses_and_state_in_80_columns(study):
     assert all(len(line) <= 80 for line in lines)
     rows = {line.split("  ")[0].strip(): line for line in lines[1:-1]}
     assert set(rows) == {"ae z=3 s0", "cvae z=2 s0", "vae z=2 s0"}
-    last = read_metrics(folder / "models" / "vae-z2")[-1]
+    log = read_metrics(folder / "models" / "vae-z2")
+    last, per = log[-1], log[0]["step"]  # steps done of all, and the epochs they make
     vae = rows["vae z=2 s0"].split()
-    assert (
-        vae[3] == "3/3" and vae[4] == f"{last['loss']:.2f}" and vae[5] == f"{last['test_loss']:.2f}"
-    )
+    assert vae[3:7] == [
+        f"{3 * per}/{3 * per}",
+        "3",
+        f"{last['loss']:.4g}",
+        f"{last['test_loss']:.4g}",
+    ]
     assert rows["vae z=2 s0"].endswith("finished")
     cvae = rows["cvae z=2 s0"].split()
-    assert (
-        cvae[3] == "2/5"
-        and cvae[5] == f"{read_metrics(folder / 'models/cvae-z2')[1]['test_loss']:.2f}"
-    )
+    test_loss = read_metrics(folder / "models/cvae-z2")[1]["test_loss"]
+    assert cvae[3:5] == [f"{2 * per}/{5 * per}", "2"] and cvae[6] == f"{test_loss:.4g}"
     assert rows["cvae z=2 s0"].endswith("stopped")
     assert lines[-1] == "2 of 3 models finished"
 
@@ -112,10 +115,11 @@ def test_tensorboard_scalars_read_back_with_tensorboards_reader(study, tmp_path)
     events.Reload()
     rows = read_metrics(folder / "models" / "vae-z2")
     train = events.Scalars("loss/train")
-    assert [e.step for e in train] == [1, 2, 3]
+    per = rows[0]["step"]  # at the step each epoch ended
+    assert [e.step for e in train] == [per, 2 * per, 3 * per]
     assert [e.value for e in train] == pytest.approx([r["loss"] for r in rows], rel=1e-6)
     test = events.Scalars("loss/test")
-    assert [e.step for e in test] == [2, 3]  # evaluated every 2 epochs and at the end
+    assert [e.step for e in test] == [2 * per, 3 * per]  # every 2 epochs and at the end
     assert {"kl/train", "reconstruction/test", "seconds_per_epoch"} <= set(events.Tags()["scalars"])
 
 
@@ -172,7 +176,28 @@ def test_study_progress_writes_full_lines_per_epoch_to_a_log(tmp_path):
         progress.update()  # nothing new: nothing printed
     lines = log.getvalue().splitlines()
     assert lines == [
-        "[1/2] VAE z=16 seed 0: epoch 1/3 loss 122.46; study ETA 0m10s",
-        "[1/2] VAE z=16 seed 0: epoch 2/3 loss 121.46; study ETA 0m08s",
+        "[1/2] VAE z=16 seed 0: step 600/1800 (epoch 1/3) loss 122.5; study ETA 0m10s",
+        "[1/2] VAE z=16 seed 0: step 1200/1800 (epoch 2/3) loss 121.5; study ETA 0m08s",
     ]
     assert "\x1b" not in log.getvalue()  # no bars, no escape codes
+
+
+def test_status_sorts_by_model_then_z_and_seed_as_numbers(tmp_path):
+    models = tmp_path / "study" / "models"
+    names = ["vae-z16-s0", "ae-z64-s0", "ae-z16-s1", "ae-z2-s10", "ae-z16-s0", "ae-z2-s2"]
+    for name in names:
+        kind, z, seed = name.split("-")
+        cfg = RunConfig(
+            model=ModelConfig(kind=kind, latent=int(z[1:])), train=TrainConfig(seed=int(seed[1:]))
+        )
+        (models / name).mkdir(parents=True)
+        (models / name / "config.json").write_text(json.dumps(to_dict(cfg)))
+    rows = [line.split("  ")[0].strip() for line in study_status(tmp_path / "study").splitlines()]
+    assert rows[1:-1] == [
+        "ae z=2 s2",
+        "ae z=2 s10",
+        "ae z=16 s0",
+        "ae z=16 s1",
+        "ae z=64 s0",
+        "vae z=16 s0",
+    ]

@@ -19,9 +19,9 @@ import typer
 
 from vaelab.cli.output import GREY_LEVELS, console, line, print_metrics, table
 from vaelab.core import __version__
-from vaelab.core.config import RunConfig, load_toml
+from vaelab.core.config import RunConfig, load_toml, preset_names
 from vaelab.core.errors import VaelabError
-from vaelab.core.folders import RunFolder
+from vaelab.core.folders import RunFolder, StudyFolder
 from vaelab.core.util import one_line
 
 app = typer.Typer(
@@ -31,9 +31,9 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Train and compare AE, VAE and CVAE on MNIST; run the article's study.",
 )
-# LAZY: each command imports what it runs inside itself. Start-up cost measured here:
-# `import vaelab.cli.app` 0.2 s; `vaelab.study.pipeline` (torch and every layer) 4.9 s,
-# so `vaelab --help`, `status` and a mistyped flag answer at once.
+# LAZY: each command imports what it runs inside itself: `vaelab.study.pipeline` imports torch
+# and every layer, this module none of them, so `vaelab --help`, `status` and a mistyped flag
+# answer at once.
 
 
 class KindChoice(StrEnum):
@@ -80,6 +80,16 @@ TensorboardOpt = Annotated[
 ]
 
 
+class AeLossChoice(StrEnum):
+    bernoulli = "bernoulli"
+    mse = "mse"
+
+
+class OptimizerChoice(StrEnum):
+    adam = "adam"
+    chainer_adam = "chainer-adam"
+
+
 class ExecutorChoice(StrEnum):
     local = "local"
     ray = "ray"
@@ -109,6 +119,7 @@ def data(path: DataOpt = None) -> None:
 # every flag's default is its setting's default, read from the dataclasses
 M, T, D = RunConfig().model, RunConfig().train, RunConfig().data
 DEFAULT_KIND = KindChoice(M.kind)
+DEFAULT_OPTIMIZER, DEFAULT_AE_LOSS = OptimizerChoice(T.optimizer), AeLossChoice(T.ae_loss)
 
 
 # train's flags and the setting each one sets
@@ -116,7 +127,10 @@ FLAG_SETTINGS = {
     "model": ("model", "kind"),
     "z": ("model", "latent"),
     "epochs": ("train", "epochs"),
+    "steps": ("train", "steps"),
     "batch_size": ("train", "batch_size"),
+    "optimizer": ("train", "optimizer"),
+    "ae_loss": ("train", "ae_loss"),
     "lr": ("train", "lr"),
     "kl_weight": ("train", "kl_weight"),
     "samples": ("train", "n_samples"),
@@ -140,11 +154,37 @@ def train(
     ],
     model: Annotated[KindChoice, typer.Option("--model", help="Which model.")] = DEFAULT_KIND,
     z: Annotated[int, typer.Option("--z", min=1, help="Latent size.")] = M.latent,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs.")] = T.epochs,
+    steps: Annotated[
+        int | None,
+        typer.Option(
+            "--steps",
+            min=1,
+            help="Training length in optimizer steps (minibatches) [the article's 1000 when "
+            "neither --steps nor --epochs is given].",
+        ),
+    ] = None,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", min=1, help="Training length in passes over the images."),
+    ] = None,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Images per optimizer step.")
     ] = T.batch_size,
     lr: Annotated[float, typer.Option("--lr", help="Adam learning rate.")] = T.lr,
+    optimizer: Annotated[
+        OptimizerChoice,
+        typer.Option(
+            "--optimizer", help="adam (torch's) or chainer-adam (Chainer's, as the article ran)."
+        ),
+    ] = DEFAULT_OPTIMIZER,
+    ae_loss: Annotated[
+        AeLossChoice,
+        typer.Option(
+            "--ae-loss",
+            help="AE only: bernoulli (NLL) or mse (the article's notebook: mean squared error "
+            "over the batch's pixels / batch size).",
+        ),
+    ] = DEFAULT_AE_LOSS,
     kl_weight: Annotated[
         float,
         typer.Option("--kl-weight", min=0.0, help="Weight C of the KL term (the article's C)."),
@@ -231,7 +271,12 @@ def _run_settings(out: Path, config: Path | None, resume: bool, given: dict[str,
         )
     else:
         cfg = load_toml(config, RunConfig) if config is not None else RunConfig()
+    if "steps" in given and "epochs" in given:
+        raise VaelabError("give --steps or --epochs, not both")
     sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "data": {}}
+    for name, other in (("steps", "epochs"), ("epochs", "steps")):
+        if name in given:  # one length given replaces the other one of the config or run
+            sections["train"][other] = None
     for name, value in given.items():
         section, key = FLAG_SETTINGS[name]
         if isinstance(value, StrEnum):
@@ -273,6 +318,7 @@ def evaluate_cmd(
     from vaelab.execution.runner import evaluate_run  # start-up: see LAZY
 
     check_device(device, "--device")
+    _not_a_study_folder(run_dir)
     result = evaluate_run(
         run_dir,
         data_path=data_path,
@@ -293,11 +339,33 @@ def evaluate_cmd(
         line(GREY_LEVELS)
 
 
+def _not_a_study_folder(folder: Path) -> None:
+    """A study folder given where a run folder is wanted: say where its runs are."""
+    if RunFolder(folder).is_run() or not StudyFolder(folder).models.is_dir():
+        return
+    from vaelab.execution.status import run_order  # start-up: see LAZY
+
+    runs = sorted((r.path for r in StudyFolder(folder).finished_runs()), key=run_order)
+    models = StudyFolder(folder).models
+    if not runs:
+        raise VaelabError(f"{folder} is a study folder and {models} holds no finished run yet")
+    kinds = {}  # the first run of each model kind, as examples
+    for run in runs:
+        kinds.setdefault(run.name.split("-")[0], run)
+    examples = ", ".join(str(r) for r in list(kinds.values())[:3])
+    raise VaelabError(
+        f"{folder} is a study folder; evaluate one of its runs: {models}/<run>, "
+        f"e.g. {examples} ({len(runs)} finished runs in {models})"
+    )
+
+
+# every shipped preset, as the package holds them
+PRESET_HELP = f"A shipped preset ({', '.join(preset_names())}) or a TOML file."
+
+
 @app.command()
 def study(
-    preset: Annotated[
-        str, typer.Option("--preset", help="quick, long, paper, tiny, or a TOML file.")
-    ] = "quick",
+    preset: Annotated[str, typer.Option("--preset", help=PRESET_HELP)] = "article",
     out: Annotated[
         Path,
         typer.Option("--out", callback=_expand, help="Study folder: models, figures, report."),

@@ -3,11 +3,17 @@
 A run folder (one model):
 
     config.json            the run's settings (written when training starts)
-    metrics.jsonl          one strict-JSON line per finished epoch
-    checkpoints/epoch-NNNNNN.{safetensors,json}   the newest few, for resume
-    milestones/epoch-NNNNNN.{safetensors,json}    weights at epochs 1, 2, 4, ... and the last
+    metrics.jsonl          one strict-JSON line per finished epoch (and the last, if partial)
+    checkpoints/step-NNNNNNNNN.{safetensors,json}  the newest few, for resume
+    milestones/step-NNNNNNNNN.{safetensors,json}   weights at steps 250, 500, 1000, ... and
+                                                    the last
     model.safetensors, model.json                  the finished model and its record
     .vaelab.lock           the writer's lock (see `vaelab.core.lock`)
+
+Folders written before training was counted in steps name their checkpoints and milestones
+`epoch-NNNNNN` by the epoch they end; they still resume and read (epoch e is step
+e * steps per epoch). Such a folder resumed now holds both: every step-named file came after
+every epoch-named one.
 
 A study folder:
 
@@ -41,16 +47,40 @@ CHECKPOINT_DIR = "checkpoints"
 MILESTONE_DIR = "milestones"
 MODEL_FILE = "model.safetensors"
 MODEL_RECORD = "model.json"
-EPOCH_PREFIX = "epoch-"
+EPOCH_PREFIX = "epoch-"  # the files of folders from before steps
+STEP_PREFIX = "step-"
 
 
-def epoch_stem(epoch: int) -> str:
-    return f"{EPOCH_PREFIX}{epoch:06d}"
+def step_stem(step: int) -> str:
+    return f"{STEP_PREFIX}{step:09d}"
 
 
-def epoch_of(path: Path) -> int:
-    """The epoch in a checkpoint or milestone file's name."""
-    return int(path.stem.removeprefix(EPOCH_PREFIX))
+def position(path: Path, steps_per_epoch: int) -> int:
+    """The step a checkpoint or milestone file holds, by its name: `step-N` is step N,
+    `epoch-N` (a folder from before steps) is step N * steps_per_epoch."""
+    stem = Path(path).stem
+    if stem.startswith(STEP_PREFIX):
+        return int(stem.removeprefix(STEP_PREFIX))
+    return int(stem.removeprefix(EPOCH_PREFIX)) * steps_per_epoch
+
+
+def _order(path: Path) -> tuple[int, int]:
+    """Oldest first without knowing the steps per epoch: every step-named file of a folder
+    was written after every epoch-named one (by resuming from the newest of those)."""
+    stem = path.stem
+    if stem.startswith(STEP_PREFIX):
+        return 1, int(stem.removeprefix(STEP_PREFIX))
+    return 0, int(stem.removeprefix(EPOCH_PREFIX))
+
+
+def _records(folder: Path) -> list[Path]:
+    found = [*folder.glob(f"{EPOCH_PREFIX}*.json"), *folder.glob(f"{STEP_PREFIX}*.json")]
+    return sorted((p for p in found if _is_numbered(p)), key=_order)
+
+
+def _is_numbered(path: Path) -> bool:
+    number = path.stem.removeprefix(STEP_PREFIX).removeprefix(EPOCH_PREFIX)
+    return number.isdigit()
 
 
 @dataclass(frozen=True)
@@ -90,27 +120,27 @@ class RunFolder:
     def record(self) -> Path:
         return self.path / MODEL_RECORD
 
-    def checkpoint(self, epoch: int) -> Path:
+    def checkpoint(self, step: int) -> Path:
         """The checkpoint's JSON record; its tensors are `.with_suffix(".safetensors")`."""
-        return self.checkpoints / f"{epoch_stem(epoch)}.json"
+        return self.checkpoints / f"{step_stem(step)}.json"
 
-    def milestone(self, epoch: int) -> Path:
-        return self.milestones / f"{epoch_stem(epoch)}.json"
+    def milestone(self, step: int) -> Path:
+        return self.milestones / f"{step_stem(step)}.json"
 
     def checkpoint_records(self) -> list[Path]:
         """The checkpoints' JSON records by name, oldest first (unchecked)."""
-        return sorted(self.checkpoints.glob(f"{EPOCH_PREFIX}*.json"))
+        return _records(self.checkpoints)
 
     def milestone_records(self) -> list[Path]:
-        return sorted(self.milestones.glob(f"{EPOCH_PREFIX}*.json"))
+        return _records(self.milestones)
 
-    def checkpoint_epochs(self) -> list[int]:
-        return [epoch_of(p) for p in self.checkpoint_records()]
+    def checkpoint_steps(self, steps_per_epoch: int) -> list[int]:
+        return [position(p, steps_per_epoch) for p in self.checkpoint_records()]
 
-    def latest_epoch(self) -> int:
-        """The epoch of the newest checkpoint by name (0 if none), without reading it."""
-        epochs = self.checkpoint_epochs()
-        return epochs[-1] if epochs else 0
+    def latest_step(self, steps_per_epoch: int) -> int:
+        """The step of the newest checkpoint by name (0 if none), without reading it."""
+        steps = self.checkpoint_steps(steps_per_epoch)
+        return steps[-1] if steps else 0
 
     def is_run(self) -> bool:
         return self.config.exists()
@@ -227,6 +257,15 @@ def clear_temporaries(*folders: Path) -> list[Path]:
                     path.unlink()
                     removed.append(path)
     return removed
+
+
+def row_step(row: dict[str, Any], steps_per_epoch: int) -> int:
+    """The step a metrics row was logged at (a row from before steps: its epoch's end)."""
+    step = row.get("step")
+    if isinstance(step, int) and not isinstance(step, bool):
+        return step
+    epoch = row.get("epoch", 0)
+    return epoch * steps_per_epoch if isinstance(epoch, int) else 0
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

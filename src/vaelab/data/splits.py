@@ -14,7 +14,9 @@ def to_float(x_uint8: np.ndarray) -> np.ndarray:
     return np.asarray(x_uint8, dtype=np.float32) / np.float32(255.0)
 
 
-TRAIN_DRAW, TEST_DRAW = 0, 1  # offsets of data.seed: the fixed draws of binarised images
+# offsets of data.seed: the fixed draws of binarised images, and the choice of validation images
+TRAIN_DRAW, TEST_DRAW, VALIDATION_DRAW, VALIDATION_CHOICE = 0, 1, 2, 3
+DRAWS = {"train": TRAIN_DRAW, "test": TEST_DRAW, "validation": VALIDATION_DRAW}
 
 
 def binarized(x_uint8: np.ndarray, seed: int) -> np.ndarray:
@@ -26,11 +28,11 @@ def binarized(x_uint8: np.ndarray, seed: int) -> np.ndarray:
 
 
 def pixels(x_uint8: np.ndarray, binarize: str, seed: int, split: str) -> np.ndarray:
-    """The images as a run sees them: grey levels, or a fixed binary draw (the test split
-    always, the training split when binarize is static)."""
+    """The images as a run sees them: grey levels, or a fixed binary draw (the test and
+    validation splits always, the training split when binarize is static)."""
     if binarize == "none" or (split == "train" and binarize == "dynamic"):
         return x_uint8
-    return binarized(x_uint8, seed + (TRAIN_DRAW if split == "train" else TEST_DRAW))
+    return binarized(x_uint8, seed + DRAWS[split])
 
 
 def test_subset(y_test: np.ndarray, n: int | None, seed: int) -> np.ndarray:
@@ -47,6 +49,20 @@ def test_subset(y_test: np.ndarray, n: int | None, seed: int) -> np.ndarray:
 
 
 test_subset.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def validation_split(y_train: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted indices of the training images to train on and of the `n` held out for
+    validation: a seeded, class-balanced choice (`labelled_mask` with seed + VALIDATION_CHOICE),
+    so the validation set is the same for every run seed."""
+    if n == 0:
+        return np.arange(len(y_train)), np.arange(0)
+    if n >= len(y_train):
+        raise VaelabError(
+            f"data.validation ({n}) must leave some of the {len(y_train)} training images"
+        )
+    held = labelled_mask(y_train, n, seed + VALIDATION_CHOICE)
+    return np.flatnonzero(~held), np.flatnonzero(held)
 
 
 def labelled_mask(y_train: np.ndarray, n_labelled: int, seed: int) -> np.ndarray:

@@ -13,7 +13,13 @@ from vaelab.core.config import RunConfig
 from vaelab.core.device import resolve_device, same_device
 from vaelab.core.errors import VaelabError
 from vaelab.data.mnist import MNIST
-from vaelab.data.splits import pixels, semi_supervised_labels, test_subset, to_float
+from vaelab.data.splits import (
+    pixels,
+    semi_supervised_labels,
+    test_subset,
+    to_float,
+    validation_split,
+)
 
 
 @dataclass(frozen=True)
@@ -26,30 +32,79 @@ class TensorData:
     y_test: Tensor  # (M,) int64, always the true labels
     sha256: str = ""  # content fingerprint of the MNIST these came from ("" unknown)
     source: str = ""  # where that MNIST came from
+    # the validation images held out of training (data.validation), (V, 784), and their labels
+    x_val: Tensor | None = None
+    y_val: Tensor | None = None  # (V,) int64
 
     @classmethod
     def from_mnist(
         cls, mnist: MNIST, cfg: RunConfig, device: torch.device | str | None = None
     ) -> TensorData:
         """The run's split of `mnist`, on `device` (None: the device `cfg.train.device` names)."""
-        d = cfg.data
-        device = resolve_device(cfg.train.device) if device is None else device
-        n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
-        y_train = mnist.y_train[:n].astype(np.int64)
-        if cfg.model.kind in ("cvae", "m2"):  # the models that see labels
-            label_seed = cfg.train.seed if d.label_seed is None else d.label_seed
-            y_train = semi_supervised_labels(y_train, min(d.n_labelled, n), label_seed)
-        test = test_subset(mnist.y_test, d.test_size, d.seed)
-        x_train = pixels(mnist.x_train[:n], d.binarize, d.seed, "train")
-        x_test = pixels(mnist.x_test[test], d.binarize, d.seed, "test")
-        return cls(
-            x_train=torch.from_numpy(to_float(x_train)).to(device),
-            y_train=torch.from_numpy(y_train).to(device),
-            x_test=torch.from_numpy(to_float(x_test)).to(device),
-            y_test=torch.from_numpy(mnist.y_test[test].astype(np.int64)).to(device),
-            sha256=mnist.sha256,
-            source=mnist.source,
-        )
+        return _split(mnist, cfg, resolve_device(cfg.train.device) if device is None else device)
+
+
+@dataclass(frozen=True)
+class TrainingSplit:
+    """Which of the first N training images a run trains on, which it holds out for
+    validation, and the labels it sees (-1 withheld) of those it trains on."""
+
+    train: np.ndarray  # sorted indices into MNIST's training images
+    validation: np.ndarray  # sorted indices, disjoint from `train`
+    y_train: np.ndarray  # (len(train),) int64, -1 where the label is withheld
+
+
+def training_split(y_all: np.ndarray, cfg: RunConfig) -> TrainingSplit:
+    """The validation images (seeded by data.seed, the same for every run seed), and among the
+    rest the labelled ones (seeded by data.label_seed or the run seed) for the CVAE and M2."""
+    d = cfg.data
+    n = len(y_all) if d.train_size is None else min(d.train_size, len(y_all))
+    train, held = validation_split(y_all[:n], d.validation, d.seed)
+    y_train = y_all[train].astype(np.int64)
+    if cfg.model.kind in ("cvae", "m2"):  # the models that see labels
+        if d.validation and d.n_labelled > len(train):
+            raise VaelabError(
+                f"data.validation ({d.validation}) leaves {len(train)} training images, fewer "
+                f"than the {d.n_labelled} labelled images asked for (data.n_labelled)"
+            )
+        label_seed = cfg.train.seed if d.label_seed is None else d.label_seed
+        y_train = semi_supervised_labels(y_train, min(d.n_labelled, len(train)), label_seed)
+    return TrainingSplit(train, held, y_train)
+
+
+def _split(
+    mnist: MNIST, cfg: RunConfig, device: torch.device | str, compact: Tensor | None = None
+) -> TensorData:
+    """`TensorData.from_mnist`; with `compact` (MNIST's training images as uint8 on `device`),
+    the training images stay uint8, sliced from it where they can be."""
+    d = cfg.data
+    split = training_split(mnist.y_train, cfg)
+    first = mnist.x_train[: len(split.train) + len(split.validation)]
+    test = test_subset(mnist.y_test, d.test_size, d.seed)
+    if compact is None:
+        x_train = torch.from_numpy(to_float(pixels(first, d.binarize, d.seed, "train")))
+    elif d.binarize == "static":  # its own fixed draw, not the shared grey images
+        x_train = torch.from_numpy(pixels(first, "static", d.seed, "train"))
+    else:
+        x_train = compact[: len(first)]  # a view: one copy for every run
+    if len(split.validation):
+        x_train = x_train.to(device).index_select(0, torch.from_numpy(split.train).to(device))
+    x_val = y_val = None
+    if len(split.validation):
+        held = pixels(mnist.x_train[split.validation], d.binarize, d.seed, "validation")
+        x_val = torch.from_numpy(to_float(held)).to(device)
+        y_val = torch.from_numpy(mnist.y_train[split.validation].astype(np.int64)).to(device)
+    x_test = pixels(mnist.x_test[test], d.binarize, d.seed, "test")
+    return TensorData(
+        x_train=x_train.to(device),
+        y_train=torch.from_numpy(split.y_train).to(device),
+        x_test=torch.from_numpy(to_float(x_test)).to(device),
+        y_test=torch.from_numpy(mnist.y_test[test].astype(np.int64)).to(device),
+        sha256=mnist.sha256,
+        source=mnist.source,
+        x_val=x_val,
+        y_val=y_val,
+    )
 
 
 def with_data(cfg: RunConfig, data: TensorData) -> RunConfig:
@@ -87,13 +142,8 @@ def compact_data(
     """`TensorData.from_mnist` with the training images left as uint8, converted per batch.
 
     A quarter of the memory, and one copy for every run: `images` (all of MNIST's training
-    images on `device`, uint8) is sliced, not copied; without it the array is viewed in place.
+    images on `device`, uint8) is sliced, not copied (but where a validation split leaves
+    gaps); without it the array is viewed in place.
     """
-    data = TensorData.from_mnist(dataclasses.replace(mnist, x_train=mnist.x_train[:0]), cfg, device)
-    n = len(data.y_train)
-    if cfg.data.binarize == "static":  # its own fixed draw, not the shared grey images
-        images = torch.from_numpy(pixels(mnist.x_train[:n], "static", cfg.data.seed, "train"))
-        images = images.to(device)
-    elif images is None:
-        images = torch.from_numpy(mnist.x_train).to(device)
-    return dataclasses.replace(data, x_train=images[:n])
+    images = torch.from_numpy(mnist.x_train).to(device) if images is None else images
+    return _split(mnist, cfg, device, compact=images)

@@ -8,28 +8,23 @@ images (or of the walks' image pairs). The resamples depend only on how many ima
 are and on a fixed seed, never on the run seed, so every model of every seed is measured on
 the same resamples: the difference of two estimates' replicates is a paired bootstrap of
 their difference, and the same resample serves every seed (the seeds share their test images,
-so their test-set noise is shared too). `pool` then resamples the seeds as well (a two-way
-bootstrap of seeds x test images) for the effect's interval. docs/statistics.md states the
-method, its assumptions and what three seeds can show.
+so their test-set noise is shared too). `vaelab.evaluation.inference` pools the seeds into an
+interval; docs/statistics.md states the method, its assumptions and what few seeds can show.
 """
 
 from __future__ import annotations
 
 import functools
-import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-ALPHA = 0.05  # 1 - the joint coverage of one claim's intervals
-DRAWS = 200  # bootstrap replicates kept per estimate (per seed)
+DRAWS = 200  # bootstrap replicates kept per estimate (per seed): enough for a variance
 RESAMPLE_SEED = 20180106  # the article's date: the one seed of every test-image resample
-POOL_DRAWS = 4000  # draws of the two-way bootstrap that pools the seeds
 DIGITS = 6  # significant digits kept of each replicate in results.json
 
-Estimate = dict[str, Any]  # {"value": float, "boot": [DRAWS floats]}
+Estimate = dict[str, Any]  # {"value": float, "boot": [DRAWS floats], "items": int}
 
 
 # --- summaries over seeds, for tables -------------------------------------------------------
@@ -120,8 +115,13 @@ def _rounded(values: np.ndarray) -> list[float]:
     return [float(f"{v:.{DIGITS}g}") for v in np.asarray(values, dtype=np.float64)]
 
 
-def estimate(value: float, boot: np.ndarray) -> Estimate:
-    return {"value": float(value), "boot": _rounded(boot)}
+def estimate(value: float, boot: np.ndarray, items: int | None = None) -> Estimate:
+    """A measure's value, its values on the resamples and how many items (images, walks) it
+    was measured on (the inference needs it for the resample variance's own precision)."""
+    found: Estimate = {"value": float(value), "boot": _rounded(boot)}
+    if items is not None:
+        found["items"] = int(items)
+    return found
 
 
 def mean_estimate(values: Sequence[float] | np.ndarray, draws: int = DRAWS) -> Estimate:
@@ -130,7 +130,7 @@ def mean_estimate(values: Sequence[float] | np.ndarray, draws: int = DRAWS) -> E
     if array.ndim != 1 or not array.size:
         raise ValueError("a mean estimate needs a non-empty 1-D array of values")
     boot = resample_counts(array.size, draws).astype(np.float64) @ array / array.size
-    return estimate(float(array.mean()), boot)
+    return estimate(float(array.mean()), boot, array.size)
 
 
 def statistic_estimate(
@@ -139,7 +139,7 @@ def statistic_estimate(
     """Any statistic of n items: `statistic(index)` takes (m, k) item indices (a batch of m
     resamples of k items each) and returns the m values; the first is the full sample."""
     full = statistic(np.arange(n)[None, :])
-    return estimate(float(full[0]), statistic(np.asarray(resamples(n, draws))))
+    return estimate(float(full[0]), statistic(np.asarray(resamples(n, draws))), n)
 
 
 def is_estimate(value: Any) -> bool:
@@ -149,56 +149,8 @@ def is_estimate(value: Any) -> bool:
 def difference(a: Estimate, b: Estimate) -> Estimate:
     """a - b, replicate by replicate: paired, since both come from the same resamples."""
     boot = np.asarray(a["boot"]) - np.asarray(b["boot"])
-    return {"value": a["value"] - b["value"], "boot": boot.tolist()}
-
-
-# --- pooling the seeds ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Pooled:
-    value: float  # the mean over seeds of each seed's value
-    low: float  # the interval at the level asked for
-    high: float
-    seeds: int  # how many seeds measured it
-
-
-def pool(per_seed: Sequence[Estimate], level: float, key: str = "") -> Pooled:
-    """The mean effect over seeds and its two-way bootstrap interval.
-
-    Each of `POOL_DRAWS` draws picks len(per_seed) seeds with replacement and one test-image
-    resample (one replicate index, the same for every seed picked, since the seeds share the
-    test images), and averages those seeds' replicates; the interval is the percentile
-    interval of the draws. `key` seeds the draws (a comparison's name), so it is reproducible.
-    """
-    values = np.asarray([e["value"] for e in per_seed], dtype=np.float64)
-    boots = np.asarray([e["boot"] for e in per_seed], dtype=np.float64)  # (S, B)
-    s, b = boots.shape
-    rng = np.random.default_rng([RESAMPLE_SEED, zlib.crc32(key.encode())])
-    picked = rng.integers(0, s, size=(POOL_DRAWS, s))
-    column = rng.integers(0, b, size=(POOL_DRAWS, 1))
-    draws = boots[picked, column].mean(axis=1)
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(draws, [tail, 100 - tail])
-    return Pooled(float(values.mean()), float(low), float(high), s)
-
-
-def seed_interval(one: Estimate, level: float) -> tuple[float, float]:
-    """One seed's own percentile interval (its test-image resamples only)."""
-    tail = 100 * (1 - level) / 2
-    low, high = np.percentile(np.asarray(one["boot"], dtype=np.float64), [tail, 100 - tail])
-    return float(low), float(high)
-
-
-SUPPORTS, CONTRADICTS, INCONCLUSIVE = "supports", "contradicts", "inconclusive"
-
-
-def outcome(low: float, high: float, expect: int) -> str:
-    """Which side of zero the interval lies on, read against the article's expected sign.
-
-    An interval that touches or straddles zero (a tie included) says nothing either way."""
-    if (low > 0 and expect > 0) or (high < 0 and expect < 0):
-        return SUPPORTS
-    if (high < 0 and expect > 0) or (low > 0 and expect < 0):
-        return CONTRADICTS
-    return INCONCLUSIVE
+    found: Estimate = {"value": a["value"] - b["value"], "boot": boot.tolist()}
+    items = [e["items"] for e in (a, b) if "items" in e]
+    if items:
+        found["items"] = min(items)
+    return found

@@ -44,7 +44,7 @@ def train_units(
     todo = [(c, Path(d)) for c, d in runs if not is_finished(Path(d), c)]
     if todo:
         executor, units, jobs = _plan(todo, mnist, out, device, console, options)
-        with StudyProgress(todo, console, jobs=jobs, units=units):
+        with StudyProgress(todo, console, jobs=jobs, units=units, n_train=len(mnist.y_train)):
             results = executor(units)
         failed = [r for r in results if "error" in r]
         if len(failed) == 1:  # its own line says what went wrong

@@ -2,8 +2,9 @@
 
 A study's progress comes from each run's metrics log, which every executor's workers append
 to once per epoch, so it shows the same bars whether its runs train here, in worker processes
-or on other machines that share the study folder; and a whole-study ETA from measured epochs.
-Nothing here imports torch: `vaelab status` reads a study's progress without it.
+or on other machines that share the study folder; and a whole-study ETA from measured steps.
+Progress is counted in optimizer steps, the training clock. Nothing here imports torch:
+`vaelab status` reads a study's progress without it.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from rich.progress import (
 )
 
 from vaelab.core.config import RunConfig
-from vaelab.core.folders import RunFolder
+from vaelab.core.folders import RunFolder, row_step
 from vaelab.core.util import format_duration
 from vaelab.training.reporter import PlainReporter
 
 if TYPE_CHECKING:
     from vaelab.execution.units import WorkUnit
 
+MNIST_TRAIN = 60000  # training images when the data at hand is not known (`vaelab status`)
 UPDATE_EVERY = 25  # steps between redraws of the running loss (reading it costs a sync on GPU)
 
 
@@ -59,13 +61,13 @@ class RichReporter:
         self.task: Any = None
         self._epoch = self._epochs = self._steps = self._total = 0
 
-    def start(self, cfg: RunConfig, first_epoch: int, steps_per_epoch: int) -> None:
-        self._epoch, self._epochs = first_epoch, cfg.train.epochs
-        self._total = cfg.train.epochs * steps_per_epoch
+    def start(self, cfg: RunConfig, first_step: int, total: int, steps_per_epoch: int) -> None:
+        self._epoch, self._epochs = first_step // steps_per_epoch, -(-total // steps_per_epoch)
+        self._total = total
         self.task = self.progress.add_task(
             f"{self.label}{cfg.model.kind.upper()} z={cfg.model.latent}",
             total=self._total,
-            completed=first_epoch * steps_per_epoch,
+            completed=first_step,
             status=self._status(),
         )
 
@@ -73,14 +75,17 @@ class RichReporter:
         self._steps += 1
         if self._steps % UPDATE_EVERY == 0:
             self.progress.update(
-                self.task, advance=UPDATE_EVERY, status=self._status(f"loss {running_loss():.2f}")
+                self.task, advance=UPDATE_EVERY, status=self._status(f"loss {running_loss():.4g}")
             )
 
     def epoch(self, metrics: dict[str, Any]) -> None:
-        self.progress.update(self.task, advance=self._steps % UPDATE_EVERY)
         self._epoch, self._steps = metrics["epoch"], 0
-        test = f" test {metrics['test_loss']:.2f}" if "test_loss" in metrics else ""
-        self.progress.update(self.task, status=self._status(f"loss {metrics['loss']:.2f}{test}"))
+        test = f" test {metrics['test_loss']:.4g}" if "test_loss" in metrics else ""
+        self.progress.update(
+            self.task,
+            completed=metrics["step"],
+            status=self._status(f"loss {metrics['loss']:.4g}{test}"),
+        )
 
     def finish(self) -> None:
         self.progress.update(self.task, completed=self._total)
@@ -123,10 +128,10 @@ class Reporting:
 
 
 def study_eta(states: Sequence[tuple[int, int, float | None]], jobs: int) -> float | None:
-    """Seconds left for runs given as (epochs done, epochs in all, seconds per epoch or None).
+    """Seconds left for runs given as (steps done, steps in all, seconds per step or None).
 
     A run not yet measured is costed at the mean of the measured ones. `jobs` runs train at
-    once, and no run can finish sooner than its own remaining epochs allow.
+    once, and no run can finish sooner than its own remaining steps allow.
     """
     known = [s for _, _, s in states if s is not None]
     if not known:
@@ -142,7 +147,7 @@ def study_eta(states: Sequence[tuple[int, int, float | None]], jobs: int) -> flo
 def _by_unit(
     states: Sequence[tuple[int, int, float | None]], unit_of: Sequence[int]
 ) -> list[tuple[int, int, float | None]]:
-    """One state per unit: its slowest member's epochs, at the unit's seconds per epoch."""
+    """One state per unit: its slowest member's steps, at the unit's seconds per step."""
     units: dict[int, tuple[int, int, float | None]] = {}
     for (done, total, seconds), unit in zip(states, unit_of, strict=True):
         if unit not in units:
@@ -159,12 +164,19 @@ def _eta(seconds: float | None) -> str:
     return f"ETA {format_duration(seconds) if seconds > 0.5 else '0m00s'}"
 
 
-def read_progress(run_dir: Path) -> tuple[int, float | None, dict[str, Any]]:
-    """(epochs logged, mean seconds per epoch, the last row) from a run's metrics log."""
+def run_length(cfg: RunConfig, n_train: int = MNIST_TRAIN) -> tuple[int, int]:
+    """(steps in all, steps per epoch) of a run on `n_train` available training images."""
+    n = cfg.data.train_images(n_train)
+    return cfg.train.total_steps(n), cfg.train.steps_per_epoch(n)
+
+
+def read_progress(run_dir: Path, steps_per_epoch: int) -> tuple[int, float | None, dict[str, Any]]:
+    """(steps logged, mean seconds per step, the last row) from a run's metrics log."""
     rows = RunFolder(run_dir).read_metrics()  # a line being written is left out
+    done = row_step(rows[-1], steps_per_epoch) if rows else 0
     seconds = [r["seconds"] for r in rows if isinstance(r.get("seconds"), int | float)]
-    mean = sum(seconds) / len(seconds) if seconds else None
-    return (rows[-1].get("epoch", 0) if rows else 0), mean, (rows[-1] if rows else {})
+    mean = sum(seconds) / done if seconds and done else None
+    return done, mean, (rows[-1] if rows else {})
 
 
 class StudyProgress:
@@ -177,9 +189,11 @@ class StudyProgress:
         *,
         jobs: int,
         units: Sequence[WorkUnit] = (),
+        n_train: int = MNIST_TRAIN,
     ) -> None:
         self.runs = list(runs)
         self.jobs = jobs
+        self.lengths = [run_length(cfg, n_train) for cfg, _ in self.runs]  # (total, per epoch)
         # the runs of one unit train together: their epochs cost the unit's time once
         unit_of = {Path(m.run_dir): i for i, u in enumerate(units) for m in u.members}
         self.unit_of = [unit_of.get(Path(d), len(units) + j) for j, (_, d) in enumerate(runs)]
@@ -201,12 +215,12 @@ class StudyProgress:
 
     def __enter__(self) -> StudyProgress:
         n = len(self.runs)
-        total = sum(c.train.epochs for c, _ in self.runs)
+        total = sum(steps for steps, _ in self.lengths)
         self._study = self.progress.add_task("study", total=total, status="")
-        for i, (cfg, _) in enumerate(self.runs, start=1):
+        for i, ((cfg, _), (steps, _)) in enumerate(zip(self.runs, self.lengths, strict=True), 1):
             m = cfg.model
             label = f"[{i}/{n}] {m.kind.upper()} z={m.latent} seed {cfg.train.seed}"
-            self._tasks.append(self.progress.add_task(label, total=cfg.train.epochs, status=""))
+            self._tasks.append(self.progress.add_task(label, total=steps, status=""))
         if not self.plain:
             self.progress.start()
         self._thread.start()
@@ -225,12 +239,14 @@ class StudyProgress:
 
     def update(self) -> None:
         states = []
-        for task, (cfg, run_dir) in zip(self._tasks, self.runs, strict=True):
-            done, seconds, last = read_progress(run_dir)
-            states.append((done, cfg.train.epochs, seconds))
-            status = f"loss {last['loss']:.2f}" if isinstance(last.get("loss"), float) else ""
+        for task, (_, run_dir), (steps, per) in zip(
+            self._tasks, self.runs, self.lengths, strict=True
+        ):
+            done, seconds, last = read_progress(run_dir, per)
+            states.append((done, steps, seconds))
+            status = f"loss {last['loss']:.4g}" if isinstance(last.get("loss"), float) else ""
             if isinstance(last.get("test_loss"), float):
-                status += f" test {last['test_loss']:.2f}"
+                status += f" test {last['test_loss']:.4g}"
             self.progress.update(task, completed=done, status=status)
         done_all = sum(d for d, _, _ in states)
         eta = _eta(study_eta(_by_unit(states, self.unit_of), self.jobs))
@@ -243,6 +259,7 @@ class StudyProgress:
         for i, (task, (done, total, _)) in enumerate(zip(self._tasks, states, strict=True)):
             if done > self._printed[i]:
                 self._printed[i] = done
-                t = self.progress.tasks[task]
-                line = f"{t.description}: epoch {done}/{total} {t.fields['status']}; study {eta}"
+                t, per = self.progress.tasks[task], self.lengths[i][1]
+                where = f"step {done}/{total} (epoch {-(-done // per)}/{-(-total // per)})"
+                line = f"{t.description}: {where} {t.fields['status']}; study {eta}"
                 self.console.print(line, soft_wrap=True, markup=False, highlight=False)

@@ -12,21 +12,27 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from vaelab.core.config import KINDS, RunConfig, from_dict
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import LOCK_FILE, RunFolder, StudyFolder
 from vaelab.core.util import format_duration
-from vaelab.execution.progress import read_progress
+from vaelab.execution.progress import read_progress, run_length
 
 
 @dataclass(frozen=True)
 class RunStatus:
     name: str  # e.g. "vae z=16 s0"
-    epochs_done: int
-    epochs: int
+    steps_done: int
+    steps: int
+    steps_per_epoch: int
     train_loss: float | None
     test_loss: float | None
-    seconds_left: float | None  # at the measured seconds per epoch
+    seconds_left: float | None  # at the measured seconds per step
     state: str  # "finished", "training (pid N)", "stopped" or "not started"
+
+    @property
+    def epochs_done(self) -> float:
+        return self.steps_done / self.steps_per_epoch
 
 
 def run_dirs(folder: Path) -> list[Path]:
@@ -41,17 +47,34 @@ def run_dirs(folder: Path) -> list[Path]:
     return runs
 
 
-def run_status(run_dir: Path) -> RunStatus:
+def run_order(run_dir: Path) -> tuple[int, int, int, str]:
+    """How runs sort: by model kind in the study's order, then by z and seed as numbers
+    (z = 16 after z = 2), then by folder name; a folder without a readable config last."""
     try:
         cfg = json.loads(RunFolder(run_dir).config.read_text())
-        kind, z = cfg["model"]["kind"], cfg["model"]["latent"]
-        epochs, seed = int(cfg["train"]["epochs"]), cfg["train"]["seed"]
+        kind, z, seed = cfg["model"]["kind"], int(cfg["model"]["latent"]), int(cfg["train"]["seed"])
     except (OSError, ValueError, KeyError, TypeError):
+        return (len(KINDS) + 1, 0, 0, Path(run_dir).name)
+    rank = KINDS.index(kind) if kind in KINDS else len(KINDS)
+    return (rank, z, seed, Path(run_dir).name)
+
+
+def run_status(run_dir: Path) -> RunStatus:
+    """A run's steps done of its steps in all, last losses and state."""
+    try:
+        raw = json.loads(RunFolder(run_dir).config.read_text())
+        kind, z, seed = raw["model"]["kind"], raw["model"]["latent"], raw["train"]["seed"]
+        cfg = from_dict(RunConfig, raw)
+    except (OSError, ValueError, KeyError, TypeError, VaelabError):
         raise VaelabError(f"{RunFolder(run_dir).config} is not a vaelab run config") from None
-    done, seconds, last = read_progress(run_dir)
-    tests = [r for r in RunFolder(run_dir).read_metrics() if _is_number(r.get("test_loss"))]
+    rows = RunFolder(run_dir).read_metrics()
+    per = _steps_per_epoch(cfg, rows)
+    t = cfg.train
+    steps = t.epochs * per if t.epochs is not None else t.total_steps(1)
+    done, seconds, last = read_progress(run_dir, per)
+    tests = [r for r in rows if _is_number(r.get("test_loss"))]
     holder = holder_pid(run_dir)
-    if RunFolder(run_dir).has_model() and done >= epochs:
+    if RunFolder(run_dir).has_model() and done >= steps:
         state = "finished"
     elif holder is not None:
         state = f"training (pid {holder})"
@@ -59,13 +82,24 @@ def run_status(run_dir: Path) -> RunStatus:
         state = "stopped" if done else "not started"
     return RunStatus(
         name=f"{kind} z={z} s{seed}",
-        epochs_done=done,
-        epochs=epochs,
+        steps_done=done,
+        steps=steps,
+        steps_per_epoch=per,
         train_loss=last.get("loss") if isinstance(last.get("loss"), int | float) else None,
         test_loss=tests[-1]["test_loss"] if tests else None,
-        seconds_left=None if seconds is None else (epochs - done) * seconds,
+        seconds_left=None if seconds is None else (steps - done) * seconds,
         state=state,
     )
+
+
+def _steps_per_epoch(cfg: RunConfig, rows: list[dict]) -> int:
+    """From the log where it tells (the first epoch's row, whole unless a run in steps ended
+    within it), else counted on the run's data.train_size or MNIST's 60,000 images."""
+    first = rows[0] if rows else {}
+    whole = cfg.train.epochs is not None or len(rows) > 1
+    if _is_number(first.get("step")) and first.get("epoch") == 1 and whole and first["step"] > 0:
+        return int(first["step"])
+    return run_length(cfg)[1]
 
 
 def _is_number(value: object) -> bool:
@@ -103,12 +137,14 @@ def _alive(pid: int) -> bool:
 
 
 def format_table(rows: list[RunStatus]) -> str:
-    """A plain table that fits in 80 columns."""
-    lines = [f"{'model':<16} {'epochs':>11} {'train':>8} {'test':>8} {'left':>7}  state"]
+    """A plain table that fits in 80 columns: steps done of all, and the epochs they make."""
+    head = f"{'model':<16} {'steps':>13} {'epochs':>6} {'train':>8} {'test':>8} {'left':>7}  state"
+    lines = [head]
     for r in rows:
         lines.append(
-            f"{r.name:<16} {f'{r.epochs_done}/{r.epochs}':>11} {_num(r.train_loss):>8} "
-            f"{_num(r.test_loss):>8} {format_duration(r.seconds_left):>7}  {r.state}"
+            f"{r.name:<16} {f'{r.steps_done}/{r.steps}':>13} {r.epochs_done:>6.3g} "
+            f"{_num(r.train_loss):>8} {_num(r.test_loss):>8} "
+            f"{format_duration(r.seconds_left):>7}  {r.state}"
         )
     done = sum(r.state == "finished" for r in rows)
     lines.append(f"{done} of {len(rows)} models finished")
@@ -116,12 +152,12 @@ def format_table(rows: list[RunStatus]) -> str:
 
 
 def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
+    return "-" if value is None else f"{value:.4g}"
 
 
 def study_status(folder: Path) -> str:
     """The table for a study or run folder, with who holds the study folder itself."""
-    rows = [run_status(d) for d in run_dirs(folder)]
+    rows = [run_status(d) for d in sorted(run_dirs(folder), key=run_order)]
     text = format_table(rows)
     holder = holder_pid(folder) if not RunFolder(folder).is_run() else None
     if holder is not None:

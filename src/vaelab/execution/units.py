@@ -86,7 +86,7 @@ def data_fingerprint(mnist: MNIST) -> str:
 
 def unit_key(cfg: RunConfig) -> tuple[Any, ...]:
     """Runs with equal keys train as one stacked computation; the latent size may differ."""
-    return (*stack_key(cfg), cfg.data.train_size, cfg.train.seed)
+    return (*stack_key(cfg), cfg.data.train_size, cfg.data.validation, cfg.train.seed)
 
 
 def make_units(
@@ -143,7 +143,11 @@ def run_unit(unit: WorkUnit, *, mnist: MNIST | None = None, attempt: int = 1) ->
             f"{socket.gethostname()} has fingerprint {found[:12]}, expected "
             f"{unit.data_sha256[:12]}; give every node the same MNIST"
         )
-    first_epochs = [RunFolder(m.run_dir).latest_epoch() for m in unit.members]
+    first_steps = []
+    for m in unit.members:
+        cfg = m.run_config()
+        n = cfg.data.train_images(len(mnist.y_train))
+        first_steps.append(RunFolder(m.run_dir).latest_step(cfg.train.steps_per_epoch(n)))
     _train_members(unit, mnist, torch.device(unit.device))
     return {
         "unit": unit.name,
@@ -153,8 +157,8 @@ def run_unit(unit: WorkUnit, *, mnist: MNIST | None = None, attempt: int = 1) ->
         "threads": torch.get_num_threads(),
         "seconds": time.perf_counter() - started,
         "members": [
-            {"run_dir": m.run_dir, "first_epoch": first, "model_sha256": _model_sha(m.run_dir)}
-            for m, first in zip(unit.members, first_epochs, strict=True)
+            {"run_dir": m.run_dir, "first_step": first, "model_sha256": _model_sha(m.run_dir)}
+            for m, first in zip(unit.members, first_steps, strict=True)
         ],
     }
 

@@ -4,16 +4,18 @@ An experiment is a module with one function of one signature (`Experiment`):
 `run(models, data, cfg, out_dir, judge=None) -> ExperimentResult`. It reads trained models,
 computes its numbers, saves its figures under `out_dir`, reads images with the digit
 classifier `judge` where it needs one, and knows nothing about training, seeds or the other
-experiments.
+experiments. `out_dir=None` asks for the numbers the claims read and nothing else (no
+figures, no measure only the tables show): the claims at milestone steps, on training
+images and with the AE trained the other way are judged on such numbers. `figures=False`
+(keyword) asks for every number and no figure: every seed's but the first's.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import matplotlib
 
@@ -41,6 +43,7 @@ class StudyData:
     y_test: torch.Tensor  # (M,) int64, true labels
     x_train: torch.Tensor  # (N, 784), for the digit classifier
     y_train: torch.Tensor  # (N,) int64, true labels
+    test_index: np.ndarray | None = None  # (M,) each test image's index in MNIST's test set
 
 
 @dataclass(frozen=True)
@@ -119,9 +122,17 @@ def display_name(name: str) -> str:
     return f"{kind.upper()} {mode}".strip()
 
 
-Experiment = Callable[
-    [Models, StudyData, ExperimentConfig, Path, DigitClassifier | None], "ExperimentResult"
-]
+class Experiment(Protocol):
+    def __call__(
+        self,
+        models: Models,
+        data: StudyData,
+        cfg: ExperimentConfig,
+        out_dir: Path | None,
+        judge: DigitClassifier | None = None,
+        *,
+        figures: bool = True,
+    ) -> ExperimentResult: ...
 
 
 def needs_judge(judge: DigitClassifier | None, experiment: str) -> DigitClassifier:

@@ -6,7 +6,9 @@ digit classifier reads every frame, so the digits passed and the number of chang
 measured, on the article's walk (the first test image of each digit, saved as an animated GIF
 and as a strip of frames with their readings) and on `walk_pairs` seeded pairs of test images
 of the two digits, the same pairs at every z and in every seed, so one walk's accident does not
-decide the claim.
+decide the claim. The notebook's own two walks, between training images 3 -> 1 and 7 -> 15 of
+the standard order (`experiments.article_walks`), are drawn and read as well, beside the
+seeded walks and never judged.
 """
 
 from __future__ import annotations
@@ -212,13 +214,19 @@ def _walk_figures(
     a: int,
     b: int,
     z: int,
+    article: tuple[int, int] | None = None,
 ) -> list[Figure]:
-    """Save one walk's GIF and strip; return both with captions saying what to look at."""
-    stem = f"walk_{a}to{b}_z{z}"
+    """Save one walk's GIF and strip; return both with captions saying what to look at.
+    `article`: the notebook's walk between these two training images."""
+    stem = (
+        f"walk_{a}to{b}_z{z}" if article is None else f"walk_train{article[0]}to{article[1]}_z{z}"
+    )
     gif_path = f"figures/{stem}.gif"
     save_gif(frames, Path(out_dir) / gif_path)
-    path_text = " -> ".join(str(d) for d in numbers["path"])
-    title = f"VAE z={z}: {a} to {b}"
+    path_text = " → ".join(str(d) for d in numbers["path"])
+    title = f"VAE z={z}: {a} → {b}"
+    if article is not None:
+        title = f"VAE z={z}: the article's walk, training images {article[0]} → {article[1]}"
     strip = strip_figure(frames, numbers["readings"], f"{title} (classifier reads {path_text})")
     png_path = save_figure(strip, Path(out_dir), f"{stem}.png")
     gif_caption = (
@@ -236,18 +244,54 @@ def _walk_figures(
     ]
 
 
+def article_walks(
+    models: Models,
+    data: StudyData,
+    cfg: ExperimentConfig,
+    classifier: DigitClassifier,
+    out_dir: Path | None,
+) -> tuple[dict[str, Any], list[Figure]]:
+    """The notebook's own walks between training images (`cfg.article_walks`), with the VAE
+    at each z of `cfg.recon_latents`: {"3to1": {"images", "digits", "walks": {z: walk}}},
+    drawn into `out_dir` when there is one. A pair beyond the training images at hand is
+    left out."""
+    numbers: dict[str, Any] = {}
+    figures: list[Figure] = []
+    for i0, i1 in cfg.article_walks:
+        if max(i0, i1) >= len(data.x_train):
+            continue
+        a, b = int(data.y_train[i0]), int(data.y_train[i1])
+        entry: dict[str, Any] = {"images": [i0, i1], "digits": [a, b], "walks": {}}
+        for z in cfg.recon_latents:
+            model = models.get((WALK_KIND, z))
+            if model is None:
+                continue
+            frames = latent_walk(model, data.x_train[i0], data.x_train[i1], cfg.walk_steps)
+            walk = walk_numbers(classifier.predict(frames).tolist())
+            entry["walks"][str(z)] = walk
+            if out_dir is not None:
+                figures += _walk_figures(frames, walk, out_dir, a, b, z, article=(i0, i1))
+        numbers[f"{i0}to{i1}"] = entry
+    return numbers, figures
+
+
 def run(
     models: Models,
     data: StudyData,
     cfg: ExperimentConfig,
-    out_dir: Path,
+    out_dir: Path | None,
     judge: DigitClassifier | None = None,
+    *,
+    figures: bool = True,
 ) -> ExperimentResult:
-    """Walk every pair in `cfg.walks` with the VAE at each z in `cfg.recon_latents` it has.
+    """Walk every pair in `cfg.walks` with the VAE at each z in `cfg.recon_latents` it has,
+    and the article's own walks between training images (`article_walks`); GIFs and strips
+    only with `figures`.
 
     numbers: {"classifier": {"test_accuracy"}, "endpoints": {"1to0": {"start_index",
-    "end_index"}}, "walks": {"1to0": {"4": walk_numbers(...), ...}, ...}}; z keys are strings
-    so the dict is JSON-ready. Latent sizes without a trained VAE are skipped.
+    "end_index"}}, "walks": {"1to0": {"4": walk_numbers(...), ...}, ...}, "article_walks":
+    {...}}; z keys are strings so the dict is JSON-ready. Latent sizes without a trained VAE
+    are skipped. Without `out_dir`: no figures and no article walks (no claim reads them).
     """
     classifier = needs_judge(judge, "interpolation")
     started = time.perf_counter()
@@ -260,7 +304,10 @@ def run(
         "others_passed": {},
         EVIDENCE: {"others": {}},
     }
-    figures: list[Figure] = []
+    draw = out_dir if figures else None
+    drawn: list[Figure] = []
+    if out_dir is not None:  # the article's own walks first: shown, never judged
+        numbers["article_walks"], drawn = article_walks(models, data, cfg, classifier, draw)
     for a, b in cfg.walks:
         key = f"{a}to{b}"
         i0, i1 = first_of_digit(data.y_test, a), first_of_digit(data.y_test, b)
@@ -275,11 +322,12 @@ def run(
             frames = latent_walk(model, data.x_test[i0], data.x_test[i1], cfg.walk_steps)
             walk = walk_numbers(classifier.predict(frames).tolist())
             numbers["walks"][key][str(z)] = walk
-            figures += _walk_figures(frames, walk, out_dir, a, b, z)
+            if draw is not None:
+                drawn += _walk_figures(frames, walk, draw, a, b, z)
             read = walk_readings(
                 model, data.x_test[starts], data.x_test[ends], cfg.walk_steps, classifier
             )
             others = others_passed(read, a, b)
             numbers["others_passed"][key][str(z)] = float(others.mean())
             numbers[EVIDENCE]["others"][key][str(z)] = mean_estimate(others)
-    return ExperimentResult(NAME, numbers, figures, time.perf_counter() - started)
+    return ExperimentResult(NAME, numbers, drawn, time.perf_counter() - started)

@@ -141,11 +141,13 @@ def run(
     models: Models,
     data: StudyData,
     cfg: ExperimentConfig,
-    out_dir: Path,
+    out_dir: Path | None,
     judge: DigitClassifier | None = None,
+    *,
+    figures: bool = True,
 ) -> ExperimentResult:
     """Scatter and measure the test latents of every model with latent size cfg.plot_latent
-    (`judge` is not used)."""
+    (`judge` is not used; the scatter only with `out_dir` and `figures`)."""
     start = time.perf_counter()
     latent = cfg.plot_latent
     entries = encode_entries(models, data.x_test, data.y_test, latent)
@@ -157,6 +159,9 @@ def run(
     measured = {name: measure_latents(z, labels, seed=cfg.seed) for name, z in entries.items()}
     stats = {name: m[0] for name, m in measured.items()}
     evidence = {key: {name: m[1][key] for name, m in measured.items()} for key in ("offset", "knn")}
+    numbers = {"latent": latent, "models": stats, EVIDENCE: evidence}
+    if out_dir is None or not figures:
+        return ExperimentResult("latent", numbers, seconds=time.perf_counter() - start)
     title = plot_title(latent)
     fig = scatter_figure(entries, labels, stats, title, seed=cfg.seed)
     path = save_figure(fig, out_dir, f"latent_z{latent}.png")
@@ -166,7 +171,7 @@ def run(
     )
     return ExperimentResult(
         name="latent",
-        numbers={"latent": latent, "models": stats, EVIDENCE: evidence},
+        numbers=numbers,
         figures=[Figure(path=path, title=title, caption=caption)],
         seconds=time.perf_counter() - start,
     )

@@ -85,8 +85,9 @@ def measure_mode(
 ) -> dict[str, Any]:
     """NLL, MSE and the classifier's readings of one model's reconstructions in one mode.
 
-    Under "evidence": the NLL over the test images and the share of test 4s read as 9 over
-    the test 4s, as estimates with their test-image resamples (`stats.mean_estimate`)."""
+    Under "evidence", as estimates with their test-image resamples (`mean_estimate`): the
+    NLL and the share of reconstructions read as another digit than the image's, over the
+    test images, and the share of test 4s read as 9, over the test 4s."""
     x, y = data.x_test, data.y_test
     nll, mse = per_image_error(model, x, labels)
     result: dict[str, Any] = {"nll": float(nll.mean()), "mse": float(mse.mean())}
@@ -97,7 +98,10 @@ def measure_mode(
     result["fours_read_as_nine"] = float(np.mean(read[fours] == 9)) if fours.any() else None
     if given is not None:  # a wrong label: how often the reconstruction follows it
         result["read_as_given_label"] = float(np.mean(read == given.numpy()))
-    evidence = {"nll": mean_estimate(nll.numpy())}
+    evidence = {
+        "nll": mean_estimate(nll.numpy()),
+        "misread": mean_estimate((read != truth).astype(np.float64)),
+    }
     if fours.any():
         evidence["fours_as_nine"] = mean_estimate((read[fours] == 9).astype(np.float64))
     result[EVIDENCE] = evidence
@@ -122,14 +126,17 @@ def measure_bounds(
     bounds = variational_bounds(
         model, data.x_test, labels, elbo_samples=cfg.elbo_samples, seed=cfg.seed
     )
-    iwae = variational_bounds(
-        model,
-        data.x_test[:n],
-        None if labels is None else labels[:n],
-        elbo_samples=cfg.elbo_samples,
-        iwae_samples=cfg.iwae_samples,
-        seed=cfg.seed,
-    )
+    if cfg.iwae_samples == 0 and n == len(data.x_test):  # the same ELBO: computed once
+        iwae = bounds
+    else:
+        iwae = variational_bounds(
+            model,
+            data.x_test[:n],
+            None if labels is None else labels[:n],
+            elbo_samples=cfg.elbo_samples,
+            iwae_samples=cfg.iwae_samples,
+            seed=cfg.seed,
+        )
     return {
         "kl": bounds["kl"],
         "elbo": bounds["elbo"],
@@ -144,10 +151,15 @@ def measure_bounds(
 
 
 def table(
-    models: Models, data: StudyData, cfg: ExperimentConfig, judge: DigitClassifier
+    models: Models,
+    data: StudyData,
+    cfg: ExperimentConfig,
+    judge: DigitClassifier,
+    bounds: bool = True,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """{mode: {z: measures}} for every trained model and, for the CVAE, every label mode;
-    and their estimates, {measure: {mode: {z: estimate}}}."""
+    and their estimates, {measure: {mode: {z: estimate}}}. `bounds=False` leaves out the
+    VAEs' KL, ELBO and IWAE, which no claim reads."""
     wrong = wrong_labels(data.y_test, cfg.seed)
     rows: dict[str, dict[str, Any]] = {}
     evidence: dict[str, Any] = {}
@@ -161,7 +173,8 @@ def table(
             for measure, found in numbers.pop(EVIDENCE).items():
                 evidence.setdefault(measure, {}).setdefault(mode, {})[str(z)] = found
             # bounds on log p(x | a wrong y), or on a y read from x itself, bound nothing
-            if model.is_variational and given is None and mode != "m2 (inferred label)":
+            bounded = bounds and model.is_variational and given is None
+            if bounded and mode != "m2 (inferred label)":
                 numbers |= measure_bounds(model, data, labels, cfg)
             rows.setdefault(mode, {})[str(z)] = numbers
     return rows, evidence
@@ -174,21 +187,28 @@ def label_pull(
     """How much label `wrong` pulls the CVAE's reconstructions of every test `digit`.
 
     Per image, the classifier's probability of `wrong` on the reconstruction given `wrong`,
-    no label and the true label (paired by position), their means and
-    how often `wrong` wins. None when the test images hold no `digit`.
+    no label and the true label (paired by position), their means and how often `wrong` is
+    read; and, given `wrong`, whether each reconstruction is read as `wrong` and whether as
+    `digit` (does the label win over the image?). None when the test images hold no `digit`.
     """
     x = data.x_test[data.y_test == digit]
     if len(x) == 0:
         return None
     given: dict[str, list[float]] = {}
     wins: dict[str, float] = {}
+    read: dict[str, list[float]] = {}
     for name, label in (("wrong label", wrong), ("no label", -1), ("true label", digit)):
         proba = judge.predict_proba(model.reconstruct(x, torch.full((len(x),), label)))
         given[name] = proba[:, wrong].astype(np.float64).tolist()
         wins[name] = float(np.mean(proba.argmax(axis=1) == wrong))
+        if name == "wrong label":
+            reading = proba.argmax(axis=1)
+            read["read as label"] = (reading == wrong).astype(np.float64).tolist()
+            read["read as digit"] = (reading == digit).astype(np.float64).tolist()
     return {
         "images": len(x),
         "prob_given": given,
+        "read_given_wrong": read,
         "mean_prob_given": {name: float(np.mean(p)) for name, p in given.items()},
         "read_as_given": wins,
     }
@@ -197,21 +217,26 @@ def label_pull(
 def label_pulls(
     models: Models, data: StudyData, cfg: ExperimentConfig, judge: DigitClassifier, latents: Any
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """{"4to9": {z: label_pull(...) less the per-image probabilities}} for every grid digit
-    and every CVAE among `latents`, and those probabilities as estimates per label given."""
+    """{"4to9": {z: label_pull(...) less the per-image values}} for every grid digit and
+    every CVAE among `latents`; and as estimates, {"pull": the probabilities per label given,
+    "wins": the readings given the wrong label}, each {"4to9": {z: {name: estimate}}}."""
     pulls: dict[str, dict[str, Any]] = {}
-    evidence: dict[str, dict[str, Any]] = {}
+    evidence: dict[str, dict[str, Any]] = {"pull": {}, "wins": {}}
     for digit, wrong in zip(cfg.recon_digits, cfg.wrong_labels, strict=True):
         by_z = pulls.setdefault(f"{digit}to{wrong}", {})
         for z in latents:
             model = models.get(("cvae", z))
             pull = None if model is None else label_pull(model, data, digit, wrong, judge)
-            if pull is not None:
-                given = pull.pop("prob_given")
-                by_z[str(z)] = pull
-                evidence.setdefault(f"{digit}to{wrong}", {})[str(z)] = {
-                    name: mean_estimate(values) for name, values in given.items()
+            if pull is None:
+                continue
+            for key, values in (
+                ("pull", pull.pop("prob_given")),
+                ("wins", pull.pop("read_given_wrong")),
+            ):
+                evidence[key].setdefault(f"{digit}to{wrong}", {})[str(z)] = {
+                    name: mean_estimate(v) for name, v in values.items()
                 }
+            by_z[str(z)] = pull
     return pulls, evidence
 
 
@@ -242,11 +267,11 @@ def _row_label(mode: str, digit: int, wrong: int) -> str:
     return {
         "ae": "AE",
         "vae": "VAE",
-        "cvae (no label)": "CVAE\nno label",
-        "cvae (true label)": f"CVAE\nlabel {digit}",
-        "cvae (wrong label)": f"CVAE\nlabel {wrong}",
-        "m2 (inferred label)": "M2\nq(y|x)'s label",
-        "m2 (true label)": f"M2\nlabel {digit}",
+        "cvae (no label)": "CVAE\n(no label)",
+        "cvae (true label)": f"CVAE\n(true label {digit})",
+        "cvae (wrong label)": f"CVAE\n(wrong label {wrong})",
+        "m2 (inferred label)": "M2\n(inferred label)",
+        "m2 (true label)": f"M2\n(true label {digit})",
     }[mode]
 
 
@@ -265,20 +290,23 @@ def run(
     models: Models,
     data: StudyData,
     cfg: ExperimentConfig,
-    out_dir: Path,
+    out_dir: Path | None,
     judge: DigitClassifier | None = None,
+    *,
+    figures: bool = True,
 ) -> ExperimentResult:
-    """The grids of the article's two digits, and every model's measures on the test images."""
+    """The grids of the article's two digits (with `out_dir` and `figures`), and every
+    model's measures on the test images (without `out_dir`: the measures the claims read)."""
     judge = needs_judge(judge, "reconstruction")
     started = time.perf_counter()
     latents = tuple(z for z in cfg.recon_latents if any(k == z for _, k in models))
-    figures = []
+    drawn = []
     pairs = zip(cfg.recon_digits, cfg.wrong_labels, strict=True) if latents else ()
-    for digit, wrong in pairs:  # no grid without a column: the study notes it as not measured
-        path = save_figure(
-            grid_figure(models, data, digit, wrong, latents), out_dir, f"reconstruction_{digit}.png"
-        )
-        figures.append(
+    where = out_dir if figures else None
+    for digit, wrong in pairs if where is not None else ():  # no grid without a column
+        grid = grid_figure(models, data, digit, wrong, latents)
+        path = save_figure(grid, where, f"reconstruction_{digit}.png")
+        drawn.append(
             Figure(
                 path,
                 f'Reconstructions of a "{digit}"',
@@ -286,8 +314,9 @@ def run(
                 f'and does the CVAE given the label {wrong} draw a "{wrong}"?',
             )
         )
-    rows, evidence = table(models, data, cfg, judge)
-    pulls, evidence["pull"] = label_pulls(models, data, cfg, judge, latents)
+    rows, evidence = table(models, data, cfg, judge, bounds=out_dir is not None)
+    pulls, found = label_pulls(models, data, cfg, judge, latents)
+    evidence |= found
     numbers = {
         "modes": list(modes_for(models)),
         "latents": list(latents),
@@ -299,4 +328,4 @@ def run(
         "label_pull": pulls,
         EVIDENCE: evidence,
     }
-    return ExperimentResult("reconstruction", numbers, figures, time.perf_counter() - started)
+    return ExperimentResult("reconstruction", numbers, drawn, time.perf_counter() - started)

@@ -100,11 +100,13 @@ def _swaps(
     x: torch.Tensor,
     y: torch.Tensor,
     classifier: DigitClassifier,
-    out_dir: Path,
-) -> tuple[dict[str, Any], Figure]:
+    out_dir: Path | None,
+) -> tuple[dict[str, Any], Figure | None]:
     decodes = label_swaps(model, x, y)  # (6, 10, 784)
     readings = classifier.predict(decodes.reshape(-1, SIDE * SIDE)).reshape(len(x), N_CLASSES)
     share = read_as_given(readings, y.numpy())
+    if out_dir is None:
+        return share, None
     name = f"style_z{z}.png" if kind == KIND else f"style_{kind}_z{z}.png"
     fig = swap_figure(x, y, decodes, readings, z, kind.upper())
     caption = (
@@ -119,11 +121,13 @@ def run(
     models: Models,
     data: StudyData,
     cfg: ExperimentConfig,
-    out_dir: Path,
+    out_dir: Path | None,
     judge: DigitClassifier | None = None,
+    *,
+    figures: bool = True,
 ) -> ExperimentResult:
     """Label swaps of the CVAE at each z of cfg.recon_latents that it was trained at, and of
-    M2 beside it where the study trained one.
+    M2 beside it where the study trained one (the figures only with `out_dir` and `figures`).
 
     numbers: {"latents": [z, ...], "by_latent": {"<z>": {"read_as_given": {"mean",
     "per_image", "swapped_only"}, "images": 6, "decodes": 60}}}, and the same under "m2".
@@ -135,18 +139,20 @@ def run(
     x, y = data.x_test[:N_IMAGES], data.y_test[:N_IMAGES]
     latents = [z for z in cfg.recon_latents if (KIND, z) in models]
     numbers: dict[str, Any] = {"latents": latents, "by_latent": {}}
-    figures = []
+    drawn: list[Figure] = []
+    where = out_dir if figures else None
     for kind in (KIND, BESIDE):
         found = numbers if kind == KIND else {"latents": [], "by_latent": {}}
         for z in (z for z in cfg.recon_latents if (kind, z) in models):
-            share, figure = _swaps(models[(kind, z)], kind, z, x, y, classifier, out_dir)
+            share, figure = _swaps(models[(kind, z)], kind, z, x, y, classifier, where)
             found["latents"] = sorted({*found["latents"], z})
             found["by_latent"][str(z)] = {
                 "read_as_given": share,
                 "images": len(x),
                 "decodes": len(x) * N_CLASSES,
             }
-            figures.append(figure)
+            if figure is not None:
+                drawn.append(figure)
         if kind != KIND and found["latents"]:
             numbers[kind] = found
-    return ExperimentResult(NAME, numbers, figures, time.perf_counter() - started)
+    return ExperimentResult(NAME, numbers, drawn, time.perf_counter() - started)

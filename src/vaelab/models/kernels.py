@@ -1,14 +1,15 @@
-"""Fused C kernels for the elementwise passes of a training step on the CPU.
+"""Fused C kernels for the elementwise passes of a training step on the CPU, and k-means.
 
 On a CPU the matmuls of a step run near the machine's peak; what keeps a step above its
 arithmetic floor is the elementwise work: the Bernoulli loss and its gradient over (k, B, 784)
 and tanh over the hidden layers, each a handful of separate tensor passes. `csrc/kernels.c`
-does each in one pass, vectorised by the compiler for this CPU.
+does each in one pass, vectorised by the compiler for this CPU. `csrc/kmeans.c` runs the
+clustering experiment's k-means (`vaelab.experiments.kmeans`) start by start in double precision.
 
-It is compiled on first use with the machine's C compiler (`$CC`, else `cc`) into the cache
-(`$VAELAB_CACHE/kernels`, one file per source, compiler and CPU) and loaded with ctypes.
-Its OpenMP calls go to the runtime torch has already loaded, so it shares torch's threads;
-where loading it brings an OpenMP runtime of its own instead, it is not used.
+They are compiled on first use with the machine's C compiler (`$CC`, else `cc`) into the cache
+(`$VAELAB_CACHE/kernels`, one file per sources, compiler and CPU) and loaded with ctypes.
+Their OpenMP calls go to the runtime torch has already loaded, so they share torch's threads;
+where loading them brings an OpenMP runtime of its own instead, they are not used.
 Without a compiler, or with `VAELAB_KERNELS=0`, the step runs the same arithmetic as torch ops:
 equal to within float rounding, which `kernels_status()` names and `vaelab train` prints.
 """
@@ -33,7 +34,8 @@ from torch import Tensor
 
 from vaelab.core.util import default_cache_dir, env_flag, first_line
 
-SOURCE = "kernels.c"
+SOURCES = ("kernels.c", "kmeans.c", "kmeanspp.c", "kmeans.h")
+MAX_CLUSTERS = 16  # the most centres the C k-means serves (MAX_LANES in kmeans.c)
 FLAGS = (
     "-O3",
     "-march=native",  # the cache key names the CPU, so a shared cache never crosses machines
@@ -65,12 +67,15 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     added = sorted(set(openmp_runtimes()) - set(before))
     if added:  # its own thread pool would fight torch's over the cores: never call into it
         return None, f"torch ops: the C kernels brought another OpenMP runtime ({added[0]})"
-    i64, f32, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_void_p
+    i64, f32, f64, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_double, ctypes.c_void_p
     lib.bernoulli_nll.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, f32]
     lib.tanh_forward.argtypes = [ptr, i64]
     lib.tanh_backward.argtypes = [ptr, ptr, i64]
     lib.latent_forward.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64]
     lib.latent_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, ptr]
+    lib.kmeans_plusplus.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, i64]
+    lib.kmeans_lloyd.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, f64, i64]
+    lib.kmeans_plusplus.restype = lib.kmeans_lloyd.restype = ctypes.c_int
     for fn in (
         lib.bernoulli_nll,
         lib.tanh_forward,
@@ -104,13 +109,14 @@ def _cpu_signature() -> str:
 
 
 def _build(compiler: str) -> Path:
-    """The shared library for this source, compiler and CPU, compiled once into the cache."""
-    source = resources.files("vaelab.models").joinpath("csrc", SOURCE).read_bytes()
+    """The shared library for these sources, compiler and CPU, compiled once into the cache."""
+    folder = resources.files("vaelab.models").joinpath("csrc")
+    sources = {name: folder.joinpath(name).read_bytes() for name in SOURCES}
     version = subprocess.run(
         [compiler, "--version"], capture_output=True, check=True, timeout=60
     ).stdout
     key = hashlib.sha256()
-    for part in (source, compiler.encode(), version, " ".join(FLAGS).encode()):
+    for part in (*sources.values(), compiler.encode(), version, " ".join(FLAGS).encode()):
         key.update(part + b"\0")
     key.update(_cpu_signature().encode())
     folder = Path(os.environ.get("VAELAB_KERNEL_CACHE", default_cache_dir() / "kernels"))
@@ -119,11 +125,12 @@ def _build(compiler: str) -> Path:
         return path
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="vaelab-kernels-") as tmp:
-        src = Path(tmp) / SOURCE
-        src.write_bytes(source)
+        files = [Path(tmp) / name for name in sources]
+        for file, text in zip(files, sources.values(), strict=True):
+            file.write_bytes(text)
         built = Path(tmp) / path.name
         subprocess.run(
-            [compiler, *FLAGS, str(src), "-o", str(built)],
+            [compiler, *FLAGS, *(str(f) for f in files if f.suffix == ".c"), "-o", str(built)],
             capture_output=True,
             check=True,
             timeout=300,
@@ -155,13 +162,11 @@ def turned_off() -> Iterator[None]:
         _turned_off = before
 
 
-def _usable(*tensors: Tensor) -> ctypes.CDLL | None:
+def _usable(*tensors: Tensor, dtype: torch.dtype = torch.float32) -> ctypes.CDLL | None:
     lib = None if _turned_off else _load()[0]
     if lib is None:
         return None
-    ok = all(
-        t.device.type == "cpu" and t.dtype == torch.float32 and t.is_contiguous() for t in tensors
-    )
+    ok = all(t.device.type == "cpu" and t.dtype == dtype and t.is_contiguous() for t in tensors)
     return lib if ok else None
 
 
@@ -235,3 +240,47 @@ def latent_grad(
         c.data_ptr(),
     )
     return d_heads, kl
+
+
+def kmeans_plusplus(x: Tensor, first: Tensor, uniforms: Tensor, k: int) -> Tensor | None:
+    """Greedy k-means++ centres (R, k, D) of the points x (M, D) float64: start r's first
+    centre is point first[r], its later ones the best of the candidates that uniforms
+    (R, k - 1, T) pick. None where the kernels do not apply."""
+    lib = _usable(x, uniforms, dtype=torch.float64)
+    if lib is None or k > MAX_CLUSTERS:
+        return None
+    (m, d), (r, _, trials) = x.shape, uniforms.shape
+    first = first.to(torch.int64).contiguous()
+    outside = r > 0 and (int(first.min()) < 0 or int(first.max()) >= m)
+    if uniforms.shape[1] != k - 1 or first.shape != (r,) or outside:  # C reads no further
+        raise ValueError(f"starts {first.shape}, {uniforms.shape} do not fit {m} points, k = {k}")
+    centres = torch.empty(r, k, d, dtype=torch.float64)
+    args = (centres.data_ptr(), m, d, k, r, trials)
+    if not lib.kmeans_plusplus(x.data_ptr(), first.data_ptr(), uniforms.data_ptr(), *args):
+        raise MemoryError("k-means++ ran out of memory")
+    return centres
+
+
+def kmeans_lloyd(
+    x: Tensor, centres: Tensor, tol: float, max_iter: int
+) -> tuple[Tensor, Tensor, Tensor] | None:
+    """scikit-learn's Lloyd from each start (R, k, D) on the centred points x (M, D), both
+    float64: labels (R, M), inertia (R,) and iterations (R,). None where the kernels do not
+    apply."""
+    lib = _usable(x, centres, dtype=torch.float64)
+    if lib is None or centres.shape[1] > MAX_CLUSTERS:
+        return None
+    (m, d), (r, k, width) = x.shape, centres.shape
+    if width != d or k < 1:
+        raise ValueError(f"centres {centres.shape} do not fit points {x.shape}")
+    centres = centres.clone()
+    labels = torch.empty(r, m, dtype=torch.int64)
+    inertia = torch.empty(r, dtype=torch.float64)
+    iterations = torch.empty(r, dtype=torch.int64)
+    scratch = torch.empty(m, dtype=torch.float64)
+    out = (labels.data_ptr(), inertia.data_ptr(), iterations.data_ptr())
+    if not lib.kmeans_lloyd(
+        x.data_ptr(), scratch.data_ptr(), centres.data_ptr(), *out, m, d, k, r, tol, max_iter
+    ):
+        raise MemoryError("k-means ran out of memory")
+    return labels, inertia, iterations

@@ -23,7 +23,8 @@ IWAE_ROWS = 25_000  # decoded samples x images at once in the IWAE bound: ~80 MB
 
 class Objective(NamedTuple):
     loss: Tensor  # scalar to minimise
-    reconstruction: Tensor  # scalar: batch mean of the (sample-averaged) Bernoulli NLL
+    reconstruction: Tensor  # scalar: batch mean of the (sample-averaged) Bernoulli NLL; for
+    # an AE trained on the mean squared error, that objective itself (`mse_objective`)
     kl: Tensor  # scalar: batch mean of KL(q(z|x) || N(0, I)); zero for the AE
 
 
@@ -31,9 +32,10 @@ class _BernoulliNLL(torch.autograd.Function):
     """sum_d softplus(l_d) - x_d l_d, with a backward that reuses the forward's exp.
 
     softplus(l) = log(1 + e^l), and d/dl = sigmoid(l) = 1 - 1 / (1 + e^l), so one exp per
-    element serves both passes. On a CPU this takes about 20% less time than the stock loss,
-    whose log-sigmoid is slow. Above `limit` e^l would overflow; there softplus(l) = l to
-    within e^-limit, added back when some logit is that large (always, on a GPU).
+    element serves both passes, where the stock loss's log-sigmoid is slow on a CPU
+    (`benchmarks/grid_speed.py`, row "Bernoulli NLL", times the two). Above `limit` e^l would
+    overflow; there softplus(l) = l to within e^-limit, added back when some logit is that
+    large (always, on a GPU).
     """
 
     @staticmethod
@@ -74,6 +76,14 @@ def bernoulli_nll_consuming(logits: Tensor, x: Tensor) -> Tensor:
     return bernoulli_nll(logits, x)
 
 
+def mse_objective(logits: Tensor, x: Tensor, batch_size: int | None = None) -> Tensor:
+    """The AE loss of the article's notebook: `F.mean_squared_error(x, sigmoid(logits)) /
+    batchsize`, the mean of (x - sigmoid(l))^2 over every pixel of the batch, divided again
+    by the batch size (`batch_size`, default this batch's: the scale of a training step)."""
+    divisor = len(x) if batch_size is None else batch_size
+    return (x - torch.sigmoid(logits)).square().mean() / divisor
+
+
 def gaussian_kl(mu: Tensor, ln_var: Tensor) -> Tensor:
     """KL(N(mu, exp(ln_var)) || N(0, I)) summed over latent dims, (B, Z) -> (B,).
 
@@ -107,12 +117,16 @@ def objective(
     generator: torch.Generator | None = None,
     ce_weight: float = 0.0,
     labelled: tuple[Tensor, Tensor] | None = None,
+    ae_loss: str = "bernoulli",
+    batch_size: int | None = None,
 ) -> Objective:
     """The article's training objective.
 
-    AE: Bernoulli NLL of the input. VAE / CVAE: the NLL averaged over `n_samples` draws of
-    z, all decoded in one batched pass, plus `kl_weight` (the article's C) times the KL.
-    M2: `m2_objective`, with `ce_weight` on the mean -log q(y|x) of `labelled` images.
+    AE: Bernoulli NLL of the input, or with `ae_loss="mse"` the notebook's mean squared
+    error (`mse_objective`, divided by `batch_size`, default len(x)). VAE / CVAE: the NLL
+    averaged over `n_samples` draws of z, all decoded in one batched pass, plus `kl_weight`
+    (the article's C) times the KL. M2: `m2_objective`, with `ce_weight` on the mean
+    -log q(y|x) of `labelled` images.
     """
     if model.has_classifier:
         return m2_objective(
@@ -127,7 +141,11 @@ def objective(
         )
     mu, ln_var = model.encode(x, y)
     if ln_var is None:
-        reconstruction = bernoulli_nll(model.decode(mu, y), x).mean()
+        logits = model.decode(mu, y)
+        if ae_loss == "mse":
+            reconstruction = mse_objective(logits, x, batch_size)
+        else:
+            reconstruction = bernoulli_nll(logits, x).mean()
         return Objective(reconstruction, reconstruction, torch.zeros_like(reconstruction))
     z = sample_z(mu, ln_var, n_samples, generator)  # (k, B, Z)
     reconstruction = bernoulli_nll(model.decode(z, y), x).mean()  # mean over k and B

@@ -1,4 +1,5 @@
-"""The article's three models, AE, VAE and CVAE, and the CVAE's citation's M2.
+"""The article's three models, AE, VAE and CVAE, and the CVAE's citation's M2, of any width,
+depth and activation, with the label where the article or Kingma et al. put it.
 
 Each model only maps images to latents and latents to pixel logits; losses live in
 `vaelab.models.losses` and the training loop in `vaelab.training`. All three share one
@@ -10,7 +11,9 @@ interface:
     reconstruct(x, y=None) -> sigmoid(decode(mean)), no sampling
     label_for(x, y)      -> the labels encode and decode both see (M2: q(y|x)'s where none is)
 
-Labels `y` matter only to the CVAE, where -1 means "no label" and feeds a zero embedding.
+Labels `y` matter only to the CVAE and M2, where -1 means "no label": a zero embedding (the
+article's wiring) or a zero one-hot (the label at the input). The layers come from
+`vaelab.models.spec`: `model.hidden` (one or more), `model.activation`, `model.label_at`.
 
 Inference gives plain tensors: `embed` and `reconstruct` never track gradients, and `encode` and
 `decode` track them only while the model is in training mode (`model.train()`, as the losses
@@ -92,8 +95,22 @@ class LabelEmbedding(nn.Module):
         return F.embedding(y.clamp(min=0), self.weight) * known  # (B, dim)
 
 
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "tanh": torch.tanh,
+    "softplus": F.softplus,
+    "relu": torch.relu,
+}
+
+
+def label_columns(weight: Tensor, y: Tensor) -> Tensor:
+    """W_y y for one-hot labels y: the columns of `weight` (H, labels) that `y` (B,) picks,
+    (B, H); label -1 ("no label") gives zeros."""
+    return F.embedding(y.clamp(min=0), weight.T) * (y >= 0).unsqueeze(-1)
+
+
 class AutoEncoder(nn.Module):
-    """AE: 784 -> 128 (tanh) -> z (linear); z -> 128 (tanh) -> 784 logits."""
+    """AE: 784 -> hidden -> z (linear); z -> hidden -> 784 logits (the article: one hidden
+    layer of 128 tanh units)."""
 
     is_variational = False
     uses_labels = False
@@ -104,14 +121,57 @@ class AutoEncoder(nn.Module):
         self.cfg = cfg
         for layer in spec.layers(cfg):  # in order: parameters and initialisation follow it
             setattr(self, layer.name, _make(layer, cfg))
+        self.act = ACTIVATIONS[cfg.activation]
+        self.label_at = spec.labels_at(cfg)  # None, "hidden" or "input"
+        n = len(cfg.hidden)
+        self.enc_chain = spec.hidden_names("enc_hidden", n)
+        self.dec_chain = [*spec.hidden_names("dec_hidden", n), "dec_out"]
+
+    def layers_after(self, chain: list[str], h: Tensor, start: int) -> Tensor:
+        """h through chain[start:], each followed by the activation but "dec_out"."""
+        for name in chain[start:]:
+            h = getattr(self, name)(h)
+            h = h if name == "dec_out" else self.act(h)
+        return h
+
+    def encoder_features(self, x: Tensor, y: Tensor | None) -> Tensor:
+        """What the heads read: the last hidden layer of q(z|x) (or q(z|x,y))."""
+        a = self.enc_hidden(x)  # (B, H)
+        if self.label_at == "input":
+            a = a + label_columns(
+                self.enc_label_in.weight, _labels_or_none(y, x.shape[0], x.device)
+            )
+        h = self.act(a)
+        if self.label_at == "hidden":
+            h = torch.cat(
+                [h, self.label_units(self.enc_label, _labels_or_none(y, x.shape[0], x.device))],
+                dim=-1,
+            )
+        return self.layers_after(self.enc_chain, h, 1)
+
+    def label_units(self, table: nn.Module, y: Tensor) -> Tensor:
+        """act(E[y]) for the labels given and zeros for label -1 (the article's tanh(E[y]))."""
+        return self.act(table(y)) * (y >= 0).unsqueeze(-1)
+
+    def decode_with(self, z: Tensor, first: Tensor | None, second: Tensor | None) -> Tensor:
+        """Logits of z (..., B, Z) with a label's part added to the first layer's
+        pre-activation (`first`, label at the input) or the second's (`second`, label after
+        the first hidden layer); each broadcasts over z's leading dims."""
+        a = self.dec_hidden(z)
+        h = self.act(a if first is None else a + first)
+        a = getattr(self, self.dec_chain[1])(h)
+        h = a if second is None else a + second
+        if len(self.dec_chain) > 2:  # more layers: the second was a hidden one
+            h = self.layers_after(self.dec_chain, self.act(h), 2)
+        return h
 
     @_grad_only_in_training
     def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
-        return Posterior(self.enc_mu(torch.tanh(self.enc_hidden(x))), None)
+        return Posterior(self.enc_mu(self.encoder_features(x, None)), None)
 
     @_grad_only_in_training
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        return self.dec_out(torch.tanh(self.dec_hidden(z)))
+        return self.decode_with(z, None, None)
 
     def label_for(self, x: Tensor, y: Tensor | None) -> Tensor | None:
         """The labels encode and decode should both see: the ones given (M2 fills in its own
@@ -137,47 +197,56 @@ class VAE(AutoEncoder):
 
     @_grad_only_in_training
     def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
-        h = torch.tanh(self.enc_hidden(x))
+        h = self.encoder_features(x, None)
         return Posterior(self.enc_mu(h), self.enc_ln_var(h))
 
 
 class CVAE(VAE):
-    """CVAE: VAE whose encoder and decoder also see tanh(E[y]) (Kingma et al. 2014).
+    """CVAE: VAE whose encoder and decoder also see the label (Kingma et al. 2014).
 
+    The article's (label_at = "hidden"):
     Encoder: concat(tanh(W x), tanh(E_enc[y])) -> mu, ln_var.
     Decoder: concat(tanh(W z), tanh(E_dec[y])) -> 784 logits.
+    Kingma et al.'s (label_at = "input"): the one-hot y joins the input of both,
+    act(W_x x + W_y y + b) and act(W_z z + W_y y + b).
     """
 
     uses_labels = True
 
     @_grad_only_in_training
     def encode(self, x: Tensor, y: Tensor | None = None) -> Posterior:
-        y = _labels_or_none(y, x.shape[0], x.device)
-        h = torch.cat([torch.tanh(self.enc_hidden(x)), torch.tanh(self.enc_label(y))], dim=-1)
+        h = self.encoder_features(x, _labels_or_none(y, x.shape[0], x.device))
         return Posterior(self.enc_mu(h), self.enc_ln_var(h))
 
     @_grad_only_in_training
     def decode(self, z: Tensor, y: Tensor | None = None) -> Tensor:
-        # W concat(h_z, h_y) + b = W_z h_z + b + W_y h_y: the label's part is computed once
-        # per image and broadcast over any leading sample dims of z.
+        # the label's part is computed once per image and broadcast over z's sample dims
         y = _labels_or_none(y, z.shape[-2], z.device)
-        h_z = torch.tanh(self.dec_hidden(z))  # (..., B, H)
-        h_y = torch.tanh(self.dec_label(y))  # (B, E)
-        return self.dec_out(h_z) + self.dec_label_out(h_y)  # (..., B, 784)
+        if self.label_at == "input":
+            return self.decode_with(z, label_columns(self.dec_label_in.weight, y), None)
+        # W concat(h_z, h_y) + b = W_z h_z + b + W_y h_y
+        return self.decode_with(z, None, self.dec_label_out(self.label_units(self.dec_label, y)))
 
 
 class M2(CVAE):
     """Kingma et al.'s M2: the CVAE's q(z|x,y) and p(x|y,z) with a classifier q(y|x), an MLP
-    784 -> hidden (tanh) -> 10 logits. Where no label is given (None or -1), encoding and
+    784 -> hidden -> 10 logits. Where no label is given (None or -1), encoding and
     reconstruction use q(y|x)'s most probable label; the training objective sums the bound
     over every label instead (`losses.m2_objective`)."""
 
     has_classifier = True
 
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__(cfg)
+        self.cls_chain = [*spec.hidden_names("cls_hidden", len(cfg.hidden)), "cls_out"]
+
     @_grad_only_in_training
     def classify(self, x: Tensor) -> Tensor:
         """q(y|x)'s logits (B, 10)."""
-        return self.cls_out(torch.tanh(self.cls_hidden(x)))
+        h = x
+        for name in self.cls_chain[:-1]:
+            h = self.act(getattr(self, name)(h))
+        return self.cls_out(h)
 
     @torch.no_grad()
     def predict_proba(self, x: Tensor) -> Tensor:
@@ -199,23 +268,32 @@ class M2(CVAE):
     def encode_each_label(self, x: Tensor) -> Posterior:
         """q(z|x,y) under each of the ten labels: mu and ln_var (10, B, Z).
 
-        The heads read concat(tanh(W x), tanh(E[y])), so their image part is computed once
-        and the label part (one row per label) is broadcast over the images."""
-        h_x = torch.tanh(self.enc_hidden(x))  # (B, H)
-        h_y = torch.tanh(self.enc_label.weight)  # (10, E)
+        The image part of the first layer that sees the label is computed once, and the
+        label's part (one row per label) is broadcast over the images."""
+        if self.label_at == "input":
+            a = self.enc_hidden(x) + self.enc_label_in.weight.T.unsqueeze(1)  # (10, B, H)
+            h = self.layers_after(self.enc_chain, self.act(a), 1)
+            return Posterior(self.enc_mu(h), self.enc_ln_var(h))
+        h_x = self.act(self.enc_hidden(x))  # (B, H)
+        h_y = self.act(self.enc_label.weight)  # (10, E)
         n = h_x.shape[-1]
 
-        def head(layer: nn.Linear) -> Tensor:
+        def concat_read_by(layer: nn.Linear) -> Tensor:  # layer(concat(h_x, h_y)), (10, B, out)
             w = layer.weight
             return F.linear(h_x, w[:, :n], layer.bias) + F.linear(h_y, w[:, n:]).unsqueeze(1)
 
-        return Posterior(head(self.enc_mu), head(self.enc_ln_var))
+        if len(self.enc_chain) == 1:  # the article's: the heads read the concatenation
+            return Posterior(concat_read_by(self.enc_mu), concat_read_by(self.enc_ln_var))
+        h = self.layers_after(self.enc_chain, self.act(concat_read_by(self.enc_hidden_2)), 2)
+        return Posterior(self.enc_mu(h), self.enc_ln_var(h))
 
     @_grad_only_in_training
     def decode_each_label(self, z: Tensor) -> Tensor:
         """Pixel logits (..., 10, B, 784) of z (..., 10, B, Z), row l decoded under label l."""
-        h_y = torch.tanh(self.dec_label.weight)  # (10, E)
-        return self.dec_out(torch.tanh(self.dec_hidden(z))) + self.dec_label_out(h_y).unsqueeze(1)
+        if self.label_at == "input":
+            return self.decode_with(z, self.dec_label_in.weight.T.unsqueeze(1), None)
+        h_y = self.act(self.dec_label.weight)  # (10, E)
+        return self.decode_with(z, None, self.dec_label_out(h_y).unsqueeze(1))
 
 
 def _labels_or_none(y: Tensor | None, batch: int, device: torch.device) -> Tensor:

@@ -1,8 +1,9 @@
 """explorer.html: one offline page that decodes the study's latent spaces live in the browser.
 
-The page (templates/explorer.html, .css, .js) gets one JSON blob: the decoders' and the digit
-classifier's weights, the test images' codes and their 2-D map positions, and a few hundred test
-images, packed into one deflated byte buffer. Floats keep their sign, exponent and a chosen
+The page (templates/explorer.html, .css and four .js) gets one JSON blob: the decoders' and
+the digit classifier's weights, and for a seeded sample of a few hundred test images (always
+holding the report's own examples) their numbers, pixels, codes and 2-D map positions, packed
+into one deflated byte buffer. Floats keep their sign, exponent and a chosen
 number of mantissa bits, stored as three byte planes (sign/exponent byte first), which deflate
 squeezes well and the page turns back into float32 exactly. 13 mantissa bits (relative error
 below 6e-5) keep the decoded pixels within 3e-5 of PyTorch's and the quick study's page under
@@ -16,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -25,6 +27,7 @@ import numpy as np
 import torch
 
 from vaelab.core import fileio
+from vaelab.core.folders import REPORT_FILE
 from vaelab.experiments.common import Models, StudyData, encode_means
 from vaelab.models import spec
 from vaelab.models.classifier import DigitClassifier
@@ -32,6 +35,8 @@ from vaelab.models.networks import AutoEncoder
 from vaelab.models.spec import MODEL_KINDS
 
 EXPLORER_FILE = "explorer.html"
+# the page's scripts (templates/), in the order they run: networks, map, walk, page
+SCRIPTS = ("explorer-nets.js", "explorer-map.js", "explorer-walk.js", "explorer.js")
 MAX_POINTS = 300  # test images drawn on the map and available as walk ends
 DECODER_MANTISSA = 13  # of float32's 23 bits; see the module docstring
 CLASSIFIER_MANTISSA = 8
@@ -116,10 +121,13 @@ def pca_2d(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[float]]:
     return mean, vt[:2] * signs, share[:2]
 
 
-def _model_entry(pack: Packer, kind: str, z: int, model: AutoEncoder, data: StudyData, n: int):
+def _model_entry(
+    pack: Packer, kind: str, z: int, model: AutoEncoder, data: StudyData, rows: np.ndarray
+) -> dict[str, Any]:
     name = f"{kind}-z{z}"
-    labels = data.y_test[:n] if model.uses_labels else None
-    codes = encode_means(model, data.x_test[:n], labels).astype(np.float32)  # (n, Z)
+    x = data.x_test[rows]
+    labels = data.y_test[rows] if model.uses_labels else None
+    codes = encode_means(model, x, labels).astype(np.float32)  # (n, Z)
     stored = quantize(codes, CODE_MANTISSA).astype(np.float64)
     mean, axes, share = pca_2d(stored)
     mean, axes = quantize(mean, CODE_MANTISSA), quantize(axes, CODE_MANTISSA)
@@ -143,7 +151,9 @@ def _model_entry(pack: Packer, kind: str, z: int, model: AutoEncoder, data: Stud
         "decoder": {"layers": chain, "label_logits": tensors.get("label_logits")},
         "q_y": _classifier_layers(pack, name, model),
         "codes": pack.floats(f"{name}/codes", codes, CODE_MANTISSA),
-        "map": pack.floats(f"{name}/map", (stored - mean) @ axes.T, CODE_MANTISSA),
+        # each code's coordinates on the two axes, so that the map's (0, 0) is the origin's
+        # projection; the page maps (u, v) back to mean + (u - mean.a1) a1 + (v - mean.a2) a2
+        "map": pack.floats(f"{name}/map", stored @ axes.T, CODE_MANTISSA),
         "pca": {
             "mean": pack.floats(f"{name}/pca_mean", mean, CODE_MANTISSA),
             "axes": pack.floats(f"{name}/pca_axes", axes, CODE_MANTISSA),
@@ -173,14 +183,40 @@ def _classifier_layers(pack: Packer, name: str, model: AutoEncoder) -> list[dict
     ]
 
 
+def sample_rows(total: int, n: int, keep: Sequence[int] = (), seed: int = 0) -> np.ndarray:
+    """Which of the study's `total` test images the page carries, sorted: every one of `keep`
+    (the report's example images), then a seeded draw of the others, `n` in all (or more, when
+    `keep` alone holds more)."""
+    kept = np.unique(np.asarray([i for i in keep if 0 <= i < total], dtype=np.int64))
+    order = np.random.default_rng(seed).permutation(total)
+    others = order[~np.isin(order, kept)][: max(0, n - len(kept))]
+    return np.sort(np.concatenate([kept, others]))
+
+
 def explorer_data(
-    models: Models, data: StudyData, judge: DigitClassifier, *, title: str, walk_steps: int
+    models: Models,
+    data: StudyData,
+    judge: DigitClassifier,
+    *,
+    title: str,
+    walk_steps: int,
+    seed: int | None = None,
+    seeds: Sequence[int] = (),
+    walks: Sequence[tuple[int, int]] = (),
+    examples: Sequence[int] = (),
+    max_points: int = MAX_POINTS,
 ) -> dict[str, Any]:
-    """The JSON the page reads: every model's decoder and codes, the judge, the test images."""
-    n = min(MAX_POINTS, len(data.x_test))
+    """The JSON the page reads: every model's decoder and codes, the judge, a sample of the
+    test images with their numbers (their place among the study's test images, as results.json
+    and the report count them, and their index in MNIST's test set where `data` knows it), the
+    run seed whose models these are (of the study's `seeds`), and the report's walks (start,
+    end) and example images, which the sample always holds (the page opens on the first walk).
+    """
+    keep = [*examples, *(i for walk in walks for i in walk)]
+    rows = sample_rows(len(data.x_test), max_points, keep)
     pack = Packer()
     order = sorted(models, key=lambda key: (key[1], MODEL_KINDS.index(key[0])))
-    entries = [_model_entry(pack, k, z, models[(k, z)], data, n) for k, z in order]
+    entries = [_model_entry(pack, k, z, models[(k, z)], data, rows) for k, z in order]
     judge_layers = judge.linear_layers()
     layers = [
         {
@@ -190,11 +226,19 @@ def explorer_data(
         }
         for i, (w, b) in enumerate(judge_layers)
     ]
-    images = np.rint(data.x_test[:n].numpy() * 255).astype(np.uint8)  # (n, 784)
+    images = np.rint(data.x_test[rows].numpy() * 255).astype(np.uint8)  # (n, 784)
+    mnist_index = None if data.test_index is None else np.asarray(data.test_index)[rows]
     return {
         "title": title,
+        "seed": seed,
+        "seeds": [int(s) for s in seeds],
+        "report": REPORT_FILE,
         "walk_steps": walk_steps,
-        "labels": data.y_test[:n].tolist(),
+        "walks": [[int(a), int(b)] for a, b in walks],
+        "test_images": len(data.x_test),
+        "index": rows.tolist(),
+        "mnist_index": None if mnist_index is None else mnist_index.tolist(),
+        "labels": data.y_test[rows].tolist(),
         "images": pack.bytes_u8("test_images", images),
         "models": entries,
         "classifier": layers,
@@ -214,7 +258,7 @@ def render_explorer(payload: dict[str, Any]) -> str:
     html = _template("explorer.html")
     for marker, text in (
         ("/* vaelab:style */", _template("explorer.css")),
-        ("/* vaelab:script */", _template("explorer.js")),
+        ("/* vaelab:script */", "\n".join(_template(name) for name in SCRIPTS)),
         ("/* vaelab:data */", blob),
     ):
         if html.count(marker) != 1:
@@ -231,8 +275,22 @@ def write_explorer(
     *,
     title: str,
     walk_steps: int,
+    seed: int | None = None,
+    seeds: Sequence[int] = (),
+    walks: Sequence[tuple[int, int]] = (),
+    examples: Sequence[int] = (),
 ) -> Path:
-    """Write explorer.html to `path` (atomically); returns the path."""
-    payload = explorer_data(models, data, judge, title=title, walk_steps=walk_steps)
+    """Write explorer.html to `path` (atomically); returns the path. See `explorer_data`."""
+    payload = explorer_data(
+        models,
+        data,
+        judge,
+        title=title,
+        walk_steps=walk_steps,
+        seed=seed,
+        seeds=seeds,
+        walks=walks,
+        examples=examples,
+    )
     fileio.write_text(path, render_explorer(payload))
     return Path(path)

@@ -1,4 +1,11 @@
-"""results + figures -> one self-contained HTML page (images and GIFs inlined, no scripts)."""
+"""results + figures -> one self-contained HTML page (images and GIFs inlined, no scripts).
+
+The page opens on the verdicts: a title, one line on what was run and how far to trust it,
+and the eight claims as a matrix of their comparisons' outcomes with a plain sentence each.
+Each claim then has its own section beside its evidence: a forest plot of its comparisons,
+the figure the article judged it by, a short table and each seed's effects folded away. A
+figure that backs several claims is inlined once, as a CSS class each of them draws.
+"""
 
 from __future__ import annotations
 
@@ -9,40 +16,18 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure as MplFigure
+from PIL import Image
 
 from vaelab.core import fileio
 from vaelab.core.folders import FIGURE_DIR
-from vaelab.evaluation.evidence import across_seeds, is_summary
 from vaelab.experiments.common import save_figure
 from vaelab.models.spec import MODEL_KINDS
-
-VERDICT_CLASS = {
-    "supported": "holds",
-    "contradicted": "fails",
-    "parts disagree": "split",
-    "inconclusive": "mixed",
-    "supports": "holds",
-    "contradicts": "fails",
-}
-MARKS = {"supports": "✓", "contradicts": "✗", "inconclusive": "?"}
-
-
-def fmt(value: Any, digits: int = 3) -> str:
-    """Numbers for people: 3 significant digits, thousands kept whole, lists and dicts compact."""
-    if isinstance(value, bool) or value is None:
-        return "—" if value is None else str(value).lower()
-    if isinstance(value, float):
-        return f"{value:.1f}" if abs(value) >= 100 else f"{value:.{digits}g}"
-    if is_summary(value):  # a number that differs between seeds: mean ± sd
-        if value["mean"] is None:
-            return "—"
-        sd = "" if value["sd"] is None else f" ± {value['sd']:.2g}"
-        return f"{fmt(value['mean'], digits)}{sd}"
-    if isinstance(value, list):
-        return "[" + ", ".join(fmt(v, digits) for v in value) + "]"
-    if isinstance(value, dict):
-        return "; ".join(f"{k}: {fmt(v, digits)}" for k, v in value.items())
-    return str(value)
+from vaelab.report import numbers
+from vaelab.report.claim_view import OUTCOME_CLASS, VERDICT_CLASS
+from vaelab.report.forest import forest_figure
+from vaelab.report.names import ae_loss_name, model_name, walk_name
+from vaelab.report.trajectories import trajectories_figure
+from vaelab.report.view import SHARED, page_view
 
 
 def data_uri(path: Path) -> str:
@@ -60,114 +45,114 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
     axes = fig.subplots(1, len(kinds), squeeze=False)[0]
     for ax, kind in zip(axes, kinds, strict=True):
         for record in training.values():
+            if record.get("variant"):  # an AE trained the other way: another scale
+                continue
             if record["kind"] == kind and record["loss_curve"]:
                 curve = record["loss_curve"]
                 ax.plot(
-                    range(1, len(curve) + 1),
+                    record.get("curve_steps") or range(1, len(curve) + 1),
                     curve,
                     marker="." if len(curve) < 30 else None,
                     label=f"z = {record['latent']}",
                 )
         ax.set_title(kind.upper())
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("training objective (nats/image)")
+        ax.set_xlabel("step (one row per epoch)")
+        ax.set_ylabel(
+            "training objective (an MSE AE: its own scale)"
+            if kind == "ae"
+            else "training objective (nats/image)"
+        )
         ax.legend()
     fig.suptitle("Training curves")
     return fig
-
-
-def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per model kind and latent size: its seeds' training, as mean ± sd."""
-    groups: dict[tuple[str, int, tuple[Any, ...]], list[dict[str, Any]]] = {}
-    for record in training.values():
-        point = tuple(record.get("point") or ())  # (C, k) in a sweep, else ()
-        groups.setdefault((record["kind"], record["latent"], point), []).append(record)
-    rows = []
-    for (kind, z, point), records in sorted(
-        groups.items(), key=lambda i: (MODEL_KINDS.index(i[0][0]), i[0][1], i[0][2])
-    ):
-        improving = [r["still_improving"] for r in records if r["still_improving"] is not None]
-        rows.append(
-            {
-                "kind": kind,
-                "latent": z,
-                "point": f"C = {point[0]:g}, k = {point[1]}" if point else "",
-                "seeds": len(records),
-                "epochs": across_seeds([r["epochs"] for r in records]),
-                "seconds": across_seeds([r["seconds"] for r in records]),
-                "train_loss": across_seeds([r["train_loss"] for r in records]),
-                "test_loss": across_seeds([r["test_loss"] for r in records]),
-                "still_improving": sum(improving) if improving else None,
-                "judged": len(improving),
-                "test_error": (
-                    across_seeds([r["test_error"] for r in records])
-                    if all("test_error" in r for r in records)
-                    else None
-                ),
-                "error_curve": _mean_curve([r.get("error_curve") or [] for r in records]),
-                "reused": all(r["reused"] for r in records),
-            }
-        )
-    return rows
-
-
-def _mean_curve(curves: list[list[list[float]]]) -> str:
-    """ "epoch: mean error" over the seeds, at the epochs every seed was evaluated at."""
-    common = set.intersection(*(({e for e, _ in c}) for c in curves)) if curves else set()
-    if not common:
-        return ""
-    means = {e: sum(dict(c)[e] for c in curves) / len(curves) for e in sorted(common)}
-    return ", ".join(f"{int(e)}: {v:.1%}" for e, v in means.items())
 
 
 def write_report(results: dict[str, Any], path: Path) -> Path:
     """Render report.html beside the figures `results["figures"]` names; returns its path."""
     out = path.parent
     curves = save_figure(training_figure(results["training"]), out, "training_curves.png")
+    maps = map_figures(results, out)
+    forests = forest_figures(results, out)
+    figures = {
+        name: [inlined(out, f) for f in listed] for name, listed in results["figures"].items()
+    }
+    backing = {name: figures.get(name, []) for name in SHARED}
+    view = page_view(results, figures)
+    view["maps"] = {key: data_uri(out / p) for key, p in maps.items()}
+    view["forests"] = {n: data_uri(out / p) for n, p in forests.items()}
+    html = (
+        environment()
+        .get_template("report.html")
+        .render(
+            r=results,
+            e=results["experiments"],
+            v=view,
+            figures=figures,
+            backing=backing,
+            shared=shared_images(out, [f for listed in backing.values() for f in listed]),
+            curves=data_uri(out / curves),
+        )
+    )
+    fileio.write_text(path, html)
+    keep = {curves, *maps.values(), *forests.values()}
+    keep |= {f["path"] for listed in results["figures"].values() for f in listed}
+    remove_stale_figures(out, keep)
+    return path
+
+
+def environment() -> Environment:
+    """The templates with the page's number formats and names."""
     env = Environment(
         loader=PackageLoader("vaelab.report", "templates"),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["fmt"] = fmt
-    figures = {
-        name: [inlined(out, f) for f in listed] for name, listed in results["figures"].items()
+    env.filters |= {"sig": numbers.sig, "fixed": numbers.fixed, "summary": numbers.summary}
+    env.globals |= {
+        "model_name": model_name,
+        "ae_loss_name": ae_loss_name,
+        "walk_name": walk_name,
+        "verdict_class": VERDICT_CLASS,
+        "outcome_class": OUTCOME_CLASS,
     }
-    html = env.get_template("report.html").render(
-        r=results,
-        e=results["experiments"],
-        figures=figures,
-        curves=data_uri(out / curves),
-        verdict_class=VERDICT_CLASS,
-        marks=MARKS,
-        training_rows=training_rows(results["training"]),
-        rd_rows=rate_distortion_rows(
-            results["experiments"].get("rate_distortion", {}).get("rows", [])
-        ),
-    )
-    fileio.write_text(path, html)
-    keep = {curves} | {f["path"] for listed in results["figures"].values() for f in listed}
-    remove_stale_figures(out, keep)
-    return path
+    return env
 
 
-def rate_distortion_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rate-distortion rows averaged over seeds: one per (kind, z, C, k)."""
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        if row["kind"] != "ae":
-            key = (row["kind"], row["z"], row["kl_weight"], row["n_samples"])
-            groups.setdefault(key, []).append(row)
-    shown = []
-    for (kind, z, c, k), found in sorted(groups.items()):
-        mean = {}
-        for field in ("rate", "distortion", "elbo", "iwae", "active_units"):
-            values = [r[field] for r in found if r.get(field) is not None]
-            mean[field] = sum(values) / len(values) if values else None
-        shown.append({"kind": kind, "z": z, "kl_weight": c, "n_samples": k, "seeds": len(found)})
-        shown[-1] |= mean
-    return shown
+def forest_figures(results: dict[str, Any], out: Path) -> dict[int, str]:
+    """Each measured claim's forest plot: {claim number: path}."""
+    shown = results["config"].get("experiments", {}).get("plot_latent")
+    return {
+        c["number"]: save_figure(forest_figure(c, shown), out, f"forest_claim{c['number']}.png")
+        for c in results["claims"]
+        if c["comparisons"]
+    }
+
+
+def shared_images(out: Path, figures: list[dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """The figures that back claims, each inlined once as a CSS class that every claim it
+    backs draws: {file: {"cls", "uri", "width", "height"}}."""
+    found = {}
+    for i, f in enumerate(dict((f["file"], f) for f in figures).values()):
+        with Image.open(out / f["file"]) as image:
+            width, height = image.size
+        found[f["file"]] = {"cls": f"fig{i}", "uri": f["src"], "width": width, "height": height}
+    return found
+
+
+def map_figures(results: dict[str, Any], out: Path) -> dict[str, str]:
+    """The trajectory figure of each claims map with more than one column: {map: path}."""
+    found = {}
+    cot, cos = results.get("claims_over_training"), results.get("claims_over_settings")
+    if cot and cot.get("effects") and len(cot.get("steps", cot.get("epochs", []))) > 1:
+        labels = cot.get("labels") or [f"epoch {e}" for e in cot["epochs"]]
+        fig = trajectories_figure(cot, labels, "Each comparison over training")
+        found["training"] = save_figure(fig, out, "claims_over_training.png")
+    if cos and cos.get("effects") and len(cos.get("points", [])) > 1:
+        labels = [f"C = {p['kl_weight']:g}, k = {p['n_samples']}" for p in cos["points"]]
+        fig = trajectories_figure(cos, labels, "Each comparison at every C and k")
+        found["settings"] = save_figure(fig, out, "claims_over_settings.png")
+    return found
 
 
 def inlined(out: Path, figure: dict[str, str]) -> dict[str, str]:

@@ -11,6 +11,13 @@ from vaelab.core import fileio
 from vaelab.report.page import inlined
 
 CURVE_DIGITS = 1  # test error by epoch, in percent
+NAMES = {  # each method as the page names it, models named as in the article's report
+    "M2": "M2's q(y|x)",
+    "labelled only": "q(y|x)'s network on the labels alone",
+    "CVAE + kNN": "CVAE (no label) codes + 5-NN",
+    "CVAE + k-means": "CVAE (no label) codes + k-means",
+    "paper": "M2, Kingma et al. (2014)",
+}
 
 
 def error_by_epoch(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -50,7 +57,7 @@ def write_ssl_report(results: dict[str, Any], path: Path) -> Path:
     )
     figures = [inlined(path.parent, f) for f in results["figures"]["ssl"]]
     html = env.get_template("ssl.html").render(
-        r=results, figures=figures, curves=error_by_epoch(results)
+        r=results, figures=figures, curves=error_by_epoch(results), names=NAMES
     )
     fileio.write_text(path, html)
     return path

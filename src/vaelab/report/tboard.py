@@ -29,15 +29,20 @@ THUMB = 28  # sprite thumbnails: the images' own size
 
 
 def tensorboard_name(cfg: RunConfig) -> str:
-    """<kind>-z<latent>-seed<seed>, and the point -C<C>-k<k> for a VAE or CVAE: a readable
-    name in TensorBoard's run list (the run folder's own name is a hash)."""
+    """<kind>-z<latent>-seed<seed>, and the point -C<C>-k<k> for a VAE or CVAE (-mse for an
+    AE on the mean squared error): a readable name in TensorBoard's run list (the run
+    folder's own name is a hash)."""
     t, m = cfg.train, cfg.model
-    point = "" if m.kind == "ae" else f"-C{t.kl_weight:g}-k{t.n_samples}"
+    if m.kind == "ae":
+        point = "" if t.ae_loss == "bernoulli" else f"-{t.ae_loss}"
+    else:
+        point = f"-C{t.kl_weight:g}-k{t.n_samples}"
     return f"{m.kind}-z{m.latent}-seed{t.seed}{point}"
 
 
 def write_scalars(logdir: Path, run_dirs: list[Path]) -> list[Path]:
-    """One TensorBoard run per run folder under `logdir`: train and test terms per epoch."""
+    """One TensorBoard run per run folder under `logdir`: train and test terms per epoch,
+    at the step each epoch ended (a log from before steps: at its epoch)."""
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
@@ -52,13 +57,14 @@ def write_scalars(logdir: Path, run_dirs: list[Path]) -> list[Path]:
         shutil.rmtree(target, ignore_errors=True)  # rebuilt from the log, never appended twice
         writer = SummaryWriter(log_dir=str(target))
         for row in rows:
+            at = row.get("step", row["epoch"])
             for term in TERMS:
                 for split, key in (("train", term), ("test", f"test_{term}")):
                     value = row.get(key)
                     if isinstance(value, int | float) and math.isfinite(value):
-                        writer.add_scalar(f"{term}/{split}", value, row["epoch"])
+                        writer.add_scalar(f"{term}/{split}", value, at)
             if isinstance(row.get("seconds"), int | float):
-                writer.add_scalar("seconds_per_epoch", row["seconds"], row["epoch"])
+                writer.add_scalar("seconds_per_epoch", row["seconds"], at)
         writer.close()
         written.append(target)
     return written

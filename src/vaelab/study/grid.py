@@ -61,6 +61,32 @@ def point_runs(cfg: StudyConfig, out: Path) -> dict[Point, dict[int, RunDirs]]:
     return {point: grid_runs(cfg.at(point), out) for point in cfg.points()}
 
 
+def ae_variant_runs(cfg: StudyConfig, out: Path) -> dict[str, dict[int, RunDirs]]:
+    """The AE trained with each loss of `ae_losses` but the headline's:
+    {loss: {seed: {("ae", latent): folder}}} (none without ae_losses)."""
+    return {
+        loss: {
+            seed: {
+                ("ae", z): run_dir_for(out, cfg.run_config("ae", z, seed, ae_loss=loss))
+                for z in cfg.latents
+            }
+            for seed in cfg.seeds
+        }
+        for loss in cfg.ae_loss_variants()[1:]
+    }
+
+
+def variant_models(cfg: StudyConfig, out: Path) -> dict[str, dict[int, Models]]:
+    """The finished AEs of `ae_variant_runs`: {loss: {seed: {("ae", latent): model}}}."""
+    return {
+        loss: {
+            seed: {key: checkpoint.load_model(d, "cpu")[0] for key, d in runs.items()}
+            for seed, runs in by_seed.items()
+        }
+        for loss, by_seed in ae_variant_runs(cfg, out).items()
+    }
+
+
 def point_label(point: Point) -> str:
     return f"C={point[0]:g}, k={point[1]}"
 
@@ -83,6 +109,11 @@ def train_grid(
         for seed, by_key in by_seed.items():
             for (kind, z), run_dir in by_key.items():
                 runs.setdefault(run_dir, at.run_config(kind, z, seed))
+    variants = ae_variant_runs(cfg, out)
+    for loss, by_seed in variants.items():  # the AE trained the other way: runs of its own
+        for seed, by_key in by_seed.items():
+            for (_, z), run_dir in by_key.items():
+                runs.setdefault(run_dir, cfg.run_config("ae", z, seed, ae_loss=loss))
     reused = {}
     for i, (run_dir, run_cfg) in enumerate(runs.items(), start=1):
         # a folder another study is training: wait for it, then reuse what it finished
@@ -103,21 +134,57 @@ def train_grid(
     records: dict[str, Any] = {}
     headline = cfg.headline()
     for point, by_seed in folders.items():
+        at = cfg.at(point)
         suffix = "" if point == headline else f"-C{point[0]:g}-k{point[1]}"
         for seed, by_key in by_seed.items():
             for (kind, z), run_dir in by_key.items():
                 models.setdefault(point, {}).setdefault(seed, {})[(kind, z)] = loaded[run_dir]
                 if kind == "ae" and suffix:
                     continue  # the AE is the headline's: one record
-                record = training_record(run_dir, kind, z, seed, reused[run_dir])
+                per = at.train.steps_per_epoch(train_images(cfg, mnist))
+                record = training_record(run_dir, kind, z, seed, reused[run_dir], per)
                 if kind != "ae" and len(folders) > 1:  # which (C, k) of the sweep
                     record["point"] = list(point)
+                if kind == "ae" and variants:  # which loss, beside the AE trained otherwise
+                    record["ae_loss"] = cfg.train.ae_loss
                 records[f"{kind}-z{z}-seed{seed}{suffix}"] = record
+    per = cfg.train.steps_per_epoch(train_images(cfg, mnist))
+    for loss, by_seed in variants.items():
+        for seed, by_key in by_seed.items():
+            for (_, z), run_dir in by_key.items():
+                record = training_record(run_dir, "ae", z, seed, reused[run_dir], per)
+                records[f"ae-z{z}-seed{seed}-{loss}"] = record | {"ae_loss": loss, "variant": True}
     return models, folders, records
 
 
-def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
-    """The test subset (the same for every seed) and the training images with true labels."""
+def train_images(cfg: StudyConfig, mnist: MNIST) -> int:
+    """How many training images the study's runs train on."""
+    return cfg.data.train_images(len(mnist.y_train))
+
+
+def study_data(cfg: StudyConfig, mnist: MNIST, images: str = "test") -> StudyData:
+    """The images the experiments measure (the same for every seed) and the training images
+    with true labels. `images="train"`: a seeded subset of data.test_size training images in
+    place of the test subset, as the article's notebook measured (`train_subset`)."""
+    data = _study_data(cfg, mnist)
+    if images == "test":
+        return data
+    chosen = torch.from_numpy(train_subset(len(data.y_train), cfg.data.test_size, cfg.data.seed))
+    return StudyData(data.x_train[chosen], data.y_train[chosen], data.x_train, data.y_train)
+
+
+TRAIN_SUBSET_STREAM = 1  # the training-image subset's seed stream, apart from the test one's
+
+
+def train_subset(n_train: int, n: int | None, seed: int) -> np.ndarray:
+    """Sorted indices of a fixed, seeded subset of `n` of the `n_train` training images."""
+    if n is None or n >= n_train:
+        return np.arange(n_train)
+    rng = np.random.default_rng([seed, TRAIN_SUBSET_STREAM])
+    return np.sort(rng.choice(n_train, size=n, replace=False))
+
+
+def _study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
     d = cfg.data
     n = len(mnist.y_train) if d.train_size is None else min(d.train_size, len(mnist.y_train))
     test = test_subset(mnist.y_test, d.test_size, d.seed)
@@ -127,6 +194,7 @@ def study_data(cfg: StudyConfig, mnist: MNIST) -> StudyData:
         y_test=torch.from_numpy(mnist.y_test[test].astype(np.int64)),
         x_train=torch.from_numpy(to_float(pixels(mnist.x_train[:n], binary, d.seed, "train"))),
         y_train=torch.from_numpy(mnist.y_train[:n].astype(np.int64)),
+        test_index=test,
     )
 
 

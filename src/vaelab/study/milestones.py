@@ -1,12 +1,14 @@
-"""The claims judged again at milestone epochs: do the verdicts settle with training?
+"""The claims judged again at milestone steps: do the verdicts settle with training?
 
-Every run keeps its weights at epochs 1, 2, 4, 8, ... and at its last epoch
-(`checkpoint.load_milestones`). For each milestone epoch that every run of the study reached,
-the experiments' numbers are computed again from those weights in every seed, by the same
-procedure as at the last epoch (the same k-means runs, walks and resamples), only without
-figures and without the importance-weighted bound, which no claim reads; and the claims are
-judged on them by the same rules. Nothing is trained again, and each (epoch, seed) is cached
-under the hashes of the weights it read.
+Every run keeps its weights at steps 250, 500, 1000, 2000, ... and at its last step
+(`checkpoint.load_milestones`; a run from before steps, at epochs 1, 2, 4, ...). For each
+milestone step that every run of the study reached, the experiments' numbers are computed
+again from those weights in every seed, by the same procedure as at the last step (the same
+k-means runs, walks and resamples), only without figures and without the importance-weighted
+bound, which no claim reads; and the claims are judged on them by the same rules. Nothing is
+trained again, and each (step, seed) is cached under the hashes of the weights it read.
+The map's columns are labelled in steps, with the epochs they make where those are whole,
+and the article's point (1000 steps) is marked where the map passes it.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from vaelab.claims.maps import append_column, new_map
 from vaelab.claims.verdicts import judge_claims
 from vaelab.core import fileio
-from vaelab.core.config import ExperimentConfig, to_dict
+from vaelab.core.config import ARTICLE_STEPS, ExperimentConfig, to_dict
 from vaelab.core.folders import RunFolder
 from vaelab.core.util import code_digest, json_digest
 from vaelab.experiments.common import Models
@@ -36,32 +39,52 @@ def milestone_config(cfg: ExperimentConfig) -> ExperimentConfig:
     return dataclasses.replace(cfg, iwae_samples=0)
 
 
-def recorded_epochs(run_dir: Path) -> dict[int, str]:
-    """{epoch: sha256 of the weights} of every milestone `run_dir` holds (unchecked here)."""
+def recorded_steps(run_dir: Path, steps_per_epoch: int) -> dict[int, str]:
+    """{step: sha256 of the weights} of every milestone `run_dir` holds (unchecked here)."""
     found = {}
     for path in RunFolder(run_dir).milestone_records():
         try:
             record = json.loads(path.read_text(encoding="utf-8"))
-            found[int(record["epoch"])] = str(record["sha256"])
+            found[checkpoint.record_step(record, steps_per_epoch)] = str(record["sha256"])
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # a damaged record: that epoch is simply not a shared milestone
+            continue  # a damaged record: that step is simply not a shared milestone
     return found
 
 
-def shared_epochs(runs_by_seed: Mapping[int, RunDirs]) -> list[int]:
-    """The milestone epochs that every run of every seed reached, oldest first."""
+def shared_steps(runs_by_seed: Mapping[int, RunDirs], steps_per_epoch: int) -> list[int]:
+    """The milestone steps that every run of every seed reached, oldest first."""
     shared: set[int] | None = None
     for runs in runs_by_seed.values():
         for run_dir in runs.values():
-            epochs = set(recorded_epochs(run_dir))
-            shared = epochs if shared is None else shared & epochs
+            steps = set(recorded_steps(run_dir, steps_per_epoch))
+            shared = steps if shared is None else shared & steps
     return sorted(shared or ())
 
 
-def _load_at(runs: RunDirs, epoch: int) -> Models:
+def column_label(step: int, steps_per_epoch: int) -> str:
+    """ "250 steps", or "1200 steps (2 epochs)" where the steps are whole epochs."""
+    whole, rest = divmod(step, steps_per_epoch)
+    epochs = f" ({whole} epoch{'s' * (whole != 1)})" if rest == 0 else ""
+    return f"{step} steps{epochs}"
+
+
+def map_columns(steps: list[int], steps_per_epoch: int) -> dict[str, Any]:
+    """The map's columns: their steps, labels, epochs and which one is the article's point."""
+    return {
+        "steps": steps,
+        "labels": [column_label(s, steps_per_epoch) for s in steps],
+        "epochs": [s / steps_per_epoch for s in steps],
+        "steps_per_epoch": steps_per_epoch,
+        "article_step": ARTICLE_STEPS,
+        "article_column": steps.index(ARTICLE_STEPS) if ARTICLE_STEPS in steps else None,
+    }
+
+
+def _load_at(runs: RunDirs, step: int, steps_per_epoch: int) -> Models:
     models: Models = {}
     for key, run_dir in runs.items():
-        models[key] = checkpoint.load_milestones(run_dir, "cpu", epochs=[epoch])[epoch]
+        found = checkpoint.load_milestones(run_dir, "cpu", [step], steps_per_epoch=steps_per_epoch)
+        models[key] = found[step]
     return models
 
 
@@ -71,65 +94,56 @@ def claims_over_training(
     numbers_of: NumbersOf,
     out: Path,
     key: str,
+    *,
+    steps_per_epoch: int,
     log: Callable[[str], None] = lambda line: None,
     before: int | None = None,
 ) -> dict[str, Any]:
-    """The claims x epochs map: each claim's verdict at every shared milestone epoch.
+    """The claims x training map (`vaelab.claims.maps`): each claim's reading and each
+    comparison's effect and interval at every shared milestone step.
 
     `numbers_of(models, cfg)` computes one seed's experiment numbers; `key` names everything
-    else they depend on (data, judge, settings); only epochs below `before` are judged (the
-    study judges its final models itself). Returns JSON-ready data for results.json.
-    """
+    else they depend on (data, judge, settings); only steps below `before` are judged (the
+    study judges its final models itself). Returns JSON-ready data for results.json, with the
+    columns' steps and labels (`map_columns`)."""
     seeds = list(runs_by_seed)
-    epochs = [e for e in shared_epochs(runs_by_seed) if before is None or e < before]
+    per = steps_per_epoch
+    steps = [s for s in shared_steps(runs_by_seed, per) if before is None or s < before]
     at_milestones = milestone_config(cfg)
     cache_path = Path(out) / MILESTONE_CACHE
     cache = _read_cache(cache_path)
-    verdicts: dict[str, list[str]] = {}
+    found = new_map()
     computed = 0
-    comparisons: dict[str, list[dict[str, str]]] = {}
-    for i, epoch in enumerate(epochs):
+    for step in steps:
         per_seed = []
         for seed in seeds:
             runs = runs_by_seed[seed]
-            entry = _entry_key(key, at_milestones, epoch, runs)
+            entry = _entry_key(key, at_milestones, step, runs, per)
             if entry not in cache:
-                log(f"claims at epoch {epoch}, seed {seed}: computing")
-                cache[entry] = numbers_of(_load_at(runs, epoch), at_milestones)
+                log(f"claims at step {step}, seed {seed}: computing")
+                cache[entry] = numbers_of(_load_at(runs, step, per), at_milestones)
                 fileio.write_json(cache_path, cache)
                 computed += 1
             per_seed.append(cache[entry])
-        for claim in judge_claims(per_seed, seeds):
-            add_column(verdicts, comparisons, claim, i, len(epochs))
-    return {
-        "epochs": epochs,
-        "seeds": seeds,
-        "kmeans_runs": at_milestones.kmeans_runs,
-        "verdicts": verdicts,
-        "comparisons": comparisons,
-        "computed": computed,  # (epoch, seed) pairs computed now rather than read from the cache
-    }
-
-
-def add_column(
-    verdicts: dict[str, list[Any]],
-    comparisons: dict[str, list[Any]],
-    claim: Any,
-    column: int,
-    columns: int,
-) -> None:
-    """Put `claim`'s verdict and each comparison's outcome into column `column` of the map."""
-    number = str(claim.number)
-    verdicts.setdefault(number, [None] * columns)[column] = claim.verdict
-    outcomes = {c.name: c.outcome for c in claim.comparisons}
-    comparisons.setdefault(number, [{} for _ in range(columns)])[column] = outcomes
-
-
-def _entry_key(key: str, cfg: ExperimentConfig, epoch: int, runs: RunDirs) -> str:
-    weights = sorted(
-        (f"{kind}-z{z}", recorded_epochs(run_dir).get(epoch)) for (kind, z), run_dir in runs.items()
+        append_column(found, [c.to_dict() for c in judge_claims(per_seed, seeds)])
+    return (
+        found
+        | map_columns(steps, per)
+        | {
+            "seeds": seeds,
+            "kmeans_runs": at_milestones.kmeans_runs,
+            "kmeans_n_init": at_milestones.kmeans_n_init,
+            "computed": computed,  # (step, seed) pairs computed now rather than read from the cache
+        }
     )
-    blob = {"key": key, "cfg": to_dict(cfg), "epoch": epoch, "weights": weights}
+
+
+def _entry_key(key: str, cfg: ExperimentConfig, step: int, runs: RunDirs, per: int) -> str:
+    weights = sorted(
+        (f"{kind}-z{z}", recorded_steps(run_dir, per).get(step))
+        for (kind, z), run_dir in runs.items()
+    )
+    blob = {"key": key, "cfg": to_dict(cfg), "step": step, "weights": weights}
     return json_digest(blob | {"code": code_digest(__name__, "vaelab.study.per_seed")})
 
 

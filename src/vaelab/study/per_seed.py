@@ -1,8 +1,8 @@
 """The study's experiments, once per seed, each reused while nothing it depends on changed.
 
 Every experiment runs on one seed's models at a time (`experiments/` knows nothing of seeds).
-The first seed's figures go into the report; the other seeds are run for their numbers, their
-figures drawn into a scratch folder and dropped. The clustering box plots are the exception:
+The first seed's figures go into the report; the other seeds are run for their numbers alone,
+drawing nothing. The clustering box plots are the exception:
 they pool the k-means runs of every seed, so they are drawn here, after all seeds.
 
 The cache (experiments.json) keeps the latest result of each (experiment, seed), sealed with
@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,19 +41,26 @@ STEPS: dict[str, Experiment] = {
 POOLED = {"clustering"}  # figures drawn over every seed at once (`pooled_clustering_figures`)
 
 
+CLAIMED = EXPERIMENTS[:4]  # the experiments whose numbers the claims judge
+
+
 def experiment_numbers(
     models: Models,
     data: StudyData,
     cfg: ExperimentConfig,
     judge: DigitClassifier,
     skip: Mapping[str, str] | None = None,
-    names: tuple[str, ...] = EXPERIMENTS[:4],
+    names: tuple[str, ...] = CLAIMED,
 ) -> dict[str, Any]:
-    """The numbers of `names` on one seed's models, figures drawn in a scratch folder."""
-    return {
-        name: _compute(name, models, data, cfg, judge, Path(), False, skip).numbers
-        for name in names
-    }
+    """The numbers the claims read of `names` on one seed's models: no figures, no measure
+    only the tables show (each experiment's `out_dir=None`)."""
+    found = {}
+    for name in names:
+        if name == "latent" and name in (skip or {}):  # too few test images per digit
+            found[name] = {}
+            continue
+        found[name] = STEPS[name](models, data, cfg, None, judge).numbers
+    return found
 
 
 def run_seed(
@@ -74,7 +80,7 @@ def run_seed(
 ) -> list[ExperimentResult]:
     """Every experiment on the models of `seed`, from the cache where its key still matches.
 
-    `figures=False` (every seed but the first) draws the figures into a scratch folder;
+    `figures=False` (every seed but the first) draws no figure;
     `point` names a (C, k) point other than the headline's, cached apart.
     """
     cache_path = out / EXPERIMENT_CACHE
@@ -118,12 +124,9 @@ def _compute(
     started = time.perf_counter()
     if name == "latent" and name in (skipped or {}):  # too few test images per digit
         result = ExperimentResult(name, {})
-    elif figures and name not in POOLED:
-        result = STEPS[name](models, data, cfg, out, judge)
-    else:
-        with tempfile.TemporaryDirectory(prefix="vaelab-seed-") as scratch:
-            result = STEPS[name](models, data, cfg, Path(scratch), judge)
-        result.figures = []
+    else:  # every number; figures for the first seed (the clustering's pooled: drawn later)
+        drawn = figures and name not in POOLED
+        result = STEPS[name](models, data, cfg, out, judge, figures=drawn)
     result.seconds = time.perf_counter() - started
     return result
 

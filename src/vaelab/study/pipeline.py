@@ -1,7 +1,7 @@
 """`vaelab study`: train the grid in every seed, run the experiments, judge the claims, report.
 
 The grid's run folders and their training are `grid`'s; every experiment runs once per seed
-(`per_seed`), the claims are judged in every seed and again at the milestone epochs of
+(`per_seed`), the claims are judged in every seed and again at the milestone steps of
 training (`milestones`), and `results` turns it all into results.json and the summary.
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from vaelab.claims.maps import append_column, finish
 from vaelab.core import fileio
 from vaelab.core.config import StudyConfig, load_preset
 from vaelab.core.device import resolve_device
@@ -25,6 +26,7 @@ from vaelab.execution.parallel import ParallelOptions
 from vaelab.execution.runner import start_lines
 from vaelab.experiments import rate_distortion
 from vaelab.experiments.common import Models, StudyData
+from vaelab.models import spec
 from vaelab.models.classifier import DigitClassifier
 from vaelab.report.explorer import write_explorer
 from vaelab.report.page import write_report
@@ -37,7 +39,7 @@ from vaelab.study.grid import (
     train_grid,
     with_fingerprint,
 )
-from vaelab.study.milestones import claims_over_training
+from vaelab.study.milestones import claims_over_training, map_columns
 from vaelab.study.per_seed import (
     experiment_key,
     experiment_numbers,
@@ -45,9 +47,11 @@ from vaelab.study.per_seed import (
     run_seed,
 )
 from vaelab.study.preflight import NOT_MEASURED, preflight
+from vaelab.study.regimes import regime_table
 from vaelab.study.results import assemble, print_summary, report_figures
 from vaelab.study.ssl import run_ssl
 from vaelab.study.sweep import claims_over_settings
+from vaelab.study.variants import judge_again
 
 
 def run_study(
@@ -80,10 +84,15 @@ def run_study(
     cfg = with_fingerprint(cfg, mnist)
     timings["data"] = _step(time.perf_counter() - t, "read")
     if cfg.label_counts:  # the semi-supervised study, not the article's
-        have = len(mnist.y_train[: cfg.data.train_size])
+        have = len(mnist.y_train[: cfg.data.train_size]) - cfg.data.validation
         if max(cfg.label_counts) > have:
             raise VaelabError(
                 f"label_counts asks for {max(cfg.label_counts)} labelled images of {have}"
+            )
+        if cfg.data.test_size is not None and cfg.data.test_size < len(mnist.y_test):
+            raise VaelabError(
+                "the semi-supervised study reads M2's test error at each epoch on every test "
+                f"image: leave data.test_size unset (it is {cfg.data.test_size})"
             )
         with folder_lock(out):
             StudyFolder(out).clear_temporaries()
@@ -105,7 +114,7 @@ def _run_locked(
     parallel: ParallelOptions | None,
 ) -> Path:
     torch_device = resolve_device(cfg.train.device)
-    data = study_data(cfg, mnist)
+    data = study_data(cfg, mnist, cfg.eval_images[0])
     n_runs = len(cfg.models) * len(cfg.latents) * len(cfg.seeds)
     seeds = ", ".join(map(str, cfg.seeds))
     console.print(f"study {cfg.name!r}: {n_runs} models (seeds {seeds}) into {out}")
@@ -146,13 +155,18 @@ def _run_locked(
     figures = report_figures(per_seed[cfg.seeds[0]], pooled)
     results = assemble(cfg, mnist, data, training, per_seed, figures, {"steps": timings})
     t = time.perf_counter()
+    what = judge_again(
+        cfg, mnist, models, folders, judge, judge_name, skipped, out, console.print, results
+    )
+    timings["claims on other images and AE losses"] = _step(time.perf_counter() - t, what)
+    t = time.perf_counter()
     over = _claims_over_training(
         cfg, folders, data, judge, judge_name, skipped, out, results, console
     )
-    computed, pairs = over.pop("computed"), (len(over["epochs"]) - 1) * len(cfg.seeds)
+    computed, pairs = over.pop("computed"), (len(over["steps"]) - 1) * len(cfg.seeds)
     results["claims_over_training"] = over
-    what = f"{computed} of {pairs} (epoch, seed) pairs computed, the rest reused"
-    timings["claims at milestone epochs"] = _step(time.perf_counter() - t, what)
+    what = f"{computed} of {pairs} (step, seed) pairs computed, the rest reused"
+    timings["claims at milestone steps"] = _step(time.perf_counter() - t, what)
     t = time.perf_counter()
     settings = claims_over_settings(
         cfg, *sweep, numbers, results, data, judge, judge_name, skipped, out, console, timings
@@ -164,6 +178,7 @@ def _run_locked(
         for f in rate_distortion.figures(settings["rows"], cfg.experiments, out)
     ]
     timings["claims at other (C, k) points"] = _step(time.perf_counter() - t, settings["what"])
+    results["regimes"] = regime_table(cfg, out, results)
     results[NOT_MEASURED] = skipped
     results["timings"]["total"] = time.perf_counter() - started
     return _write_outputs(cfg, results, models[cfg.seeds[0]], data, judge, out, console)
@@ -180,24 +195,22 @@ def _claims_over_training(
     results: dict[str, Any],
     console: Console,
 ) -> dict[str, Any]:
-    """The claims x epochs map: milestone epochs from the saved weights, then the final one."""
-    final = cfg.train.epochs
+    """The claims x training map: milestone steps from the saved weights, then the last."""
+    per = cfg.train.steps_per_epoch(len(data.x_train))
+    final = cfg.train.total_steps(len(data.x_train))
     key = experiment_key(cfg, [], judge_name, data_key(cfg))
 
     def numbers_of(models: Models, e: Any) -> dict[str, Any]:
         return experiment_numbers(models, data, e, judge, skipped)
 
     found = claims_over_training(
-        folders, cfg.experiments, numbers_of, out, key, log=console.print, before=final
-    )
-    found["epochs"].append(final)
-    before = len(found["epochs"]) - 1
-    for claim in results["claims"]:  # the last column: the final numbers, judged alike
-        number = str(claim["number"])
-        found["verdicts"].setdefault(number, [None] * before).append(claim["verdict"])
-        outcomes = {c["name"]: c["outcome"] for c in claim["comparisons"]}
-        found["comparisons"].setdefault(number, [{} for _ in range(before)]).append(outcomes)
-    return found
+        folders, cfg.experiments, numbers_of, out, key,
+        steps_per_epoch=per, log=console.print, before=final,
+    )  # fmt: skip
+    found |= map_columns([*found["steps"], final], per)
+    append_column(found, results["claims"])  # the last column: the final numbers, judged alike
+    last = len(found["steps"]) - 1
+    return finish(found, last, cfg.seeds, "training", f"the last column ({found['labels'][-1]})")
 
 
 def _write_outputs(
@@ -213,7 +226,21 @@ def _write_outputs(
     fileio.write_json(folder.results, results)
     steps = cfg.experiments.walk_steps
     title = f"{cfg.name} ({point_label(cfg.headline())})"  # the (C, k) of its VAEs and CVAEs
-    write_explorer(models, data, judge, folder.explorer, title=title, walk_steps=steps)
+    drawn = {key: m for key, m in models.items() if spec.logits_label_decoder(m.cfg)}
+    ends = results["experiments"].get("interpolation", {}).get("endpoints", {}).values()
+    examples = [(data.y_test == d).nonzero() for d in cfg.experiments.recon_digits]
+    write_explorer(
+        drawn,
+        data,
+        judge,
+        folder.explorer,
+        title=title,
+        walk_steps=steps,
+        seed=cfg.seeds[0],
+        seeds=cfg.seeds,
+        walks=[(e["start_index"], e["end_index"]) for e in ends],
+        examples=[int(hits[0]) for hits in examples if len(hits)],
+    )
     report = write_report(results, folder.report)
     print_summary(results, console)
     return report

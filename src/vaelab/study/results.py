@@ -18,9 +18,9 @@ from rich.console import Console
 from rich.table import Table
 
 from vaelab.claims.verdicts import judge_claims
-from vaelab.core.config import StudyConfig, to_dict
+from vaelab.core.config import StudyConfig, epochs_text, to_dict
 from vaelab.core.device import resolve_device
-from vaelab.core.folders import read_metrics
+from vaelab.core.folders import read_metrics, row_step
 from vaelab.data.mnist import MNIST
 from vaelab.evaluation.evidence import across_seeds, central
 from vaelab.experiments.common import ExperimentResult, Figure, StudyData
@@ -30,23 +30,28 @@ from vaelab.study.per_seed import result_dict
 STILL_IMPROVING = 0.01  # a test objective that fell by more over the last fifth of training
 
 
-def training_record(run_dir: Path, kind: str, z: int, seed: int, reused: bool) -> dict[str, Any]:
+def training_record(
+    run_dir: Path, kind: str, z: int, seed: int, reused: bool, steps_per_epoch: int
+) -> dict[str, Any]:
     """One run's training as the report shows it, and whether it was still improving."""
-    rows = read_metrics(run_dir)
+    rows = [r | {"step": row_step(r, steps_per_epoch)} for r in read_metrics(run_dir)]
     last = rows[-1] if rows else {}
     tested = [r for r in rows if r.get("test_loss") is not None]
+    steps = last.get("step", 0)
     return {
         "kind": kind,
         "latent": z,
         "seed": seed,
         "folder": str(run_dir.name),
         "reused": reused,
-        "epochs": last.get("epoch", 0),
+        "steps": steps,
+        "epochs": steps / steps_per_epoch,
         "seconds": sum(r.get("seconds") or 0.0 for r in rows),
         "train_loss": last.get("loss"),
         "test_loss": tested[-1]["test_loss"] if tested else None,
-        "still_improving": still_improving(tested, last.get("epoch", 0)),
+        "still_improving": still_improving(tested, steps),
         "loss_curve": [r["loss"] for r in rows],
+        "curve_steps": [r["step"] for r in rows],
     } | _classifier_record(tested)
 
 
@@ -58,12 +63,13 @@ def _classifier_record(tested: list[dict[str, Any]]) -> dict[str, Any]:
     return {"test_error": errors[-1][1], "error_curve": [list(e) for e in errors]}
 
 
-def still_improving(tested: list[dict[str, Any]], epochs: int) -> bool | None:
-    """True when the test objective fell by more than 1% over the last fifth of the epochs:
-    from the last evaluation at or before 4/5 of the way to the final one. None: too few."""
-    if len(tested) < 2 or epochs < 2:
+def still_improving(tested: list[dict[str, Any]], steps: int) -> bool | None:
+    """True when the test objective fell by more than 1% over the last fifth of the steps:
+    from the last evaluation at or before 4/5 of the way to the final one. None: too few.
+    `tested` are the log's evaluated rows, each with its "step"."""
+    if len(tested) < 2 or steps < 2:
         return None
-    before = [r for r in tested if r["epoch"] <= epochs - max(1, epochs // 5)]
+    before = [r for r in tested if r["step"] <= steps - max(1, steps // 5)]
     if not before:
         return None
     start, end = before[-1]["test_loss"], tested[-1]["test_loss"]
@@ -96,6 +102,7 @@ def assemble(
             "labelled_images": min(cfg.data.n_labelled, len(data.x_train)),
         },
         "images_per_measure": images_per_measure(cfg, len(data.x_test)),
+        "training_length": training_length(cfg, len(data.x_train)),
         "environment": {
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -110,6 +117,14 @@ def assemble(
         "claims": [c.to_dict() for c in judge_claims([numbers[s] for s in seeds], seeds)],
         "timings": timings,
     }
+
+
+def training_length(cfg: StudyConfig, n_train: int) -> dict[str, Any]:
+    """How long every run trained: steps, steps per epoch, epochs, and a line saying so."""
+    t = cfg.train
+    steps, per = t.total_steps(n_train), t.steps_per_epoch(n_train)
+    text = f"{steps} steps of {t.batch_size} images ({epochs_text(steps, per)} of {per} steps)"
+    return {"steps": steps, "steps_per_epoch": per, "epochs": steps / per, "text": text}
 
 
 def report_figures(first_seed: list[ExperimentResult], pooled: list[Figure]) -> dict[str, Any]:
@@ -164,9 +179,40 @@ def print_summary(results: dict[str, Any], console: Console) -> None:
     for claim in results["claims"]:
         claims.add_row(str(claim["number"]), claim["text"], claim["verdict"], claim["reason"])
     console.print(claims)
-    if results["claims"] and results["claims"][0].get("provisional"):
-        console.print("provisional: one seed; every verdict may change with another seed")
+    if any(c.get("provisional") for c in results["claims"]):
+        console.print(
+            "provisional: measured in one seed; no interval holds its level without a second"
+        )
+    smallest = [c.get("decidable_seed_sds") for c in results["claims"]]
+    if any(smallest):
+        low, high = min(x for x in smallest if x), max(x for x in smallest if x)
+        console.print(
+            f"with these seeds an effect must exceed {low:.2g} to {high:.2g} times the spread "
+            "between seeds to be decided (by claim)"
+        )
+    for line in judged_again_lines(results):
+        console.print(line, soft_wrap=True, markup=False, highlight=False)
     console.print(f"total time: {results['timings']['total']:.0f} s")
+
+
+def judged_again_lines(results: dict[str, Any]) -> list[str]:
+    """What the claims judged on other images, with the AE trained the other way, and at
+    convergence say beside the headline verdicts."""
+    lines = []
+    evaluation = results.get("evaluation") or {}
+    for name, entry in (evaluation.get("sets") or {}).items():
+        if name != evaluation.get("headline"):
+            lines.append(f"on {name} images: {entry['changes']['summary']}")
+    losses = results.get("ae_losses") or {}
+    for loss, entry in (losses.get("sets") or {}).items():
+        if loss != losses.get("headline"):
+            lines.append(f"with the AE on the {loss} loss: {entry['changes']['summary']}")
+    regimes = results.get("regimes") or {}
+    if regimes.get("available"):
+        lines += [f"claim {row['claim']}: {row['sentence']}" for row in regimes["rows"]]
+    elif regimes:
+        lines.append(f"no converged study yet: {regimes['how']}")
+    return lines
 
 
 def _cell(value: Any) -> str:

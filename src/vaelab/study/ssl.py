@@ -1,11 +1,14 @@
 """The semi-supervised study: what the unlabelled images buy, as test error against labels given.
 
 For each seed and each number of labelled images n (a seeded, class-balanced choice, the same
-images for every model of that seed: `data.splits.labelled_mask` with the run seed), it trains
-M2 and, when the study lists it, the article's CVAE, through the study's own units. Then, on
-the full test set:
-- M2: the error of q(y|x)'s most probable digit;
-- labelled only: the same q(y|x) network trained on the n labelled images alone;
+images for every model of that seed: `data.tensors.training_split` with the run seed, outside
+the validation split), it trains M2, with `article_m2` M2 with the article's architecture too,
+and, when the study lists it, the CVAE, through the study's own units. Then, on the test set:
+- M2: the error of q(y|x)'s most probable digit at the epoch of its lowest error on the
+  validation images (`data.validation`, held out of training), as Pyro's example reports it,
+  and at the last epoch (without a validation split: the last epoch's alone);
+- labelled only: the same q(y|x) network trained on the n labelled images alone (its best
+  validation step likewise);
 - CVAE + kNN: a 5-nearest-neighbour classifier on the CVAE's codes (no label given), fitted on
   the n labelled images; CVAE + k-means: 10 clusters of its test codes, matched one to one to
   the digits (the clustering accuracy of experiment 4, which reads the test labels);
@@ -30,11 +33,13 @@ from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
 from vaelab.core import fileio
-from vaelab.core.config import RunConfig, StudyConfig, to_dict
-from vaelab.core.folders import StudyFolder
+from vaelab.core.config import ModelConfig, RunConfig, StudyConfig, to_dict
+from vaelab.core.errors import VaelabError
+from vaelab.core.folders import RunFolder, StudyFolder
 from vaelab.core.util import format_duration
 from vaelab.data.mnist import MNIST
-from vaelab.data.splits import labelled_mask, to_float
+from vaelab.data.splits import to_float
+from vaelab.data.tensors import training_split
 from vaelab.execution.parallel import ParallelOptions, train_units
 from vaelab.experiments.clustering import hungarian_accuracy, kmeans_labels
 from vaelab.experiments.common import save_figure
@@ -44,18 +49,32 @@ from vaelab.training import checkpoint
 
 PAPER_M2 = {100: 11.97, 600: 4.94, 1000: 3.60, 3000: 3.92}  # % test error, Kingma et al. 2014
 BASELINE_STEPS = 2000  # Adam steps of the labelled-only classifier, whatever n
+BASELINE_EVERY = 100  # its steps between readings of the validation error
+ACTIVATION_MODULES = {"tanh": nn.Tanh, "softplus": nn.Softplus, "relu": nn.ReLU}
 NEIGHBOURS = 5
 
 
+ARTICLE = "m2-article"  # the key of M2 with the article's architecture (`article_m2`)
+
+
 def ssl_runs(cfg: StudyConfig, out: Path) -> dict[tuple[str, int, int], tuple[RunConfig, Path]]:
-    """{(kind, n labelled, seed): (its settings, its run folder)} for every trained model."""
+    """{(kind, n labelled, seed): (its settings, its run folder)} for every trained model;
+    kind "m2-article" is M2 with the article's architecture."""
     z = cfg.latents[0]
+    kinds = [*cfg.models, *([ARTICLE] if cfg.article_m2 else [])]
     found = {}
     for seed in cfg.seeds:
         for n in cfg.label_counts or ():
-            for kind in cfg.models:
-                base = cfg.run_config(kind, z, seed)
-                rc = RunConfig(base.model, base.train, _with_labels(base, n))
+            for kind in kinds:
+                base = cfg.run_config("m2" if kind == ARTICLE else kind, z, seed)
+                model = base.model
+                if kind == ARTICLE:
+                    article = ModelConfig()
+                    model = dataclasses.replace(
+                        model, hidden=article.hidden, activation=article.activation,
+                        label_at=article.label_at, embed=article.embed,
+                    )  # fmt: skip
+                rc = RunConfig(model, base.train, _with_labels(base, n))
                 found[(kind, n, seed)] = (rc, run_dir_for(out, rc))
     return found
 
@@ -79,36 +98,33 @@ def run_ssl(
     console.print(f"semi-supervised study {cfg.name!r}: {len(runs)} models into {out}")
     train_units(list(runs.values()), mnist, out, device, console, parallel)
     trained = time.perf_counter() - started
-    n_train = len(mnist.y_train) if cfg.data.train_size is None else cfg.data.train_size
-    x_train = torch.from_numpy(to_float(mnist.x_train[:n_train]))
-    y_train = mnist.y_train[:n_train].astype(np.int64)
     x_test = torch.from_numpy(to_float(mnist.x_test))
     y_test = mnist.y_test.astype(np.int64)
     errors: dict[str, dict[int, dict[int, float]]] = {}
     curves: dict[str, list[dict[str, float]]] = {}
+    best_epochs: dict[str, dict[str, int]] = {}
     for seed in cfg.seeds:
         for n in cfg.label_counts or ():
-            mask = labelled_mask(y_train, n, seed)
-            found = _methods(cfg, runs, n, seed, mask, x_train, y_train, x_test, y_test)
+            found, logged = _methods(cfg, mnist, runs, n, seed, x_test, y_test)
             for method, error in found.items():
                 errors.setdefault(method, {}).setdefault(n, {})[seed] = error
-            rows = StudyFolder(out).run(runs[("m2", n, seed)][1].name).read_metrics()
-            curves[f"n{n}-seed{seed}"] = [
-                {"epoch": r["epoch"], "test_error": r["test_error"]}
-                for r in rows
-                if r.get("test_error") is not None
-            ]
+            curves[f"n{n}-seed{seed}"] = logged["curve"]
+            best_epochs.setdefault(str(n), {})[str(seed)] = logged["best_epoch"]
             console.print(
                 f"{n} labels, seed {seed}: "
                 + ", ".join(f"{m} {100 * e:.2f}%" for m, e in found.items())
             )
+    validation = cfg.data.validation
     results = {
         "config": to_dict(cfg),
         "label_counts": list(cfg.label_counts or ()),
         "test_images": len(y_test),
+        "validation_images": validation,
+        "selection": "best validation epoch" if validation else "last epoch",
         "errors": {m: _summaries(by_n) for m, by_n in errors.items()},
         "paper_m2_percent": {str(n): e for n, e in PAPER_M2.items()},
         "unlabelled_bought": unlabelled_bought(errors),
+        "m2_best_epoch": best_epochs,
         "m2_test_error_by_epoch": curves,
         "timings": {"training": trained, "total": time.perf_counter() - started},
     }
@@ -150,33 +166,69 @@ def unlabelled_bought(errors: Mapping[str, Mapping[int, Mapping[int, float]]]) -
     return found
 
 
+M2_LAST = "M2 (last epoch)"
+
+
 def _methods(
     cfg: StudyConfig,
+    mnist: MNIST,
     runs: Mapping[tuple[str, int, int], tuple[RunConfig, Path]],
     n: int,
     seed: int,
-    mask: np.ndarray,
-    x_train: torch.Tensor,
-    y_train: np.ndarray,
     x_test: torch.Tensor,
     y_test: np.ndarray,
-) -> dict[str, float]:
-    m2, _ = checkpoint.load_model(runs[("m2", n, seed)][1], "cpu")
-    guess = torch.cat(
-        [m2.classify(x_test[i : i + 2000]).argmax(-1) for i in range(0, len(x_test), 2000)]
-    )
-    found = {"M2": float((guess.numpy() != y_test).mean())}
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Each method's test error at (n labels, seed), and M2's logged curve and chosen epoch."""
+    m2_cfg, m2_dir = runs[("m2", n, seed)]
+    split = training_split(mnist.y_train, m2_cfg)  # the images and labels M2 trained with
+    x_all = torch.from_numpy(to_float(mnist.x_train))
+    labelled = split.train[split.y_train >= 0]
+    x_l, y_l = x_all[labelled], mnist.y_train[labelled].astype(np.int64)
+    held = (x_all[split.validation], mnist.y_train[split.validation].astype(np.int64))
+    rows = RunFolder(m2_dir).read_metrics()
+    chosen = chosen_epoch(rows)
+    m2, _ = checkpoint.load_model(m2_dir, "cpu")
+    found = {"M2": chosen["test_error"], M2_LAST: error_of(m2, x_test, y_test)}
+    if chosen["epoch"] == rows[-1]["epoch"]:
+        found["M2"] = found[M2_LAST]  # the saved model, read on every test image
+    if (ARTICLE, n, seed) in runs:
+        found["M2, article's architecture"] = chosen_epoch(
+            RunFolder(runs[(ARTICLE, n, seed)][1]).read_metrics()
+        )["test_error"]
     found["labelled only"] = labelled_only_error(
-        x_train[mask], y_train[mask], x_test, y_test, cfg.model.hidden, cfg.train.lr, seed
-    )
+        x_l, y_l, x_test, y_test, cfg.model, cfg.train.lr, seed,
+        validation=held if len(split.validation) else None,
+    )  # fmt: skip
     if ("cvae", n, seed) in runs:
         cvae, _ = checkpoint.load_model(runs[("cvae", n, seed)][1], "cpu")
-        codes_train, codes_test = cvae.embed(x_train[mask]).numpy(), cvae.embed(x_test).numpy()
-        knn = KNeighborsClassifier(n_neighbors=min(NEIGHBOURS, n)).fit(codes_train, y_train[mask])
+        codes_train, codes_test = cvae.embed(x_l).numpy(), cvae.embed(x_test).numpy()
+        knn = KNeighborsClassifier(n_neighbors=min(NEIGHBOURS, n)).fit(codes_train, y_l)
         found["CVAE + kNN"] = float((knn.predict(codes_test) != y_test).mean())
         clusters = kmeans_labels(codes_test, n_clusters=10, runs=1, seed=seed)[0]
         found["CVAE + k-means"] = 1.0 - hungarian_accuracy(y_test, clusters)
-    return found
+    curve = [{k: r[k] for k in ("epoch", "test_error", "validation_error") if k in r}
+             for r in rows if r.get("test_error") is not None]  # fmt: skip
+    return found, {"curve": curve, "best_epoch": chosen["epoch"]}
+
+
+def chosen_epoch(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The evaluated epoch whose validation error is lowest (the first of ties) with its test
+    error; without a validation split, the last evaluated epoch."""
+    evaluated = [r for r in rows if r.get("test_error") is not None]
+    if not evaluated:
+        raise VaelabError("M2's metrics log holds no evaluated epoch; set train.eval_every")
+    if any("validation_error" in r for r in evaluated):
+        best = min((r for r in evaluated if "validation_error" in r),
+                   key=lambda r: r["validation_error"])  # fmt: skip
+    else:
+        best = evaluated[-1]
+    return {"epoch": best["epoch"], "test_error": best["test_error"]}
+
+
+def error_of(model: nn.Module, x: torch.Tensor, y: np.ndarray) -> float:
+    """The share of images x whose label y q(y|x)'s most probable digit misses."""
+    guess = torch.cat([model.classify(x[i : i + 2000]).argmax(-1) for i in range(0, len(x), 2000)])
+    return float((guess.numpy() != y).mean())
 
 
 def labelled_only_error(
@@ -184,27 +236,45 @@ def labelled_only_error(
     y: np.ndarray,
     x_test: torch.Tensor,
     y_test: np.ndarray,
-    hidden: int,
+    model: ModelConfig,
     lr: float,
     seed: int,
+    validation: tuple[torch.Tensor, np.ndarray] | None = None,
 ) -> float:
-    """The test error of q(y|x)'s network (784 -> hidden tanh -> 10) trained on (x, y) alone:
-    Adam, batches of up to 100, `BASELINE_STEPS` steps, seeded."""
+    """The test error of q(y|x)'s network (M2's classifier: `model`'s hidden layers and
+    activation, 10 logits) trained on (x, y) alone: Adam, batches of up to 100,
+    `BASELINE_STEPS` steps, seeded; with `validation` (images, labels), the test error at the
+    evaluation (every `BASELINE_EVERY` steps) with the lowest validation error."""
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        net = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.Tanh(), nn.Linear(hidden, 10))
+        layers: list[nn.Module] = []
+        width = x.shape[1]
+        for h in model.hidden:
+            layers += [nn.Linear(width, h), ACTIVATION_MODULES[model.activation]()]
+            width = h
+        net = nn.Sequential(*layers, nn.Linear(width, 10))
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     labels = torch.from_numpy(y)
     batch = min(100, len(x))
-    for _ in range(BASELINE_STEPS):
+    best = (math.inf, math.inf)  # (validation error, test error)
+    for step in range(1, BASELINE_STEPS + 1):
         pick = torch.randint(0, len(x), (batch,), generator=gen)
         loss = nn.functional.cross_entropy(net(x[pick]), labels[pick])
         opt.zero_grad()
         loss.backward()
         opt.step()
-    with torch.no_grad():
-        return float((net(x_test).argmax(-1).numpy() != y_test).mean())
+        if validation is not None and step % BASELINE_EVERY == 0:
+            with torch.no_grad():
+                here = float((net(validation[0]).argmax(-1).numpy() != validation[1]).mean())
+            if here < best[0]:
+                best = (here, _error(net, x_test, y_test))
+    return _error(net, x_test, y_test) if validation is None else best[1]
+
+
+@torch.no_grad()
+def _error(net: nn.Module, x: torch.Tensor, y: np.ndarray) -> float:
+    return float((net(x).argmax(-1).numpy() != y).mean())
 
 
 def _summaries(by_n: Mapping[int, Mapping[int, float]]) -> dict[str, Any]:

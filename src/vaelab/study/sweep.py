@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from vaelab.claims.maps import append_column, finish, new_map
 from vaelab.claims.verdicts import judge_claims
 from vaelab.core.config import StudyConfig
 from vaelab.experiments import rate_distortion
@@ -79,15 +80,14 @@ def claims_over_settings(
 def settings_map(
     cfg: StudyConfig, numbers: Mapping[Point, Mapping[int, dict[str, Any]]], results: dict[str, Any]
 ) -> dict[str, Any]:
-    """{points, headline, verdicts: {claim: [verdict per point]}, reasons, comparisons}: the
-    headline's column is the study's own verdicts; every other is judged here alike."""
+    """The claims x settings map (`vaelab.claims.maps`) with {points, headline, reasons}: the
+    headline's column is the study's own verdicts, the only column that is a verdict; every
+    other point is judged alike, as a description."""
     headline = cfg.headline()
-    found: dict[str, Any] = {
+    found: dict[str, Any] = new_map() | {
         "points": [{"kl_weight": c, "n_samples": k} for c, k in numbers],
         "headline": list(numbers).index(headline),
-        "verdicts": {},
         "reasons": {},
-        "comparisons": {},
     }
     for point, by_seed in numbers.items():
         if point == headline:
@@ -95,10 +95,8 @@ def settings_map(
         else:
             seeds = list(by_seed)
             claims = [c.to_dict() for c in judge_claims([by_seed[s] for s in seeds], seeds)]
+        append_column(found, claims)
         for claim in claims:
-            n = str(claim["number"])
-            found["verdicts"].setdefault(n, []).append(claim["verdict"])
-            found["reasons"].setdefault(n, []).append(claim["reason"])
-            outcomes = {c["name"]: c["outcome"] for c in claim["comparisons"]}
-            found["comparisons"].setdefault(n, []).append(outcomes)
-    return found
+            found["reasons"].setdefault(str(claim["number"]), []).append(claim["reason"])
+    at = f"the column of C = {headline[0]:g}, k = {headline[1]}"
+    return finish(found, found["headline"], cfg.seeds, "settings", at)

@@ -1,8 +1,10 @@
 """Checkpoints and saved models: tensors in safetensors, everything else in JSON.
 
-Nothing here unpickles. A checkpoint is the pair `epoch-NNNNNN.safetensors` +
-`epoch-NNNNNN.json`; the JSON is written last and records the sha256 of the tensors, so a
+Nothing here unpickles. A checkpoint is the pair `step-NNNNNNNNN.safetensors` +
+`step-NNNNNNNNN.json`; the JSON is written last and records the sha256 of the tensors, so a
 checkpoint whose JSON exists and whose hash matches is complete, whatever was interrupted.
+Checkpoints and milestones of folders from before steps (`epoch-NNNNNN`, recording only
+their epoch) read as step epoch * steps per epoch.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from safetensors.torch import save as save_tensors
 from vaelab.core import fileio
 from vaelab.core.config import RunConfig, from_dict, to_dict
 from vaelab.core.errors import VaelabError
-from vaelab.core.folders import RunFolder, epoch_of
+from vaelab.core.folders import RunFolder, position
 from vaelab.core.util import first_line
 from vaelab.models.networks import AutoEncoder, build_model
 
@@ -39,15 +41,15 @@ def set_generator_state(gen: torch.Generator, state: str) -> None:
 
 
 def save_checkpoint(
-    run_dir: Path, epoch: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+    run_dir: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> Path:
-    """Write checkpoint `epoch` (`model.*` and `optim.*` tensors) atomically and prune all
-    but the newest KEEP_CHECKPOINTS."""
+    """Write the checkpoint of step `step` (`model.*` and `optim.*` tensors) atomically and
+    prune all but the newest KEEP_CHECKPOINTS."""
     folder = RunFolder(run_dir)
     blob = save_tensors(tensors)
-    stem = folder.checkpoint(epoch)
+    stem = folder.checkpoint(step)
     fileio.write_bytes(stem.with_suffix(".safetensors"), blob)
-    record = {"epoch": epoch, "sha256": hashlib.sha256(blob).hexdigest(), **meta}
+    record = {"step": step, "sha256": hashlib.sha256(blob).hexdigest(), **meta}
     fileio.write_json(stem, record)
     for old in folder.checkpoint_records()[:-KEEP_CHECKPOINTS]:
         old.unlink(missing_ok=True)
@@ -55,31 +57,58 @@ def save_checkpoint(
     return stem.with_suffix(".json")
 
 
-def is_milestone(epoch: int, last: int) -> bool:
-    """Epochs 1, 2, 4, 8, 16, ... and the last one."""
-    return epoch == last or (epoch & (epoch - 1)) == 0
+MILESTONE_FIRST = 250  # steps: the first milestone, below the article's 1000
+
+
+def is_milestone(step: int, last: int) -> bool:
+    """Steps 250, 500, 1000, 2000, ... (250 * 2^k) and the last one."""
+    if step == last:
+        return True
+    ratio, rest = divmod(step, MILESTONE_FIRST)
+    return rest == 0 and ratio >= 1 and (ratio & (ratio - 1)) == 0
 
 
 def save_milestone(
-    run_dir: Path, epoch: int, state: dict[str, torch.Tensor], cfg: RunConfig
+    run_dir: Path,
+    step: int,
+    state: dict[str, torch.Tensor],
+    cfg: RunConfig,
+    steps_per_epoch: int,
 ) -> None:
-    """The model's weights at `epoch`, kept for good under milestones/ (never pruned)."""
+    """The model's weights at step `step`, kept for good under milestones/ (never pruned)."""
     blob = save_tensors({k: v.detach().cpu().contiguous() for k, v in state.items()})
-    stem = RunFolder(run_dir).milestone(epoch)
+    stem = RunFolder(run_dir).milestone(step)
     fileio.write_bytes(stem.with_suffix(".safetensors"), blob)
-    record = {"epoch": epoch, "sha256": hashlib.sha256(blob).hexdigest(), "config": to_dict(cfg)}
+    record = {
+        "step": step,
+        "steps_per_epoch": steps_per_epoch,
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "config": to_dict(cfg),
+    }
     fileio.write_json(stem, record)
 
 
+def record_step(record: dict[str, Any], steps_per_epoch: int) -> int:
+    """The step a checkpoint or milestone record holds (an epoch-only record: its epoch's
+    last step)."""
+    if "step" in record:
+        return int(record["step"])
+    return int(record["epoch"]) * steps_per_epoch
+
+
 def load_milestones(
-    run_dir: Path, device: str | torch.device = "cpu", epochs: Iterable[int] | None = None
+    run_dir: Path,
+    device: str | torch.device = "cpu",
+    steps: Iterable[int] | None = None,
+    *,
+    steps_per_epoch: int,
 ) -> dict[int, AutoEncoder]:
-    """Every milestone of `run_dir` (or those of `epochs`) as {epoch: model in eval mode},
+    """Every milestone of `run_dir` (or those of `steps`) as {step: model in eval mode},
     oldest first; each checked against its recorded hash."""
     models = {}
-    wanted = None if epochs is None else set(epochs)
+    wanted = None if steps is None else set(steps)
     for path in RunFolder(run_dir).milestone_records():
-        if wanted is not None and epoch_of(path) not in wanted:
+        if wanted is not None and position(path, steps_per_epoch) not in wanted:
             continue
         record = _read_json(path)
         blob = _read_bytes(path.with_suffix(".safetensors"))
@@ -87,14 +116,14 @@ def load_milestones(
             raise VaelabError(f"milestone {path.with_suffix('.safetensors')} is corrupt")
         model = build_model(from_dict(RunConfig, record["config"]).validate().model)
         model.load_state_dict(_parse_tensors(blob, path.with_suffix(".safetensors")))
-        models[int(record["epoch"])] = model.to(device).eval()
+        models[position(path, steps_per_epoch)] = model.to(device).eval()
     return models
 
 
 def latest_checkpoint(
-    run_dir: Path, at_most: int | None = None
+    run_dir: Path, at_most: int | None = None, steps_per_epoch: int = 1
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]] | None:
-    """The newest complete checkpoint (its JSON record and tensors) of an epoch up to
+    """The newest complete checkpoint (its JSON record and tensors) of a step up to
     `at_most` (any, when None), or None if there is none.
 
     A checkpoint whose files are missing or do not match its recorded hash is an error,
@@ -102,7 +131,7 @@ def latest_checkpoint(
     """
     records = RunFolder(run_dir).checkpoint_records()
     if at_most is not None:
-        records = [r for r in records if epoch_of(r) <= at_most]
+        records = [r for r in records if position(r, steps_per_epoch) <= at_most]
     if not records:
         return None
     path = records[-1]

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vaelab.core.config import RunConfig, to_dict
+from vaelab.core.config import ARTICLE_STEPS, RunConfig, to_dict
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import RunFolder
 from vaelab.core.util import json_digest
@@ -42,16 +42,16 @@ _BOOKKEEPING = {
 # Settings a model kind never reads, so changing them leaves its numbers alone.
 _UNUSED = {
     "ae": {
-        "model": ("embed", "n_labels"),
-        "train": ("kl_weight", "n_samples", "alpha", "labelled_batch"),
+        "model": ("embed", "n_labels", "label_at"),
+        "train": ("kl_weight", "n_samples", "classification_weight", "labelled_batch"),
         "data": ("n_labelled", "label_seed"),
     },
     "vae": {
-        "model": ("embed", "n_labels"),
-        "train": ("alpha", "labelled_batch"),
+        "model": ("embed", "n_labels", "label_at"),
+        "train": ("classification_weight", "labelled_batch"),
         "data": ("n_labelled", "label_seed"),
     },
-    "cvae": {"train": ("alpha", "labelled_batch")},
+    "cvae": {"train": ("classification_weight", "labelled_batch")},
     "m2": {},
 }
 
@@ -67,9 +67,40 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
         drop = unused.get(section, ()) + _BOOKKEEPING.get(section, ())
         kept[section] = {k: v for k, v in cfg[section].items() if k not in drop}
     kept["data"].setdefault("sha256", None)
-    if kept["data"].get("binarize", "none") == "none":  # the default names the runs as before
-        kept["data"].pop("binarize", None)
+    _length(kept["train"])
+    for section, key, default in _NEW_DEFAULTS:  # at their defaults, runs keep their names
+        if kept[section].get(key, default) == default:
+            kept[section].pop(key, None)
+    if cfg["model"]["kind"] != "ae":  # only the AE reads it
+        kept["train"].pop("ae_loss", None)
+    hidden = kept["model"].get("hidden")
+    if isinstance(hidden, list) and len(hidden) == 1:  # one layer: written as before, a number
+        kept["model"]["hidden"] = hidden[0]
+    if kept["model"].get("label_at") == "input":  # no label embedding: its width is unused
+        kept["model"].pop("embed", None)
     return kept
+
+
+# Settings added after run names were first kept: left out at their defaults.
+_NEW_DEFAULTS = (
+    ("data", "binarize", "none"),
+    ("data", "validation", 0),
+    ("model", "activation", "tanh"),
+    ("model", "label_at", "hidden"),
+    ("train", "optimizer", "adam"),
+    ("train", "ae_loss", "bernoulli"),
+)
+
+
+def _length(train: dict[str, Any]) -> None:
+    """The training length as one entry: `steps` where given, else `epochs` (as runs were
+    named before steps existed); neither given means the article's 1000 steps."""
+    if train.get("steps") is None and train.get("epochs") is None:
+        train["steps"] = ARTICLE_STEPS
+    if train.get("steps") is not None:
+        train.pop("epochs", None)
+    else:
+        train.pop("steps", None)
 
 
 def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -115,8 +146,9 @@ def check_run_folder(run_dir: Path, cfg: RunConfig, resume: bool) -> None:
         )
     saved = checkpoint.read_run_config(run_dir)
     old, new = identity(to_dict(saved)), identity(to_dict(cfg))
-    old["train"].pop("epochs")
-    new["train"].pop("epochs")
+    for train in (old["train"], new["train"]):  # a run may go on for longer
+        train.pop("epochs", None)
+        train.pop("steps", None)
     if old["data"]["sha256"] is None:  # a run from before fingerprints: its data is unknown
         old["data"]["sha256"] = new["data"]["sha256"]
     if old != new:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from vaelab.core.config import RunConfig
+from vaelab.core.config import RunConfig, epochs_text
 
 
 class Reporter(Protocol):
     """What the trainer tells the outside world; the CLI and the study render it."""
 
-    def start(self, cfg: RunConfig, first_epoch: int, steps_per_epoch: int) -> None: ...
+    def start(self, cfg: RunConfig, first_step: int, total: int, steps_per_epoch: int) -> None: ...
     def step(self, running_loss: Callable[[], float]) -> None: ...
     def epoch(self, metrics: dict[str, Any]) -> None: ...
     def finish(self) -> None: ...
@@ -20,10 +20,15 @@ class Reporter(Protocol):
 class SilentReporter:
     """Tells nothing: for library calls without a progress view."""
 
-    def start(self, cfg: RunConfig, first_epoch: int, steps_per_epoch: int) -> None: ...
+    def start(self, cfg: RunConfig, first_step: int, total: int, steps_per_epoch: int) -> None: ...
     def step(self, running_loss: Callable[[], float]) -> None: ...
     def epoch(self, metrics: dict[str, Any]) -> None: ...
     def finish(self) -> None: ...
+
+
+def length_text(total: int, steps_per_epoch: int) -> str:
+    """ "1000 steps (1.67 epochs of 600 steps)" or "1200 steps (2 epochs of 600 steps)"."""
+    return f"{total} steps ({epochs_text(total, steps_per_epoch)} of {steps_per_epoch} steps)"
 
 
 class PlainReporter:
@@ -36,21 +41,22 @@ class PlainReporter:
         self.label = label
         self.write = write or (lambda line: print(line, flush=True))
         self._name = ""
-        self._epochs = 0
+        self._total = self._epochs = 0
 
-    def start(self, cfg: RunConfig, first_epoch: int, steps_per_epoch: int) -> None:
+    def start(self, cfg: RunConfig, first_step: int, total: int, steps_per_epoch: int) -> None:
         self._name = f"{self.label}{cfg.model.kind.upper()} z={cfg.model.latent}"
-        self._epochs = cfg.train.epochs
-        start = f"resuming after epoch {first_epoch}" if first_epoch else "starting"
-        self.write(f"{self._name}: {start}; {cfg.train.epochs} epochs of {steps_per_epoch} steps")
+        self._total, self._epochs = total, -(-total // steps_per_epoch)
+        start = f"resuming after step {first_step}" if first_step else "starting"
+        self.write(f"{self._name}: {start}; {length_text(total, steps_per_epoch)}")
 
     def step(self, running_loss: Callable[[], float]) -> None: ...
 
     def epoch(self, metrics: dict[str, Any]) -> None:
-        test = f", test objective {metrics['test_loss']:.3f}" if "test_loss" in metrics else ""
+        test = f", test objective {metrics['test_loss']:.4g}" if "test_loss" in metrics else ""
         self.write(
-            f"{self._name}: epoch {metrics['epoch']}/{self._epochs}, "
-            f"objective {metrics['loss']:.3f}{test} ({metrics.get('seconds', 0.0):.1f} s)"
+            f"{self._name}: step {metrics['step']}/{self._total} "
+            f"(epoch {metrics['epoch']}/{self._epochs}), "
+            f"objective {metrics['loss']:.4g}{test} ({metrics.get('seconds', 0.0):.1f} s)"
         )
 
     def finish(self) -> None:

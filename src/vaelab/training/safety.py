@@ -1,4 +1,4 @@
-"""Stopping safely: an epoch's state copied in memory, and signals that wait for a write.
+"""Stopping safely: a training state copied in memory, and signals that wait for a write.
 
 Ctrl-C and SIGTERM are turned into KeyboardInterrupt (so a terminated run saves like an
 interrupted one), and held while an epoch's metrics and snapshot are written together.
@@ -17,14 +17,17 @@ from torch import Tensor
 
 @dataclass
 class Snapshot:
-    """Everything a checkpoint holds, copied at an epoch's end."""
+    """Everything a checkpoint holds, copied at an epoch's end or at the last step."""
 
-    epoch: int
+    step: int  # optimizer steps done
     params: Tensor
     exp_avg: Tensor
     exp_avg_sq: Tensor
-    step: Tensor
-    rng: list[dict[str, str]]
+    count: Tensor  # Adam's step count
+    rng: list[dict[str, str]]  # per member; batch order's as of the epoch's start
+    within: int  # steps done of the epoch under way (0 at an epoch's end)
+    sums: list[list[float]]  # per member: the epoch's loss terms so far, times images
+    seconds: float  # time spent in the epoch under way so far
 
 
 @contextmanager

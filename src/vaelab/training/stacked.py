@@ -6,10 +6,13 @@ outputs exactly 0, adds exactly 0 to the KL and gets exactly 0 gradient, so it s
 under Adam and every member computes what it would alone, up to the rounding of longer sums.
 
 The layout is derived from each kind's layer description (`models.spec`). Forward and
-backward are written out by hand for the kinds whose description says `fused` (the article's
-AE, VAE and CVAE; checked against autograd of `losses.objective` in the tests): per step that
+backward are written out by hand for the article's AE, VAE and CVAE (`spec.fused`: one tanh
+hidden layer, the label after it; checked against autograd of `losses.objective` in the
+tests; every other model trains by `training.autograd_step`): per step that
 is a few batched matmuls and a few in-place elementwise passes instead of ~40 autograd nodes,
-and Adam is one fused call over one flat buffer, whatever the number of members.
+and Adam is one fused call over one flat buffer, whatever the number of members. The AE's
+loss is the Bernoulli NLL or the article's mean squared error (`losses.mse_objective`), and
+Adam is torch's or Chainer's (the same fused call, its epsilon rescaled each step).
 """
 
 from __future__ import annotations
@@ -35,11 +38,12 @@ class Stack:
     latent size: one buffer per layer, or per `stack` of layers (the VAE's mu and ln_var
     heads, one block of rows each), named "<layer or stack>.weight" / ".bias"."""
 
-    def __init__(self, models: list[ModelConfig]) -> None:
+    def __init__(self, models: list[ModelConfig], ae_loss: str = "bernoulli") -> None:
         m = models[0]
         self.kind, self.size = spec.kind(m.kind), len(models)
+        self.mse = self.kind.name == "ae" and ae_loss == "mse"  # the article's AE loss
         self.latents = [c.latent for c in models]
-        self.zmax, self.hidden, self.input_dim = max(self.latents), m.hidden, m.input_dim
+        self.zmax, self.hidden, self.input_dim = max(self.latents), m.hidden[0], m.input_dim
         self.variational, self.labels = self.kind.variational, self.kind.labels
         self.configs = models
         padded = dataclasses.replace(m, latent=self.zmax)
@@ -118,8 +122,9 @@ def _embed_grad(out: Tensor, index: Tensor, grad: Tensor) -> None:
 
 
 def _tanh_(a: Tensor) -> Tensor:
-    """tanh in place: the fused kernel, else 2 sigmoid(2a) - 1 (on a CPU about 3x faster than
-    torch.tanh). Both within 1.5e-7 of tanh; the gradient uses 1 - h^2 of the same h."""
+    """tanh in place: the fused kernel, else 2 sigmoid(2a) - 1 (on a CPU faster than torch.tanh:
+    `benchmarks/grid_speed.py`, row "tanh", times the two). Both within 1.5e-7 of tanh; the
+    gradient uses 1 - h^2 of the same h."""
     if kernels.tanh_(a):
         return a
     return a.mul_(2.0).sigmoid_().mul_(2.0).sub_(1.0)
@@ -194,6 +199,18 @@ def _bernoulli(s: Stack, logits: Tensor, x: Tensor, k: int) -> tuple[Tensor, Ten
     return nll, dl.view(g, k * b, d)
 
 
+def _mse(logits: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+    """The article's AE loss per member (G,), sum_bd (sigmoid(l) - x)^2 / (B^2 D), and its
+    gradient d loss / d logits = 2 (p - x) p (1 - p) / (B^2 D) (G, B, D); `logits` is
+    overwritten with that gradient."""
+    g, b, d = x.shape
+    scale = 1.0 / (b * b * d)
+    p = logits.sigmoid_()  # (G, B, D)
+    diff = torch.sub(p, x)
+    loss = diff.square().sum((1, 2)).mul_(scale)
+    return loss, p.sub_(p.square()).mul_(diff).mul_(2.0 * scale)
+
+
 def forward_backward(
     s: Stack,
     p: dict[str, Tensor],
@@ -240,8 +257,11 @@ def forward_backward(
         hy = _tanh_(_embed(p["dec_label.weight"], y).mul_(known))  # (G, B, E)
         logits.view(g, k, b, d).add_(torch.bmm(hy, p["dec_label_out.weight"].mT).unsqueeze(1))
 
-    nll, dl = _bernoulli(s, logits, x, k)
-    reconstruction = nll / (k * b)
+    if s.mse:  # the AE's objective is the mean squared error itself
+        reconstruction, dl = _mse(logits, x)
+    else:
+        nll, dl = _bernoulli(s, logits, x, k)
+        reconstruction = nll / (k * b)
 
     torch.bmm(dl.mT, h3, out=grad["dec_out.weight"])
     torch.sum(dl, 1, out=grad["dec_out.bias"])
@@ -281,30 +301,62 @@ class FlatAdam:
     """Adam over one flat buffer: one fused call per step for every member of a stack.
 
     Adam is elementwise, so on the stacked buffer it is exactly Adam on each member.
+    torch's Adam steps p -= lr / (1 - b1^t) m / (sqrt(v) / sqrt(1 - b2^t) + eps); Chainer's
+    (`chainer=True`, the article's) p -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps).
+    The second is the first with eps_t = eps / sqrt(1 - b2^t) at step t, so one fused call
+    serves both.
     """
 
-    def __init__(self, params: Tensor, lr: float, betas: tuple[float, float], eps: float):
+    def __init__(
+        self,
+        params: Tensor,
+        lr: float,
+        betas: tuple[float, float],
+        eps: float,
+        segments: Sequence[tuple[int, int]] | None = None,
+        chainer: bool = False,
+    ):
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.chainer = chainer
         self.grad = torch.zeros_like(params)
         self.exp_avg = torch.zeros_like(params)
         self.exp_avg_sq = torch.zeros_like(params)
         self.step_count = torch.zeros((), dtype=torch.float32, device=params.device)
+        # [start, end) of each member: one tensor each in the one fused call, so a member's
+        # floats do not depend on the others beside it (the whole buffer when not given)
+        self.segments = list(segments or [(0, params.numel())])
+        self.t = 0  # the step count, as a Python number
+
+    def _parts(self, buffer: Tensor) -> list[Tensor]:
+        return [buffer[start:end] for start, end in self.segments]
+
+    def load_step(self, count: Tensor) -> None:
+        """Restore the step count of a checkpoint."""
+        self.step_count.copy_(count)
+        self.t = int(count.item())
+
+    def step_eps(self, t: int) -> float:
+        """The epsilon torch's update needs at step t to make the update asked for."""
+        if not self.chainer:
+            return self.eps
+        return self.eps / math.sqrt(1.0 - self.betas[1] ** t)
 
     def step(self) -> None:
         self.step_count += 1
+        self.t += 1
         torch._fused_adam_(
-            [self.params],
-            [self.grad],
-            [self.exp_avg],
-            [self.exp_avg_sq],
+            self._parts(self.params),
+            self._parts(self.grad),
+            self._parts(self.exp_avg),
+            self._parts(self.exp_avg_sq),
             [],
-            [self.step_count],
+            [self.step_count] * len(self.segments),
             amsgrad=False,
             lr=self.lr,
             beta1=self.betas[0],
             beta2=self.betas[1],
             weight_decay=0.0,
-            eps=self.eps,
+            eps=self.step_eps(self.t),
             maximize=False,
         )
 

@@ -1,10 +1,18 @@
 """The one training loop: a group of runs trained as one stacked computation.
 
-A group's members share the model kind, layer sizes, batch size, training-set size and
-optimizer settings; latent size and seed may differ. Each member keeps its own generators
-(batch order on the CPU, the noise of z on the device), its own run folder, metrics log,
-checkpoints and milestones in the per-model format, so a model checkpointed in a group
-resumes alone and the other way round. A single run is a group of one.
+A group's members share the model kind, architecture, batch size, training-set size and
+optimizer settings; latent size, seed, C and M2's classification weight may differ. The
+article's models train by the hand-written stacked step (`stacked`), every other model by
+autograd on its own module (`autograd_step`), both on one flat buffer with one Adam. Each
+member keeps its own generators (batch order on the CPU, the noise of z on the device), its
+own run folder, metrics log, checkpoints and milestones in the per-model format, so a model
+checkpointed in a group resumes alone and the other way round. A single run is a group of one.
+
+The clock is the optimizer step: a run trains `train.total_steps` steps (the article's 1000,
+or whole epochs), its metrics log has a row per epoch (and one for a last partial epoch),
+checkpoints fall at epoch ends and at the last step, and milestones at steps 250 * 2^k and
+the last. A checkpoint in mid-epoch holds the batch-order generators as of the epoch's start
+and the steps done of it, so a resume redraws the same order and goes on bit for bit.
 
 Safety: at each epoch's end the state is snapshot in memory and checked to be finite before
 anything is written; a non-finite loss or weight stops training with the epoch and step,
@@ -25,7 +33,7 @@ from torch import Tensor
 from vaelab.core import fileio
 from vaelab.core.config import RunConfig, to_dict
 from vaelab.core.errors import VaelabError
-from vaelab.core.folders import RunFolder
+from vaelab.core.folders import RunFolder, row_step
 from vaelab.core.lock import folder_lock
 from vaelab.core.util import first_line
 from vaelab.data.tensors import TensorData, with_data
@@ -33,7 +41,7 @@ from vaelab.models import spec
 from vaelab.models.losses import objective
 from vaelab.models.networks import AutoEncoder, build_model
 from vaelab.training import checkpoint
-from vaelab.training.autograd_step import AutogradStep
+from vaelab.training.autograd_step import AutogradStep, MemberLayout
 from vaelab.training.identity import check_run_folder
 from vaelab.training.labelled import LabelledOrder
 from vaelab.training.reporter import Reporter, SilentReporter
@@ -59,9 +67,11 @@ class TrainingRun:
 def stack_key(cfg: RunConfig) -> tuple[Any, ...]:
     """What the members of one group share; latent size and seed may differ."""
     m, t = cfg.model, cfg.train
-    shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps)  # C: per member
-    bookkeeping = (t.epochs, t.checkpoint_every, t.eval_every)
-    return (m.kind, m.input_dim, m.hidden, m.embed, m.n_labels, *shared, *bookkeeping)
+    shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps, t.labelled_batch)
+    shared += (t.optimizer, t.ae_loss if m.kind == "ae" else None)  # C, M2's weight: per member
+    bookkeeping = (t.epochs, t.steps, t.checkpoint_every, t.eval_every)
+    architecture = (m.hidden, m.activation, m.label_at)
+    return (m.kind, m.input_dim, *architecture, m.embed, m.n_labels, *shared, *bookkeeping)
 
 
 class GroupTrainer:
@@ -82,7 +92,13 @@ class GroupTrainer:
                 raise VaelabError(f"{m.run_dir} cannot train in one group with {first.run_dir}")
         self.reporter = reporter or SilentReporter()
         self.device = first.data.x_train.device
-        self.stack = Stack([m.cfg.model for m in self.members])
+        t = first.cfg.train
+        self.n_train = len(first.data.x_train)
+        self.steps_per_epoch = t.steps_per_epoch(self.n_train)
+        self.total = t.total_steps(self.n_train)
+        configs = [m.cfg.model for m in self.members]
+        self.fused = spec.fused(configs[0])  # the hand-written step, or autograd
+        self.stack = Stack(configs, t.ae_loss) if self.fused else MemberLayout(configs)
         params = torch.zeros(self.stack.numel, device=self.device)
         for g, m in enumerate(self.members):
             with torch.random.fork_rng(devices=[]):
@@ -91,13 +107,17 @@ class GroupTrainer:
             for name, view in self.stack.member(params, g).items():
                 view.copy_(initial[name])
         self.kl_weights = tuple(m.cfg.train.kl_weight for m in self.members)  # C, per member
-        self.ce_weights = tuple(classification_weight(m) for m in self.members)  # M2's alpha
-        configs = [m.cfg.model for m in self.members]
-        self.autograd = (
-            None if self.stack.kind.fused else AutogradStep(self.stack, configs, self.device)
+        self.ce_weights = tuple(classification_weight(m.cfg) for m in self.members)  # M2's
+        segments = None if self.fused else self.stack.segments
+        chainer = t.optimizer == "chainer-adam"
+        self.adam = FlatAdam(
+            params, t.lr, (t.beta1, t.beta2), t.adam_eps, segments=segments, chainer=chainer
         )
-        t = first.cfg.train
-        self.adam = FlatAdam(params, t.lr, (t.beta1, t.beta2), t.adam_eps)
+        self.autograd = (
+            None
+            if self.fused
+            else AutogradStep(self.stack, configs, self.adam.params, self.adam.grad, t.ae_loss)
+        )
         self.batch_gens = [torch.Generator().manual_seed(m.cfg.train.seed) for m in self.members]
         self.noise_gens = [
             torch.Generator(self.device).manual_seed(m.cfg.train.seed + 1) for m in self.members
@@ -118,14 +138,23 @@ class GroupTrainer:
             if self.stack.kind.classifier
             else None
         )
-        self.epoch = 0
+        self.step = 0  # optimizer steps done: the clock
+        self.epoch_start: list[dict[str, str]] = []  # batch-order generators at its start
+        self.sums = torch.zeros(len(self.members), 3, device=self.device)  # the epoch's so far
+        self.seconds = 0.0  # spent on the epoch under way
         self.snapshot: Snapshot | None = None
-        self.saved_epoch = -1
+        self.saved_step = -1
+        self.partial_row = False  # the log's last row is of the epoch under way
+
+    @property
+    def epoch(self) -> int:
+        """Whole epochs done."""
+        return self.step // self.steps_per_epoch
 
     # --- the loop -------------------------------------------------------------------------
 
     def fit(self, resume: bool = False, at_most: int | None = None) -> list[AutoEncoder]:
-        """Train every member to its epochs; returns the finished models in eval mode.
+        """Train every member to its last step; returns the finished models in eval mode.
 
         Each member's folder is locked for the whole fit: one writer per run folder."""
         with ExitStack() as locks:
@@ -141,55 +170,89 @@ class GroupTrainer:
             self._restore(at_most)
         for m in self.members:
             fileio.write_json(m.folder.config, to_dict(m.cfg))
-        t = self.members[0].cfg.train
-        steps = -(-len(self.members[0].data.x_train) // t.batch_size)
-        self.reporter.start(self.members[0].cfg, self.epoch, steps)
+        self.reporter.start(self.members[0].cfg, self.step, self.total, self.steps_per_epoch)
         self.snapshot = self._take_snapshot()
         try:
             with sigterm_as_interrupt():
-                while self.epoch < t.epochs:
-                    self._run_epoch(t.epochs)
+                while self.step < self.total:
+                    self._run_epoch()
         except KeyboardInterrupt:
-            if self.snapshot.epoch > max(self.saved_epoch, 0):
+            if self.snapshot.step > max(self.saved_step, 0):
                 self._save_checkpoints(self.snapshot)
             raise
         self.reporter.finish()
         return [self._save_model(g) for g in range(len(self.members))]
 
-    def _run_epoch(self, last: int) -> None:
-        t = self.members[0].cfg.train
+    def _run_epoch(self) -> None:
+        """The rest of the epoch under way, or as much of it as the run's length leaves."""
+        t, per = self.members[0].cfg.train, self.steps_per_epoch
+        epoch, within = divmod(self.step, per)
+        end = min(per, self.total - epoch * per)
         started = time.perf_counter()
-        rows = self.train_epoch()
-        epoch = self.epoch + 1
-        seconds = time.perf_counter() - started
-        for g in range(len(self.members)):
-            rows[g] = {"epoch": epoch, **rows[g], "seconds": seconds}
-            if epoch == last or epoch % t.eval_every == 0:
+        order, labelled = self._draw_epoch()
+        losses = self._train_steps(order, labelled, within, end)
+        self._check_finite(losses, epoch + 1, within)
+        step, whole = epoch * per + end, end == per
+        seconds = self.seconds + time.perf_counter() - started
+        images = min(end * t.batch_size, self.n_train)
+        rows = []
+        for g, terms in enumerate((self.sums / images).tolist()):
+            row = {"epoch": epoch + 1, "step": step, **dict(zip(TERMS, terms, strict=True))}
+            rows.append(row | {"seconds": seconds})
+            if step == self.total or (whole and (epoch + 1) % t.eval_every == 0):
                 rows[g] |= {f"test_{k}": v for k, v in self.test_objective(g).items()}
+                rows[g] |= self.validation_error(g)
         with interrupts_held():  # an epoch's metrics and its snapshot: both or neither
-            self.epoch = epoch
+            self.step, self.seconds = step, 0.0 if whole else seconds
+            if whole:
+                self.sums.zero_()
             for g, m in enumerate(self.members):
-                m.folder.append_metrics(rows[g])
-            self.snapshot = self._take_snapshot()
-        if self.epoch == last or self.epoch % t.checkpoint_every == 0:
+                if self.partial_row:  # the row a last step in mid-epoch logged: replaced
+                    m.folder.write_metrics([*m.folder.read_metrics()[:-1], rows[g]])
+                else:
+                    m.folder.append_metrics(rows[g])
+            self.partial_row = not whole
+            self.snapshot = self._take_snapshot(within=0 if whole else end)
+        if step == self.total or (whole and (epoch + 1) % t.checkpoint_every == 0):
             self._save_checkpoints(self.snapshot)
-        if checkpoint.is_milestone(self.epoch, last):
-            for g, m in enumerate(self.members):
-                checkpoint.save_milestone(m.run_dir, self.epoch, self._weights(g), m.cfg)
         self.reporter.epoch(rows[0])
 
-    def train_epoch(self) -> list[dict[str, float]]:
-        """One pass over each member's training set in its own fresh random order."""
-        t, n = self.members[0].cfg.train, len(self.members[0].data.x_train)
+    def _draw_epoch(self) -> tuple[Tensor, Tensor | None]:
+        """The epoch's batch order (G, N) and M2's labelled images, drawn from the generators
+        as they stand at the epoch's start (kept, for a checkpoint in mid-epoch)."""
+        self.epoch_start = [{"batch": checkpoint.generator_state(b)} for b in self.batch_gens]
+        if self.labelled is not None:
+            for state, gen in zip(self.epoch_start, self.labelled.gens, strict=True):
+                state["labelled"] = checkpoint.generator_state(gen)
+        n = self.n_train
         order = torch.stack([torch.randperm(n, generator=gen) for gen in self.batch_gens])
-        order = order.to(self.device)  # (G, N)
-        views, grads = self.stack.views(self.adam.params), self.stack.views(self.adam.grad)
-        steps = -(-n // t.batch_size)
-        losses = torch.zeros(steps, len(self.members), device=self.device)
-        sums = torch.zeros(len(self.members), 3, device=self.device)
-        labelled = None if self.labelled is None else self.labelled.epoch(steps).to(self.device)
-        for i, start in enumerate(range(0, n, t.batch_size)):
-            index = order[:, start : start + t.batch_size]  # (G, b)
+        labelled = None
+        if self.labelled is not None:
+            labelled = self.labelled.epoch(self.steps_per_epoch).to(self.device)
+        return order.to(self.device), labelled  # (G, N)
+
+    def train_epoch(self) -> list[dict[str, float]]:
+        """One whole pass over each member's training set in its own fresh random order,
+        outside the run's clock; returns each member's mean terms."""
+        self.sums.zero_()
+        order, labelled = self._draw_epoch()
+        losses = self._train_steps(order, labelled, 0, self.steps_per_epoch)
+        self._check_finite(losses, self.epoch + 1, 0)
+        found = (self.sums / self.n_train).tolist()
+        self.sums.zero_()
+        return [dict(zip(TERMS, row, strict=True)) for row in found]
+
+    def _train_steps(self, order: Tensor, labelled: Tensor | None, first: int, end: int) -> Tensor:
+        """Steps first..end-1 of the epoch whose batch order is `order`, adding each step's
+        terms times its images to `self.sums`; returns each step's loss (end - first, G).
+        A milestone step saves its weights as soon as it is taken."""
+        t, b = self.members[0].cfg.train, self.members[0].cfg.train.batch_size
+        if self.fused:
+            views, grads = self.stack.views(self.adam.params), self.stack.views(self.adam.grad)
+        losses = torch.zeros(end - first, len(self.members), device=self.device)
+        base = self.step - first  # the step before the epoch's first
+        for i in range(first, end):
+            index = order[:, i * b : (i + 1) * b]  # (G, b)
             x, y = self._batch(index)
             if self.autograd is None:  # the hand-written step of the article's models
                 eps = self._noise(index.shape[1]) if self.stack.variational else None
@@ -197,16 +260,22 @@ class GroupTrainer:
             else:
                 classified = None if labelled is None else self._batch(labelled[:, i])
                 terms = self.autograd(
-                    self.adam.params, self.adam.grad, x, y, self.kl_weights, t.n_samples,
-                    self.ce_weights, self.noise_gens, classified,
+                    x, y, self.kl_weights, t.n_samples, self.ce_weights, self.noise_gens,
+                    classified,
                 )  # fmt: skip
             self.adam.step()
-            losses[i] = terms[:, 0]
-            sums += terms * index.shape[1]
+            losses[i - first] = terms[:, 0]
+            self.sums += terms * index.shape[1]
             self.reporter.step(lambda loss=terms[0, 0]: loss.item())
-        self._check_finite(losses)
-        names = ("loss", "reconstruction", "kl")
-        return [dict(zip(names, row, strict=True)) for row in (sums / n).tolist()]
+            if checkpoint.is_milestone(base + i + 1, self.total):
+                self._check_finite(losses[: i - first + 1], base // self.steps_per_epoch + 1, first)
+                self._save_milestones(base + i + 1)
+        return losses
+
+    def _save_milestones(self, step: int) -> None:
+        for g, m in enumerate(self.members):
+            weights = self._weights(g)
+            checkpoint.save_milestone(m.run_dir, step, weights, m.cfg, self.steps_per_epoch)
 
     def _batch(self, index: Tensor) -> tuple[Tensor, Tensor | None]:
         """Each member's images (G, b, D) as float in [0, 1], and labels (G, b) for the CVAE."""
@@ -243,8 +312,9 @@ class GroupTrainer:
             eps[g, ..., : draw.shape[-1]] = draw
         return eps
 
-    def _check_finite(self, losses: Tensor) -> None:
-        """Stop before anything of a diverged epoch is written (the last checkpoint stays)."""
+    def _check_finite(self, losses: Tensor, epoch: int, first: int) -> None:
+        """Stop before anything of a diverged epoch is written (the last checkpoint stays).
+        `losses` (steps, G) are the epoch's from its step `first` on."""
         bad_loss = ~torch.isfinite(losses)  # (steps, G)
         if bool(bad_loss.any()) or not bool(torch.isfinite(self.adam.params).all()):
             step, g = (
@@ -252,10 +322,12 @@ class GroupTrainer:
                 if bool(bad_loss.any())
                 else (len(losses) - 1, self._first_nonfinite_member())
             )
+            within = first + step + 1
+            overall = (epoch - 1) * self.steps_per_epoch + within
             raise VaelabError(
-                f"{self.members[g].run_dir}: training diverged at epoch {self.epoch + 1}, "
-                f"step {step + 1} (the loss or a weight is not finite); nothing of that epoch "
-                "was saved: try a smaller learning rate"
+                f"{self.members[g].run_dir}: training diverged at epoch {epoch}, "
+                f"step {within} (step {overall} of {self.total}; the loss or a weight is not "
+                "finite); nothing of that epoch was saved: try a smaller learning rate"
             )
 
     def _first_nonfinite_member(self) -> int:
@@ -276,17 +348,23 @@ class GroupTrainer:
             yb = yb if model.uses_labels else None
             out = objective(
                 model, xb, yb, kl_weight=t.kl_weight, n_samples=t.n_samples, generator=gen,
-                ce_weight=self.ce_weights[g],
+                ce_weight=self.ce_weights[g], ae_loss=t.ae_loss, batch_size=t.batch_size,
             )  # fmt: skip
             sums += torch.stack(list(out)) * len(xb)
         loss, reconstruction, kl = (sums / len(x)).tolist()
         found = {"loss": loss, "reconstruction": reconstruction, "kl": kl}
         if model.has_classifier:  # the share of test images q(y|x) reads wrong
-            guess = torch.cat(
-                [model.classify(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)]
-            )
-            found["error"] = float((guess != y).float().mean())
+            found["error"] = classifier_error(model, x, y, batch)
         return found
+
+    @torch.no_grad()
+    def validation_error(self, g: int) -> dict[str, float]:
+        """M2's share of member g's validation images that q(y|x) reads wrong ({} without
+        a classifier or a validation split)."""
+        data = self.members[g].data
+        if not self.stack.kind.classifier or data.x_val is None or not len(data.x_val):
+            return {}
+        return {"validation_error": classifier_error(self.model(g), data.x_val, data.y_val)}
 
     def model(self, g: int) -> AutoEncoder:
         """Member g as an ordinary model (a copy of its weights), in eval mode."""
@@ -301,23 +379,32 @@ class GroupTrainer:
 
     # --- checkpoints, snapshots and the finished models ----------------------------------
 
-    def _take_snapshot(self) -> Snapshot:
-        rng = [
-            {"batch": checkpoint.generator_state(b), "noise": checkpoint.generator_state(n)}
-            | ({"pixels": checkpoint.generator_state(p)} if p is not None else {})
-            for b, n, p in zip(self.batch_gens, self.noise_gens, self.pixel_gens, strict=True)
-        ]
-        if self.labelled is not None:
-            for state, gen in zip(rng, self.labelled.gens, strict=True):
-                state["labelled"] = checkpoint.generator_state(gen)
+    def _take_snapshot(self, within: int = 0) -> Snapshot:
+        """The state now; `within` > 0: in mid-epoch, `within` steps into it."""
+        rng = []
+        for g, (b, n, p) in enumerate(
+            zip(self.batch_gens, self.noise_gens, self.pixel_gens, strict=True)
+        ):
+            state = {"batch": checkpoint.generator_state(b)}
+            if self.labelled is not None:
+                state["labelled"] = checkpoint.generator_state(self.labelled.gens[g])
+            if within:  # the order of the epoch under way is redrawn on resume
+                state |= self.epoch_start[g]
+            state["noise"] = checkpoint.generator_state(n)
+            if p is not None:
+                state["pixels"] = checkpoint.generator_state(p)
+            rng.append(state)
         a = self.adam
         return Snapshot(
-            self.epoch,
+            self.step,
             a.params.clone(),
             a.exp_avg.clone(),
             a.exp_avg_sq.clone(),
             a.step_count.clone(),
             rng,
+            within,
+            self.sums.tolist() if within else [[0.0] * 3 for _ in self.members],
+            self.seconds if within else 0.0,
         )
 
     def _save_checkpoints(self, snap: Snapshot) -> None:
@@ -326,38 +413,56 @@ class GroupTrainer:
             for name, buffer in (("exp_avg", snap.exp_avg), ("exp_avg_sq", snap.exp_avg_sq)):
                 for i, view in enumerate(self.stack.member(buffer, g).values()):
                     tensors[f"optim.{i}.{name}"] = view
-                    tensors[f"optim.{i}.step"] = snap.step
+                    tensors[f"optim.{i}.step"] = snap.count
             tensors = {k: v.detach().cpu().clone() for k, v in tensors.items()}  # unshared
-            meta = {"config": to_dict(m.cfg), "rng": snap.rng[g]}
-            checkpoint.save_checkpoint(m.run_dir, snap.epoch, tensors, meta)
-        self.saved_epoch = snap.epoch
+            meta = {
+                "epoch": snap.step // self.steps_per_epoch,  # whole epochs done
+                "steps_per_epoch": self.steps_per_epoch,
+                "within_epoch": snap.within,
+                "epoch_sums": snap.sums[g],
+                "epoch_seconds": snap.seconds,
+                "config": to_dict(m.cfg),
+                "rng": snap.rng[g],
+            }
+            checkpoint.save_checkpoint(m.run_dir, snap.step, tensors, meta)
+        self.saved_step = snap.step
 
     def _restore(self, at_most: int | None = None) -> None:
-        epochs = set()
+        steps = set()
+        per = self.steps_per_epoch
         for g, m in enumerate(self.members):
-            found = checkpoint.latest_checkpoint(m.run_dir, at_most=at_most)
+            found = checkpoint.latest_checkpoint(m.run_dir, at_most=at_most, steps_per_epoch=per)
             if found is None:
-                m.folder.write_metrics([])  # start over: no checkpoint means no epoch counts
-                epochs.add(0)
+                m.folder.write_metrics([])  # start over: no checkpoint means no step counts
+                steps.add(0)
                 continue
             try:
-                epochs.add(self._load_member(g, *found))
+                steps.add(self._load_member(g, *found))
             except (KeyError, ValueError, RuntimeError, TypeError) as err:
                 raise VaelabError(
                     f"the checkpoint in {m.run_dir} does not fit: {first_line(err)}"
                 ) from None
-        if len(epochs) > 1:
-            raise VaelabError("the runs of a group were checkpointed at different epochs")
-        self.epoch = self.saved_epoch = epochs.pop()
+        if len(steps) > 1:
+            raise VaelabError("the runs of a group were checkpointed at different steps")
+        self.step = self.saved_step = steps.pop()
         for m in self.members:
-            if self.epoch > m.cfg.train.epochs:
+            if self.step > self.total:
                 raise VaelabError(
-                    f"{m.run_dir} has already trained {self.epoch} epochs, more than the "
-                    f"{m.cfg.train.epochs} asked for; ask for at least {self.epoch}"
+                    f"{m.run_dir} has already trained {self._length(self.step)}, more than the "
+                    f"{self._length(self.total)} asked for; ask for at least "
+                    f"{self._length(self.step)}"
                 )
-            # epochs logged after the checkpoint will be trained again: drop them
-            rows = [r for r in m.folder.read_metrics() if r["epoch"] <= self.epoch]
+            # rows logged after the checkpoint will be trained again: drop them
+            rows = [r for r in m.folder.read_metrics() if row_step(r, per) <= self.step]
             m.folder.write_metrics(rows)
+        self.partial_row = self.step % per != 0
+
+    def _length(self, steps: int) -> str:
+        """ "3 epochs" where `steps` are whole epochs and the run counts epochs, else steps."""
+        whole, rest = divmod(steps, self.steps_per_epoch)
+        if self.members[0].cfg.train.epochs is not None and rest == 0:
+            return f"{whole} epoch{'s' * (whole != 1)}"
+        return f"{steps} step{'s' * (steps != 1)}"
 
     def _load_member(self, g: int, record: dict[str, Any], tensors: dict[str, Tensor]) -> int:
         targets = {f"model.{k}": v for k, v in self.stack.member(self.adam.params, g).items()}
@@ -368,14 +473,20 @@ class GroupTrainer:
             if tensors[key].shape != view.shape:
                 raise ValueError(f"{key} has shape {tuple(tensors[key].shape)}")
             view.copy_(tensors[key])
-        self.adam.step_count.copy_(tensors["optim.0.step"])
-        checkpoint.set_generator_state(self.batch_gens[g], record["rng"]["batch"])
-        checkpoint.set_generator_state(self.noise_gens[g], record["rng"]["noise"])
+        self.adam.load_step(tensors["optim.0.step"])
+        rng = record["rng"]
+        checkpoint.set_generator_state(self.batch_gens[g], rng["batch"])
+        checkpoint.set_generator_state(self.noise_gens[g], rng["noise"])
         if self.pixel_gens[g] is not None:
-            checkpoint.set_generator_state(self.pixel_gens[g], record["rng"]["pixels"])
+            checkpoint.set_generator_state(self.pixel_gens[g], rng["pixels"])
         if self.labelled is not None:
-            checkpoint.set_generator_state(self.labelled.gens[g], record["rng"]["labelled"])
-        return int(record["epoch"])
+            checkpoint.set_generator_state(self.labelled.gens[g], rng["labelled"])
+        step = checkpoint.record_step(record, self.steps_per_epoch)
+        if step % self.steps_per_epoch:  # in mid-epoch: its terms so far
+            sums = torch.tensor(record["epoch_sums"], dtype=self.sums.dtype)
+            self.sums[g] = sums.to(self.device)
+            self.seconds = float(record.get("epoch_seconds", 0.0))
+        return step
 
     def _save_model(self, g: int) -> AutoEncoder:
         m = self.members[g]
@@ -385,13 +496,19 @@ class GroupTrainer:
         return model
 
 
-def classification_weight(m: TrainingRun) -> float:
-    """M2's weight of the labelled images' mean -log q(y|x) against the mean bound per image:
-    alpha N / N_labelled, as Kingma et al.'s code scales their alpha (docs/m2.md)."""
-    if not spec.kind(m.cfg.model.kind).classifier:
-        return 0.0
-    labelled = int((m.data.y_train >= 0).sum())
-    return m.cfg.train.alpha * len(m.data.y_train) / labelled if labelled else 0.0
+def classification_weight(cfg: RunConfig) -> float:
+    """M2's weight of the labelled images' mean -log q(y|x) against the mean bound per image
+    (`train.classification_weight`, docs/m2.md); 0 for a kind without q(y|x)."""
+    return cfg.train.classification_weight if spec.kind(cfg.model.kind).classifier else 0.0
+
+
+@torch.no_grad()
+def classifier_error(model: AutoEncoder, x: Tensor, y: Tensor, batch: int = 1000) -> float:
+    """The share of images x whose label y q(y|x)'s most probable digit misses."""
+    guess = torch.cat(
+        [model.classify(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)]
+    )
+    return int((guess != y).sum()) / len(y)  # exact: wrong images over images
 
 
 def _same_tensor(a: Tensor, b: Tensor) -> bool:
@@ -410,17 +527,21 @@ def train_group(
     resume as one group per epoch.
     """
     members = [m if isinstance(m, TrainingRun) else TrainingRun(*m) for m in members]
-    epochs = [m.folder.latest_epoch() if resume else 0 for m in members]
-    common = min(epochs, default=0)
-    if len(set(epochs)) <= 1 or all(
-        common == 0 or common in m.folder.checkpoint_epochs() for m in members
+    per = members[0].cfg.train.steps_per_epoch(len(members[0].data.x_train)) if members else 1
+    steps = [m.folder.latest_step(per) if resume else 0 for m in members]
+    common = min(steps, default=0)
+    if len(set(steps)) <= 1 or all(
+        common == 0 or common in m.folder.checkpoint_steps(per) for m in members
     ):
-        # a stop between two members' checkpoint writes: all resume from the older epoch, so
+        # a stop between two members' checkpoint writes: all resume from the older step, so
         # the group, and with it every float it computes, is the one an unbroken run had
         return GroupTrainer(members, reporter).fit(resume=resume, at_most=common)
     models: dict[int, AutoEncoder] = {}
-    for epoch in sorted(set(epochs)):
-        which = [i for i, e in enumerate(epochs) if e == epoch]
+    for step in sorted(set(steps)):
+        which = [i for i, s in enumerate(steps) if s == step]
         trained = GroupTrainer([members[i] for i in which], reporter).fit(resume=resume)
         models |= dict(zip(which, trained, strict=True))
     return [models[i] for i in range(len(members))]
+
+
+TERMS = ("loss", "reconstruction", "kl")  # a metrics row's training terms

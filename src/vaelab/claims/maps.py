@@ -1,0 +1,76 @@
+"""The claims judged across columns: milestones of training, or (C, k) points of a sweep.
+
+A map holds, per claim and column, the claim's reading (`verdicts`), each comparison's outcome
+(`comparisons`) and each comparison's effect and interval (`effects`, the data of the report's
+trajectory figure). Every column judges models of the same seeds: neighbouring columns share
+those seeds' luck, so a reading that flips between columns whose intervals overlap is that
+luck, not training or a setting. And every column is one more look at the same question. So
+one column is the verdict (`judged`: the final one, or the article's point) and the others
+describe the path to it; the caption says so (`caption`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from vaelab.evaluation.inference import ALPHA, decidable
+
+EFFECT_KEYS = ("effect", "interval", "outcome", "margin", "unit", "expect", "measure")
+
+
+def new_map() -> dict[str, Any]:
+    return {"verdicts": {}, "comparisons": {}, "effects": {}}
+
+
+def columns_of(found: dict[str, Any]) -> int:
+    """How many columns the map holds so far."""
+    return max((len(row) for row in found["verdicts"].values()), default=0)
+
+
+def append_column(found: dict[str, Any], claims: Sequence[dict[str, Any]]) -> None:
+    """Add one column to the right of the map: `claims` (each `Claim.to_dict()`) judged there.
+    A claim not judged in earlier columns gets empty cells there."""
+    column = columns_of(found)
+    for claim in claims:
+        number = str(claim["number"])
+        for key, empty in (("verdicts", None), ("comparisons", {}), ("effects", {})):
+            row = found[key].setdefault(number, [])
+            row.extend(empty if empty is None else {} for _ in range(column - len(row)))
+        found["verdicts"][number].append(claim["verdict"])
+        found["comparisons"][number].append({c["name"]: c["outcome"] for c in claim["comparisons"]})
+        found["effects"][number].append(
+            {c["name"]: {k: c.get(k) for k in EFFECT_KEYS} for c in claim["comparisons"]}
+        )
+
+
+def finish(
+    found: dict[str, Any], judged: int, seeds: Sequence[int], over: str, verdict_at: str
+) -> dict[str, Any]:
+    """Name the judged column and write the caption. `over` says what the columns are
+    ("training", "settings"), `verdict_at` names the judged column ("the last epoch")."""
+    found["judged"] = judged
+    found["descriptive"] = [i for i in range(columns_of(found)) if i != judged]
+    found["seeds"] = list(seeds)
+    found["caption"] = caption(len(seeds), over, verdict_at)
+    return found
+
+
+def caption(seeds: int, over: str, verdict_at: str) -> str:
+    """What a reader may and may not conclude from the map."""
+    what = "training" if over == "training" else "a setting"
+    text = (
+        f"Every column judges models trained with the same {seeds} seed"
+        f"{'s' * (seeds != 1)}, so the columns are not independent: a reading that flips "
+        "between neighbouring columns whose intervals overlap is those seeds' luck, not "
+        f"{what}. Only {verdict_at} is a verdict; the other columns describe each "
+        "comparison's effect and interval along the way and are not verdicts of their own."
+    )
+    smallest = decidable(seeds, 1 - ALPHA)
+    if smallest is None:
+        return f"{text} One seed: no column can decide anything."
+    return (
+        f"{text} With {seeds} seeds an effect must exceed about {smallest:.2g} times the "
+        "spread between seeds (at 95%; more for a claim of several comparisons) to be "
+        "decided in any column."
+    )
