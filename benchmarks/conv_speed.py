@@ -8,7 +8,7 @@ All in one process, in interleaved rounds, each row its fastest round (see grid_
 - vaelab's module in the same loop: `models.conv.ConvVAE` and `losses.objective`, so the
   module's own cost shows apart from the trainer's;
 - vaelab's group trainer (`GroupTrainer.train_epoch`): its row is timed once `KIND` is a
-  registered model kind (`vaelab.models.spec.MODEL_KINDS`), and named as skipped before.
+  registered model kind (`vaelab.models.kinds.names()`), and named as skipped before.
 The ratios are what carry over between machines; see benchmarks/README.md on quiet machines.
 
     .venv/bin/python benchmarks/conv_speed.py --train-size 10000
@@ -32,9 +32,9 @@ from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data.mnist import load_mnist
 from vaelab.data.splits import to_float
 from vaelab.data.tensors import compact_data
+from vaelab.models import kinds
 from vaelab.models.conv import ConvVAE
 from vaelab.models.losses import objective
-from vaelab.models.spec import MODEL_KINDS
 from vaelab.training.trainer import GroupTrainer, TrainingRun
 
 KIND = "conv-vae"  # the convolutional VAE's name once it is a registered model kind
@@ -165,7 +165,7 @@ def module_epoch_fn(cfg: RunConfig, x: Tensor, steps: int) -> Callable[[], None]
 def trainer_epoch_fn(cfg: RunConfig, folder: Path) -> Callable[[], object] | None:
     """One epoch of vaelab's group trainer on the kind, or None while `KIND` is not a
     registered model kind."""
-    if KIND not in MODEL_KINDS:
+    if KIND not in kinds.names():
         return None
     data = compact_data(load_mnist(), cfg, cfg.train.device)
     return GroupTrainer([TrainingRun(cfg, data, folder / KIND)]).train_epoch
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             ratio = note.format(seconds / best["eager"])
             print(f"{title:<34}{seconds:>9.3f}{seconds * scale:>9.2f}  {ratio}")
         else:
-            print(f"{title:<34}  skipped: {KIND} is not among the model kinds {MODEL_KINDS}")
+            print(f"{title:<34}  skipped: {KIND} is not among the model kinds {kinds.names()}")
     print(
         f"conv VAE z={args.latent}, k={cfg.train.n_samples}, batch {cfg.train.batch_size}; "
         f"best of {args.rounds} interleaved rounds of {steps} steps ({len(x)} images); "

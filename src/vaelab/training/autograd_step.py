@@ -19,9 +19,10 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from vaelab.core.config import ModelConfig
-from vaelab.models import spec
+from vaelab.models import kinds
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import objective
-from vaelab.models.networks import AutoEncoder, build_model
+from vaelab.models.networks import AutoEncoder
 
 ALIGN = 64  # floats: 256 bytes, beyond any vector width
 
@@ -31,7 +32,7 @@ class MemberLayout:
     its own model's `named_parameters` order and shapes (the checkpoint's order too)."""
 
     def __init__(self, models: list[ModelConfig]) -> None:
-        self.kind, self.size, self.configs = spec.kind(models[0].kind), len(models), models
+        self.kind, self.size, self.configs = kinds.record(models[0].kind), len(models), models
         self.latents = [c.latent for c in models]
         self.zmax = max(self.latents)
         self.variational, self.labels = self.kind.variational, self.kind.labels

@@ -37,9 +37,10 @@ from vaelab.core.folders import RunFolder, row_step
 from vaelab.core.lock import folder_lock
 from vaelab.core.util import first_line
 from vaelab.data.tensors import TensorData, with_data
-from vaelab.models import spec
+from vaelab.models import kinds, spec
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import objective
-from vaelab.models.networks import AutoEncoder, build_model
+from vaelab.models.networks import AutoEncoder
 from vaelab.training import checkpoint
 from vaelab.training.autograd_step import AutogradStep, MemberLayout
 from vaelab.training.identity import check_run_folder
@@ -68,7 +69,10 @@ def stack_key(cfg: RunConfig) -> tuple[Any, ...]:
     """What the members of one group share; latent size and seed may differ."""
     m, t = cfg.model, cfg.train
     shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps, t.labelled_batch)
-    shared += (t.optimizer, t.ae_loss if m.kind == "ae" else None)  # C, M2's weight: per member
+    shared += (
+        t.optimizer,
+        t.ae_loss if kinds.record(m.kind).role == "ae" else None,
+    )  # C, M2's weight: per member
     bookkeeping = (t.epochs, t.steps, t.checkpoint_every, t.eval_every)
     architecture = (m.hidden, m.activation, m.label_at)
     return (m.kind, m.input_dim, *architecture, m.embed, m.n_labels, *shared, *bookkeeping)
@@ -499,7 +503,7 @@ class GroupTrainer:
 def classification_weight(cfg: RunConfig) -> float:
     """M2's weight of the labelled images' mean -log q(y|x) against the mean bound per image
     (`train.classification_weight`, docs/m2.md); 0 for a kind without q(y|x)."""
-    return cfg.train.classification_weight if spec.kind(cfg.model.kind).classifier else 0.0
+    return cfg.train.classification_weight if kinds.record(cfg.model.kind).classifier else 0.0
 
 
 @torch.no_grad()
