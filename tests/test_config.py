@@ -99,7 +99,6 @@ def test_user_toml_overrides_and_validation(tmp_path):
         ("[train]\nepochz = 3\n", "unknown setting train.'epochz'"),
         ("[train]\nepochs = 0\n", "epochs must be >= 1"),
         ("[train]\nepochs = true\n", "must be int"),
-
         ("latents = 4\n", "must be a list"),
         ("[train\n", "cannot read config"),
     ):

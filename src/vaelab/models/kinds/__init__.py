@@ -13,13 +13,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from vaelab.core.errors import VaelabError
-from vaelab.models.kinds import mlp
+from vaelab.models.kinds import conv, mlp
 from vaelab.models.kinds.base import KindRecord
 
 if TYPE_CHECKING:
     from vaelab.core.config import ModelConfig
 
-RECORDS: tuple[KindRecord, ...] = (*mlp.RECORDS,)
+RECORDS: tuple[KindRecord, ...] = (*mlp.RECORDS, *conv.RECORDS)
 _BY_NAME = {r.name: r for r in RECORDS}
 
 __all__ = ["RECORDS", "KindRecord", "build_model", "check", "names", "record"]
