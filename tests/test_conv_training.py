@@ -3,6 +3,7 @@ milestones, metrics, and a resume after a kill that ends bit for bit where an un
 does; a study lists it beside the MLP models."""
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -155,3 +156,53 @@ def test_kill_9_then_resume_a_conv_group_gives_the_same_weights_bit_for_bit(kind
         ).read_bytes()
         assert [r["epoch"] for r in read_metrics(killed / name)] == list(range(1, 7))
     assert isinstance(checkpoint.load_model(killed / "m0", "cpu")[0], ConvVAE)
+
+
+CONV_STUDY = """name = "conv"
+models = ["ae", "vae", "cvae", "conv-ae", "conv-vae", "conv-cvae"]
+latents = [2, 4]
+[train]
+epochs = 1
+[data]
+train_size = 500
+test_size = 200
+n_labelled = 250
+[experiments]
+kmeans_runs = 2
+iwae_samples = 10
+iwae_images = 20
+elbo_samples = 2
+walk_steps = 4
+classifier_epochs = 1
+"""
+
+
+def test_a_study_lists_the_conv_family_beside_the_mlp_models(tmp_path):
+    from vaelab.study.pipeline import run_study
+
+    preset = tmp_path / "conv.toml"
+    preset.write_text(CONV_STUDY)
+    out = tmp_path / "study"
+    run_study(str(preset), out, device="cpu")
+    results = json.loads((out / "results.json").read_text())
+    assert {r["kind"] for r in results["training"].values()} == set(CONV_STUDY_KINDS)
+    experiments = results["experiments"]
+    table = experiments["reconstruction"]["table"]
+    for mode in (
+        "conv-ae",
+        "conv-vae",
+        *(f"conv-cvae ({w} label)" for w in ("no", "true", "wrong")),
+    ):
+        assert set(table[mode]) == {"2", "4"}
+        assert all(np.isfinite(m["nll"]) for m in table[mode].values())
+    for name in ("latent", "clustering"):
+        assert all(k in json.dumps(experiments[name]) for k in CONV_STUDY_KINDS)
+    report = (out / "report.html").read_text()
+    assert "conv 32 (4×4, stride 2) → conv 64 → z" in report
+    assert "the label added before the first activation of both networks" in report
+    explorer = (out / "explorer.html").read_text()
+    assert '"left_out":["conv-ae","conv-vae","conv-cvae"]' in explorer
+    assert '"id":"conv-' not in explorer and '"id":"vae-z2"' in explorer
+
+
+CONV_STUDY_KINDS = ("ae", "vae", "cvae", "conv-ae", "conv-vae", "conv-cvae")

@@ -193,7 +193,9 @@ def explorer_data(
     keep = [*examples, *(i for walk in walks for i in walk)]
     rows = sample_rows(len(data.x_test), max_points, keep)
     pack = Packer()
-    order = sorted(models, key=lambda key: (key[1], kinds.names().index(key[0])))
+    shown = {key: m for key, m in models.items() if kinds.record(key[0]).export is not None}
+    left_out = sorted({k for k, _ in models} - {k for k, _ in shown}, key=kinds.names().index)
+    order = sorted(shown, key=lambda key: (key[1], kinds.names().index(key[0])))
     entries = [_model_entry(pack, k, z, models[(k, z)], data, rows) for k, z in order]
     judge_layers = judge.linear_layers()
     layers = [
@@ -206,7 +208,7 @@ def explorer_data(
     ]
     images = np.rint(data.x_test[rows].numpy() * 255).astype(np.uint8)  # (n, 784)
     mnist_index = None if data.test_index is None else np.asarray(data.test_index)[rows]
-    return {
+    found = {
         "title": title,
         "seed": seed,
         "seeds": [int(s) for s in seeds],
@@ -223,6 +225,9 @@ def explorer_data(
         "tensors": pack.index,
         "blob": pack.blob(),
     }
+    if left_out:  # kinds whose decoder the page cannot evaluate (not dense): said on the page
+        found["left_out"] = left_out
+    return found
 
 
 def _template(name: str) -> str:
