@@ -50,7 +50,7 @@ LABEL_AT = ("hidden", "input")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    kind: str = setting("vae", "which model: ae, vae, cvae or m2 (the CVAE with q(y|x))")
+    kind: str = setting("vae", "which model: a registered kind (`vaelab train --help` lists them)")
     input_dim: int = setting(784, "input size: a flattened 28 x 28 image", "pixels")
     hidden: tuple[int, ...] = setting(
         (128,),
