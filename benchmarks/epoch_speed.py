@@ -29,9 +29,10 @@ from torch.utils.data import DataLoader, TensorDataset
 from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data.mnist import MNIST_SIZES, load_mnist
 from vaelab.data.tensors import TensorData
+from vaelab.models import kinds
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import objective
-from vaelab.models.networks import AutoEncoder, build_model
-from vaelab.models.spec import MODEL_KINDS
+from vaelab.models.networks import AutoEncoder
 from vaelab.training.run import Trainer
 
 TARGET_VAE_SECONDS = 3.0  # the project's goal for one VAE epoch on the CPU
@@ -277,8 +278,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     args.models = [k.strip() for k in args.models.split(",") if k.strip()]
-    if not args.models or not set(args.models) <= set(MODEL_KINDS):
-        parser.error(f"--models {','.join(args.models)}: choose from {', '.join(MODEL_KINDS)}")
+    if not args.models or not set(args.models) <= set(kinds.names()):
+        parser.error(f"--models {','.join(args.models)}: choose from {', '.join(kinds.names())}")
     return args
 
 

@@ -50,8 +50,8 @@ from vaelab.core.config import DataConfig, ModelConfig, RunConfig, StudyConfig, 
 from vaelab.data.mnist import MNIST, load_mnist
 from vaelab.data.tensors import compact_data
 from vaelab.models import kernels
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import bernoulli_nll
-from vaelab.models.networks import build_model
 from vaelab.study.grid import train_grid
 from vaelab.training.stacked import _tanh_
 from vaelab.training.trainer import GroupTrainer, TrainingRun

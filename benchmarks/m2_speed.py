@@ -33,8 +33,8 @@ from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data.mnist import load_mnist
 from vaelab.data.tensors import TensorData, compact_data
 from vaelab.models import kernels
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import m2_objective
-from vaelab.models.networks import build_model
 from vaelab.training.trainer import GroupTrainer, TrainingRun
 
 PAPER = {"hidden": (500,), "activation": "softplus", "label_at": "input"}

@@ -18,7 +18,7 @@ import torch
 from vaelab.core.config import ModelConfig
 from vaelab.data import MNIST
 from vaelab.experiments.common import Models, StudyData
-from vaelab.models.networks import build_model
+from vaelab.models.kinds import build_model
 
 pytest_plugins = ["pytester"]  # tests/test_ci.py runs pytest on a file of its own
 

@@ -25,8 +25,8 @@ from vaelab.core.config import (
 )
 from vaelab.core.errors import VaelabError
 from vaelab.data.tensors import TensorData, compact_data
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import m2_objective, objective
-from vaelab.models.networks import build_model
 from vaelab.training.identity import run_name
 from vaelab.training.run import train
 from vaelab.training.trainer import GroupTrainer, TrainingRun

@@ -14,8 +14,8 @@ from conftest import make_prototype_mnist
 from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig, to_dict
 from vaelab.data.tensors import TensorData
 from vaelab.models import kernels
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import mse_objective, objective
-from vaelab.models.networks import build_model
 from vaelab.training import checkpoint
 from vaelab.training.run import train
 from vaelab.training.stacked import FlatAdam, Stack, forward_backward

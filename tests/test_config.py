@@ -99,7 +99,6 @@ def test_user_toml_overrides_and_validation(tmp_path):
         ("[train]\nepochz = 3\n", "unknown setting train.'epochz'"),
         ("[train]\nepochs = 0\n", "epochs must be >= 1"),
         ("[train]\nepochs = true\n", "must be int"),
-        ("models = ['gan']\n", "unknown model"),
         ("latents = 4\n", "must be a list"),
         ("[train\n", "cannot read config"),
     ):
@@ -116,3 +115,15 @@ def test_run_config_from_toml(tmp_path):
     cfg = load_toml(path, RunConfig)
     assert cfg.model.kind == "cvae" and cfg.data.test_size == 100
     assert cfg.train.epochs is None and cfg.train.total_steps(60000) == 1000  # the article's
+
+
+def test_an_unknown_model_kind_is_one_line_where_settings_are_loaded(tmp_path):
+    from vaelab import config
+
+    path = tmp_path / "mine.toml"
+    path.write_text("models = ['gan']\n")
+    with pytest.raises(VaelabError, match="unknown model 'gan': choose one of ae, vae"):
+        config.load_toml(path)
+    path.write_text('[model]\nkind = "gan"\n')
+    with pytest.raises(VaelabError, match="unknown model 'gan'"):
+        config.load_toml(path, RunConfig)

@@ -25,7 +25,7 @@ from vaelab.experiments.interpolation import (
     strip_frames,
 )
 from vaelab.models.classifier import DigitClassifier
-from vaelab.models.networks import build_model
+from vaelab.models.kinds import build_model
 
 
 def untrained(kind: str = "vae", latent: int = 4, seed: int = 0) -> torch.nn.Module:

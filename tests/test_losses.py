@@ -13,6 +13,7 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 
 from vaelab.core.config import ModelConfig
 from vaelab.models import kernels
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import (
     bernoulli_nll,
     elbo,
@@ -22,7 +23,6 @@ from vaelab.models.losses import (
     objective,
     sample_z,
 )
-from vaelab.models.networks import build_model
 
 
 @settings(max_examples=25, deadline=None)

@@ -16,8 +16,9 @@ from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.core.errors import VaelabError
 from vaelab.data.tensors import TensorData, compact_data
 from vaelab.evaluation.measures import per_image_error
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import elbo, m2_objective
-from vaelab.models.networks import M2, build_model
+from vaelab.models.networks import M2
 from vaelab.training.checkpoint import load_model
 from vaelab.training.labelled import LabelledOrder
 from vaelab.training.run import train

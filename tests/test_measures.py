@@ -17,7 +17,7 @@ from vaelab.core.config import ExperimentConfig, ModelConfig
 from vaelab.evaluation.measures import evaluate, variational_bounds
 from vaelab.experiments import reconstruction
 from vaelab.experiments.common import StudyData
-from vaelab.models.networks import build_model
+from vaelab.models.kinds import build_model
 
 REPEATS = 1000  # copies of each image: a bound's mean over them is its expectation
 

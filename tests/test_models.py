@@ -8,7 +8,8 @@ from torch.nn import functional as F
 
 from vaelab.core.config import ModelConfig
 from vaelab.core.errors import VaelabError
-from vaelab.models.networks import build_model, count_parameters
+from vaelab.models.kinds import build_model
+from vaelab.models.networks import count_parameters
 
 
 def linear(n_in: int, n_out: int) -> int:

@@ -8,7 +8,8 @@ from vaelab.core.config import ExperimentConfig, ModelConfig
 from vaelab.evaluation.evidence import resamples
 from vaelab.experiments import reconstruction
 from vaelab.experiments.common import StudyData
-from vaelab.models.networks import Posterior, build_model
+from vaelab.models.kinds import build_model
+from vaelab.models.networks import Posterior
 
 
 class ReadsTheBrightestBlock:

@@ -8,8 +8,8 @@ import torch
 
 from vaelab.core.config import ModelConfig
 from vaelab.models import kernels
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import objective
-from vaelab.models.networks import build_model
 from vaelab.training.stacked import FlatAdam, Stack, forward_backward
 
 

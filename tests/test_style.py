@@ -7,7 +7,7 @@ import torch
 from conftest import tiny_models, tiny_study
 from vaelab.core.config import ExperimentConfig, ModelConfig
 from vaelab.experiments import style
-from vaelab.models.networks import build_model
+from vaelab.models.kinds import build_model
 
 
 class ReadsBlock:

@@ -1,7 +1,13 @@
 """The settings, where users import them from: `from vaelab.config import RunConfig, ...`.
 
-They are defined in `vaelab.core.config`; this module is the public name for them."""
+They are defined in `vaelab.core.config`; this module is the public name for them. Loading
+settings here also checks that every model kind they name is registered (`vaelab.models.kinds`),
+which the core settings cannot know."""
 
+from pathlib import Path
+from typing import Any
+
+from vaelab.core import config
 from vaelab.core.config import (
     DataConfig,
     ExperimentConfig,
@@ -9,9 +15,25 @@ from vaelab.core.config import (
     RunConfig,
     StudyConfig,
     TrainConfig,
-    load_preset,
-    load_toml,
 )
+from vaelab.models import kinds
+
+
+def load_toml(path: str | Path, cls: type = StudyConfig) -> Any:
+    """`vaelab.core.config.load_toml`, with its model kinds checked."""
+    return checked(config.load_toml(path, cls))
+
+
+def load_preset(name_or_path: str) -> StudyConfig:
+    """`vaelab.core.config.load_preset`, with its model kinds checked."""
+    return checked(config.load_preset(name_or_path))
+
+
+def checked(cfg: Any) -> Any:
+    """`cfg` (a study's or a run's settings) once every kind it names is registered."""
+    kinds.check(cfg.models if isinstance(cfg, StudyConfig) else (cfg.model.kind,))
+    return cfg
+
 
 __all__ = [
     "DataConfig",

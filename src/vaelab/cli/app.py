@@ -23,6 +23,7 @@ from vaelab.core.config import RunConfig, load_toml, preset_names
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import RunFolder, StudyFolder
 from vaelab.core.util import one_line
+from vaelab.models import kinds
 
 app = typer.Typer(
     add_completion=False,
@@ -36,11 +37,8 @@ app = typer.Typer(
 # answer at once.
 
 
-class KindChoice(StrEnum):
-    ae = "ae"
-    vae = "vae"
-    cvae = "cvae"
-    m2 = "m2"
+KindChoice = StrEnum("KindChoice", {name: name for name in kinds.names()})  # type: ignore[misc]
+KIND_HELP = "Which model: " + "; ".join(f"{r.name}, {r.help}" for r in kinds.RECORDS) + "."
 
 
 def _expand(path: Path | None) -> Path | None:
@@ -152,7 +150,7 @@ def train(
         Path,
         typer.Option("--out", callback=_expand, help="Run folder: config, checkpoints, model."),
     ],
-    model: Annotated[KindChoice, typer.Option("--model", help="Which model.")] = DEFAULT_KIND,
+    model: Annotated[KindChoice, typer.Option("--model", help=KIND_HELP)] = DEFAULT_KIND,
     z: Annotated[int, typer.Option("--z", min=1, help="Latent size.")] = M.latent,
     steps: Annotated[
         int | None,
@@ -271,6 +269,7 @@ def _run_settings(out: Path, config: Path | None, resume: bool, given: dict[str,
         )
     else:
         cfg = load_toml(config, RunConfig) if config is not None else RunConfig()
+        kinds.check([cfg.model.kind])
     if "steps" in given and "epochs" in given:
         raise VaelabError("give --steps or --epochs, not both")
     sections: dict[str, dict[str, Any]] = {"model": {}, "train": {}, "data": {}}

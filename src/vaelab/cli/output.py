@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from vaelab.models import kinds
+
 console = Console()
 
 # measure -> (name for an AE/VAE, name for a CVAE given the true label y)
@@ -26,7 +28,7 @@ GREY_LEVELS = (
 
 def print_metrics(title: str, kind: str, metrics: dict[str, Any]) -> None:
     """One row per measure; a CVAE gets a column with the true label and one without."""
-    if kind not in ("cvae", "m2"):
+    if kind not in kinds.names() or not kinds.record(kind).labels:
         rows = table("measure", "value", title=title)
         for key, (label, _) in MEASURE_NAMES.items():
             if key in metrics:

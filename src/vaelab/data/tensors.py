@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vaelab.core.config import RunConfig
+from vaelab.core.config import KINDS_WITH_LABELS, RunConfig
 from vaelab.core.device import resolve_device, same_device
 from vaelab.core.errors import VaelabError
 from vaelab.data.mnist import MNIST
@@ -61,7 +61,7 @@ def training_split(y_all: np.ndarray, cfg: RunConfig) -> TrainingSplit:
     n = len(y_all) if d.train_size is None else min(d.train_size, len(y_all))
     train, held = validation_split(y_all[:n], d.validation, d.seed)
     y_train = y_all[train].astype(np.int64)
-    if cfg.model.kind in ("cvae", "m2"):  # the models that see labels
+    if cfg.model.kind in KINDS_WITH_LABELS:
         if d.validation and d.n_labelled > len(train):
             raise VaelabError(
                 f"data.validation ({d.validation}) leaves {len(train)} training images, fewer "

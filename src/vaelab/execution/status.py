@@ -12,11 +12,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaelab.core.config import KINDS, RunConfig, from_dict
+from vaelab.core.config import RunConfig, from_dict
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import LOCK_FILE, RunFolder, StudyFolder
 from vaelab.core.util import format_duration
 from vaelab.execution.progress import read_progress, run_length
+from vaelab.models import kinds
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,9 @@ def run_order(run_dir: Path) -> tuple[int, int, int, str]:
         cfg = json.loads(RunFolder(run_dir).config.read_text())
         kind, z, seed = cfg["model"]["kind"], int(cfg["model"]["latent"]), int(cfg["train"]["seed"])
     except (OSError, ValueError, KeyError, TypeError):
-        return (len(KINDS) + 1, 0, 0, Path(run_dir).name)
-    rank = KINDS.index(kind) if kind in KINDS else len(KINDS)
+        return (len(kinds.names()) + 1, 0, 0, Path(run_dir).name)
+    order = kinds.names()
+    rank = order.index(kind) if kind in order else len(order)
     return (rank, z, seed, Path(run_dir).name)
 
 

@@ -28,9 +28,9 @@ from matplotlib.figure import Figure as MplFigure  # noqa: E402
 from vaelab.core import fileio  # noqa: E402
 from vaelab.core.config import ExperimentConfig  # noqa: E402
 from vaelab.core.errors import VaelabError  # noqa: E402
+from vaelab.models import kinds  # noqa: E402
 from vaelab.models.classifier import DigitClassifier  # noqa: E402
 from vaelab.models.networks import AutoEncoder  # noqa: E402
-from vaelab.models.spec import MODEL_KINDS  # noqa: E402
 
 Models = dict[tuple[str, int], AutoEncoder]  # (kind, latent size) -> trained model, eval mode
 
@@ -103,7 +103,7 @@ def encode_entries(
     no label encodes with the label its q(y|x) reads: "m2 (inferred label)".
     """
     entries: dict[str, np.ndarray] = {}
-    for kind in MODEL_KINDS:
+    for kind in kinds.names():
         model = models.get((kind, latent))
         if model is None:
             continue

@@ -34,18 +34,23 @@ from vaelab.experiments.common import (
     needs_judge,
     save_figure,
 )
+from vaelab.models import kinds
 from vaelab.models.classifier import DigitClassifier
 from vaelab.models.networks import AutoEncoder
 
 MODES = ("ae", "vae", "cvae (no label)", "cvae (true label)", "cvae (wrong label)")
-# M2, shown beside the article's models where it was trained: given no label it reads one with
-# q(y|x) and reconstructs with that; given the true label, as the CVAE does.
-M2_MODES = ("m2 (inferred label)", "m2 (true label)")
 
 
 def modes_for(models: Models) -> tuple[str, ...]:
-    """The article's five modes, and M2's two where the study trained an M2."""
-    return MODES + (M2_MODES if any(kind == "m2" for kind, _ in models) else ())
+    """The article's five modes, then every other kind's the study trained, in the registry's
+    order, as its role has them (M2: given no label it reads one with q(y|x) and reconstructs
+    with that; given the true label, as the CVAE does)."""
+    present = {kind for kind, _ in models}
+    others = [r for r in kinds.RECORDS if r.name in present and r.name not in ARTICLE]
+    return MODES + tuple(mode for r in others for mode in r.modes)
+
+
+ARTICLE = ("ae", "vae", "cvae")  # the kinds of the article's five modes
 
 
 def wrong_labels(y: torch.Tensor, seed: int) -> torch.Tensor:
@@ -168,13 +173,13 @@ def table(
         for (model_kind, z), model in sorted(models.items()):
             if model_kind != kind:
                 continue
-            given = wrong if mode == "cvae (wrong label)" else None
+            given = wrong if mode.endswith("(wrong label)") else None
             numbers = measure_mode(model, data, labels, judge, given)
             for measure, found in numbers.pop(EVIDENCE).items():
                 evidence.setdefault(measure, {}).setdefault(mode, {})[str(z)] = found
             # bounds on log p(x | a wrong y), or on a y read from x itself, bound nothing
             bounded = bounds and model.is_variational and given is None
-            if bounded and mode != "m2 (inferred label)":
+            if bounded and not mode.endswith("(inferred label)"):
                 numbers |= measure_bounds(model, data, labels, cfg)
             rows.setdefault(mode, {})[str(z)] = numbers
     return rows, evidence
@@ -264,15 +269,13 @@ def grid_figure(
 
 
 def _row_label(mode: str, digit: int, wrong: int) -> str:
-    return {
-        "ae": "AE",
-        "vae": "VAE",
-        "cvae (no label)": "CVAE\n(no label)",
-        "cvae (true label)": f"CVAE\n(true label {digit})",
-        "cvae (wrong label)": f"CVAE\n(wrong label {wrong})",
-        "m2 (inferred label)": "M2\n(inferred label)",
-        "m2 (true label)": f"M2\n(true label {digit})",
-    }[mode]
+    """ "cvae (true label)" -> "CVAE\n(true label 4)", "vae" -> "VAE"."""
+    kind, _, given = mode.partition(" (")
+    if not given:
+        return kind.upper()
+    given = given.removesuffix(")")
+    shown = {"true label": f"true label {digit}", "wrong label": f"wrong label {wrong}"}
+    return f"{kind.upper()}\n({shown.get(given, given)})"
 
 
 def _image(ax: Any, image: torch.Tensor | None, title: str) -> None:

@@ -303,14 +303,5 @@ def _labels_or_none(y: Tensor | None, batch: int, device: torch.device) -> Tenso
     return y
 
 
-def build_model(cfg: ModelConfig) -> AutoEncoder:
-    """The model `cfg.kind` names, freshly initialised (seed torch beforehand for repeatability)."""
-    spec.kind(cfg.kind)  # an unknown kind is one clear line
-    return CLASSES[cfg.kind](cfg)
-
-
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-CLASSES: dict[str, type[AutoEncoder]] = {"ae": AutoEncoder, "vae": VAE, "cvae": CVAE, "m2": M2}

@@ -26,26 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vaelab.core.config import ModelConfig
-from vaelab.core.errors import VaelabError
-
-
-@dataclass(frozen=True)
-class Kind:
-    name: str
-    variational: bool  # a Gaussian posterior (mu, ln_var) rather than one code
-    labels: bool  # the encoder and decoder see a label embedding (-1: none)
-    classifier: bool  # carries q(y|x)
-    fused: bool  # the hand-written stacked step (`training.stacked`) serves it
-    help: str
-
-
-KINDS = {
-    "ae": Kind("ae", False, False, False, True, "autoencoder"),
-    "vae": Kind("vae", True, False, False, True, "variational autoencoder"),
-    "cvae": Kind("cvae", True, True, False, True, "conditional VAE (label -1: none)"),
-    "m2": Kind("m2", True, True, True, False, "Kingma et al.'s M2: a CVAE with q(y|x)"),
-}
-MODEL_KINDS = tuple(KINDS)
+from vaelab.models import kinds
 
 
 @dataclass(frozen=True)
@@ -61,21 +42,9 @@ class Layer:
     stack: str | None = None  # stacked with the others of this name, rows one after another
 
 
-def kind(name: str) -> Kind:
-    if name not in KINDS:
-        raise VaelabError(f"unknown model {name!r}: choose one of {', '.join(MODEL_KINDS)}")
-    return KINDS[name]
-
-
 def fused(cfg: ModelConfig) -> bool:
-    """Whether the hand-written stacked step serves `cfg`: the article's AE, VAE and CVAE, one
-    tanh hidden layer with the label after it. Anything else trains by autograd."""
-    return (
-        kind(cfg.kind).fused
-        and len(cfg.hidden) == 1
-        and cfg.activation == "tanh"
-        and cfg.label_at == "hidden"
-    )
+    """Whether the hand-written stacked step serves `cfg` (its kind's record says)."""
+    return kinds.record(cfg.kind).fused(cfg)
 
 
 def logits_label_decoder(cfg: ModelConfig) -> bool:
@@ -98,14 +67,14 @@ def hidden_size(i: int) -> str:
 
 def labels_at(cfg: ModelConfig) -> str | None:
     """Where `cfg`'s label enters: "hidden", "input", or None for a kind without labels."""
-    return cfg.label_at if kind(cfg.kind).labels else None
+    return cfg.label_at if kinds.record(cfg.kind).labels else None
 
 
 def layers(cfg: ModelConfig) -> list[Layer]:
     """The layers of `cfg.kind`, in the order of its parameters: the encoder's, the decoder's,
     the label's (CVAE, M2), the classifier's (M2). Every network has the hidden layers of
     `cfg.hidden` in order from its input."""
-    k, n, at = kind(cfg.kind), len(cfg.hidden), labels_at(cfg)
+    k, n, at = kinds.record(cfg.kind), len(cfg.hidden), labels_at(cfg)
     one_hot = "input+labels" if at == "input" else None  # W [x; y]: Glorot's fan-in of both
     # With labels at "hidden", the layer after the first hidden one reads concat(h, label):
     # one weight in the encoder; in the decoder, the part reading h and the part reading the

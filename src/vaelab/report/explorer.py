@@ -29,10 +29,10 @@ import torch
 from vaelab.core import fileio
 from vaelab.core.folders import REPORT_FILE
 from vaelab.experiments.common import Models, StudyData, encode_means
-from vaelab.models import spec
+from vaelab.models import kinds, spec
 from vaelab.models.classifier import DigitClassifier
+from vaelab.models.export import decoder_chain
 from vaelab.models.networks import AutoEncoder
-from vaelab.models.spec import MODEL_KINDS
 
 EXPLORER_FILE = "explorer.html"
 # the page's scripts (templates/), in the order they run: networks, map, walk, page
@@ -83,28 +83,6 @@ class Packer:
         return base64.b64encode(zlib.compress(b"".join(self.chunks), 9)).decode("ascii")
 
 
-@torch.no_grad()
-def decoder_tensors(model: AutoEncoder) -> dict[str, np.ndarray]:
-    """What decode(z, y) needs, by the kind's layer description (`models.spec`): each layer
-    of the decoder's chain by its name (`<layer>.weight`, `<layer>.bias`), and for a kind that
-    sees labels the logits each label adds (`label_logits`, one row per label: the label
-    branch depends on y alone, so its rows are computed here once)."""
-    state = model.state_dict()
-    tensors = {}
-    for layer in decoder_chain(model.cfg):
-        tensors[f"{layer.name}.weight"] = state[f"{layer.name}.weight"].numpy()
-        if layer.bias:
-            tensors[f"{layer.name}.bias"] = state[f"{layer.name}.bias"].numpy()
-    if spec.kind(model.cfg.kind).labels:
-        digits = torch.arange(model.cfg.n_labels)
-        tensors["label_logits"] = model.dec_label_out(torch.tanh(model.dec_label(digits))).numpy()
-    return tensors
-
-
-def decoder_chain(cfg: Any) -> list[spec.Layer]:
-    return [layer for layer in spec.layers(cfg) if layer.path == "decoder"]
-
-
 def pca_2d(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[float]]:
     """Mean (Z,), the top two principal axes (2, Z) and their shares of the variance.
 
@@ -133,7 +111,7 @@ def _model_entry(
     mean, axes = quantize(mean, CODE_MANTISSA), quantize(axes, CODE_MANTISSA)
     tensors = {
         key: pack.floats(f"{name}/{key}", value, DECODER_MANTISSA)
-        for key, value in decoder_tensors(model).items()
+        for key, value in kinds.record(kind).export(model).items()
     }
     chain = [
         {
@@ -215,7 +193,9 @@ def explorer_data(
     keep = [*examples, *(i for walk in walks for i in walk)]
     rows = sample_rows(len(data.x_test), max_points, keep)
     pack = Packer()
-    order = sorted(models, key=lambda key: (key[1], MODEL_KINDS.index(key[0])))
+    shown = {key: m for key, m in models.items() if kinds.record(key[0]).export is not None}
+    left_out = sorted({k for k, _ in models} - {k for k, _ in shown}, key=kinds.names().index)
+    order = sorted(shown, key=lambda key: (key[1], kinds.names().index(key[0])))
     entries = [_model_entry(pack, k, z, models[(k, z)], data, rows) for k, z in order]
     judge_layers = judge.linear_layers()
     layers = [
@@ -228,7 +208,7 @@ def explorer_data(
     ]
     images = np.rint(data.x_test[rows].numpy() * 255).astype(np.uint8)  # (n, 784)
     mnist_index = None if data.test_index is None else np.asarray(data.test_index)[rows]
-    return {
+    found = {
         "title": title,
         "seed": seed,
         "seeds": [int(s) for s in seeds],
@@ -245,6 +225,9 @@ def explorer_data(
         "tensors": pack.index,
         "blob": pack.blob(),
     }
+    if left_out:  # kinds whose decoder the page cannot evaluate (not dense): said on the page
+        found["left_out"] = left_out
+    return found
 
 
 def _template(name: str) -> str:

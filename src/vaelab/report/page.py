@@ -10,6 +10,7 @@ figure that backs several claims is inlined once, as a CSS class each of them dr
 from __future__ import annotations
 
 import base64
+import dataclasses
 import mimetypes
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from matplotlib.figure import Figure as MplFigure
 from PIL import Image
 
 from vaelab.core import fileio
+from vaelab.core.config import ModelConfig, from_dict
 from vaelab.core.folders import FIGURE_DIR
 from vaelab.experiments.common import save_figure
-from vaelab.models.spec import MODEL_KINDS
+from vaelab.models import kinds
 from vaelab.report import numbers
 from vaelab.report.claim_view import OUTCOME_CLASS, VERDICT_CLASS
 from vaelab.report.forest import forest_figure
@@ -40,10 +42,10 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
     first seed: the other seeds' curves are alike and would hide each other)."""
     first = min((r.get("seed", 0) for r in training.values()), default=0)
     training = {k: r for k, r in training.items() if r.get("seed", 0) == first}
-    kinds = sorted({r["kind"] for r in training.values()}, key=MODEL_KINDS.index)
-    fig = MplFigure(figsize=(4 * len(kinds), 3.2))
-    axes = fig.subplots(1, len(kinds), squeeze=False)[0]
-    for ax, kind in zip(axes, kinds, strict=True):
+    present = sorted({r["kind"] for r in training.values()}, key=kinds.names().index)
+    fig = MplFigure(figsize=(4 * len(present), 3.2))
+    axes = fig.subplots(1, len(present), squeeze=False)[0]
+    for ax, kind in zip(axes, present, strict=True):
         for record in training.values():
             if record.get("variant"):  # an AE trained the other way: another scale
                 continue
@@ -67,6 +69,17 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
     return fig
 
 
+def model_lines(config: dict[str, Any]) -> list[tuple[str, str]]:
+    """Each architecture of the study's models in words, from its kind's record: (the kinds
+    it describes, e.g. "AE, VAE"; the description), in the registry's order."""
+    model = from_dict(ModelConfig, config["model"])
+    lines: dict[str, list[str]] = {}
+    for name in sorted(config["models"], key=kinds.names().index):
+        line = kinds.record(name).describe(dataclasses.replace(model, kind=name))
+        lines.setdefault(line, []).append(model_name(name))
+    return [(", ".join(names), line) for line, names in lines.items()]
+
+
 def write_report(results: dict[str, Any], path: Path) -> Path:
     """Render report.html beside the figures `results["figures"]` names; returns its path."""
     out = path.parent
@@ -78,6 +91,7 @@ def write_report(results: dict[str, Any], path: Path) -> Path:
     }
     backing = {name: figures.get(name, []) for name in SHARED}
     view = page_view(results, figures)
+    view["models"] = model_lines(results["config"])
     view["maps"] = {key: data_uri(out / p) for key, p in maps.items()}
     view["forests"] = {n: data_uri(out / p) for n, p in forests.items()}
     html = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from vaelab.evaluation.evidence import across_seeds
-from vaelab.models.spec import MODEL_KINDS
+from vaelab.models import kinds
 from vaelab.report import numbers
 from vaelab.report.names import model_name
 
@@ -14,7 +14,8 @@ AE_LOSS_SHORT = {"mse": "the article's MSE", "bernoulli": "Bernoulli NLL"}
 
 
 def _kind_order(kind: str) -> int:
-    return MODEL_KINDS.index(kind) if kind in MODEL_KINDS else len(MODEL_KINDS)
+    order = kinds.names()
+    return order.index(kind) if kind in order else len(order)
 
 
 def training_rows(training: dict[str, Any]) -> list[dict[str, Any]]:

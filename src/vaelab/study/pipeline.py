@@ -26,7 +26,7 @@ from vaelab.execution.parallel import ParallelOptions
 from vaelab.execution.runner import start_lines
 from vaelab.experiments import rate_distortion
 from vaelab.experiments.common import Models, StudyData
-from vaelab.models import spec
+from vaelab.models import kinds, spec
 from vaelab.models.classifier import DigitClassifier
 from vaelab.report.explorer import write_explorer
 from vaelab.report.page import write_report
@@ -70,6 +70,7 @@ def run_study(
     console = console or Console()
     started = time.perf_counter()
     cfg = load_preset(preset)
+    kinds.check(cfg.models)
     cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(cfg.data, path=str(data_path) if data_path else cfg.data.path),

@@ -19,9 +19,11 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from vaelab.core.config import ModelConfig
-from vaelab.models import spec
+from vaelab.models import kinds
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import objective
-from vaelab.models.networks import AutoEncoder, build_model
+from vaelab.models.networks import AutoEncoder
+from vaelab.training.step import Batch
 
 ALIGN = 64  # floats: 256 bytes, beyond any vector width
 
@@ -31,7 +33,7 @@ class MemberLayout:
     its own model's `named_parameters` order and shapes (the checkpoint's order too)."""
 
     def __init__(self, models: list[ModelConfig]) -> None:
-        self.kind, self.size, self.configs = spec.kind(models[0].kind), len(models), models
+        self.kind, self.size, self.configs = kinds.record(models[0].kind), len(models), models
         self.latents = [c.latent for c in models]
         self.zmax = max(self.latents)
         self.variational, self.labels = self.kind.variational, self.kind.labels
@@ -89,8 +91,15 @@ class AutogradStep:
         models: Sequence[ModelConfig],
         params: Tensor,
         grad: Tensor,
-        ae_loss: str = "bernoulli",
+        ae_loss: str,
+        *,
+        kl_weights: Sequence[float],
+        n_samples: int,
+        ce_weights: Sequence[float],
+        generators: Sequence[torch.Generator],
     ) -> None:
+        self.kl_weights, self.n_samples = tuple(kl_weights), n_samples
+        self.ce_weights, self.generators = tuple(ce_weights), list(generators)
         self.modules = []
         for cfg in models:
             with torch.device("meta"):  # its weights are always the views passed in
@@ -101,23 +110,17 @@ class AutogradStep:
         ]
         self.grads = [view for g in range(layout.size) for view in layout.member(grad, g).values()]
 
-    def __call__(
-        self,
-        x: Tensor,
-        y: Tensor | None,
-        kl_weights: Sequence[float],
-        n_samples: int,
-        ce_weights: Sequence[float],
-        generators: Sequence[torch.Generator],
-        labelled: tuple[Tensor, Tensor] | None = None,
-    ) -> Tensor:
-        """x (G, B, D), y (G, B) or None; `labelled`: each member's labelled images and labels
-        of the step's classification term, (G, b, D), (G, b)."""
+    def __call__(self, batch: Batch) -> Tensor:
+        """The `step.Step` of the models the fused step does not serve: `batch.labelled` holds
+        each member's labelled images and labels of the step's classification term."""
+        x, y, labelled = batch.x, batch.y, batch.labelled
         terms = []
         for g, module in enumerate(self.modules):
-            args = (x[g], None if y is None else y[g], kl_weights[g], n_samples, ce_weights[g])
+            own_y = None if y is None else y[g]
+            args = (x[g], own_y, self.kl_weights[g], self.n_samples, self.ce_weights[g])
             own = None if labelled is None else (labelled[0][g], labelled[1][g])
-            terms.append(functional_call(module, self.leaves[g], (*args, generators[g], own)))
+            call = (*args, self.generators[g], own)
+            terms.append(functional_call(module, self.leaves[g], call))
         found = torch.stack(terms)  # (G, 3)
         leaves = [leaf for member in self.leaves for leaf in member.values()]
         grads = torch.autograd.grad(found[:, 0].sum(), leaves, materialize_grads=True)

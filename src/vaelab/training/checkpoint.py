@@ -26,7 +26,8 @@ from vaelab.core.config import RunConfig, from_dict, to_dict
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import RunFolder, position
 from vaelab.core.util import first_line
-from vaelab.models.networks import AutoEncoder, build_model
+from vaelab.models.kinds import build_model
+from vaelab.models.networks import AutoEncoder
 
 KEEP_CHECKPOINTS = 2
 

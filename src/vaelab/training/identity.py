@@ -15,6 +15,7 @@ from vaelab.core.config import ARTICLE_STEPS, RunConfig, to_dict
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import RunFolder
 from vaelab.core.util import json_digest
+from vaelab.models import kinds
 from vaelab.training import checkpoint
 
 
@@ -39,21 +40,6 @@ _BOOKKEEPING = {
     "train": ("checkpoint_every", "eval_every", "device"),
     "data": ("path", "source"),
 }
-# Settings a model kind never reads, so changing them leaves its numbers alone.
-_UNUSED = {
-    "ae": {
-        "model": ("embed", "n_labels", "label_at"),
-        "train": ("kl_weight", "n_samples", "classification_weight", "labelled_batch"),
-        "data": ("n_labelled", "label_seed"),
-    },
-    "vae": {
-        "model": ("embed", "n_labels", "label_at"),
-        "train": ("classification_weight", "labelled_batch"),
-        "data": ("n_labelled", "label_seed"),
-    },
-    "cvae": {"train": ("classification_weight", "labelled_batch")},
-    "m2": {},
-}
 
 
 def identity(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +47,9 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
 
     The data enters through its content fingerprint `data.sha256`, never through its path.
     """
-    unused = _UNUSED.get(cfg["model"]["kind"], {})
+    name = cfg["model"]["kind"]
+    known = name in kinds.names()  # a kind no longer registered (an old folder): all kept
+    unused = kinds.record(name).ignores if known else {}
     kept = {}
     for section in ("model", "train", "data"):
         drop = unused.get(section, ()) + _BOOKKEEPING.get(section, ())
@@ -71,7 +59,7 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
     for section, key, default in _NEW_DEFAULTS:  # at their defaults, runs keep their names
         if kept[section].get(key, default) == default:
             kept[section].pop(key, None)
-    if cfg["model"]["kind"] != "ae":  # only the AE reads it
+    if not known or kinds.record(name).role != "ae":  # only the AE reads it
         kept["train"].pop("ae_loss", None)
     hidden = kept["model"].get("hidden")
     if isinstance(hidden, list) and len(hidden) == 1:  # one layer: written as before, a number

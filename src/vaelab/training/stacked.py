@@ -25,8 +25,8 @@ import torch
 from torch import Tensor
 
 from vaelab.core.config import ModelConfig
-from vaelab.models import kernels, spec
-from vaelab.models.networks import build_model
+from vaelab.models import kernels, kinds, spec
+from vaelab.models.kinds import build_model
 
 LOGIT_LIMIT = 80.0  # e^80 fits in fp32; above it softplus(l) = l to within e^-80
 
@@ -40,8 +40,8 @@ class Stack:
 
     def __init__(self, models: list[ModelConfig], ae_loss: str = "bernoulli") -> None:
         m = models[0]
-        self.kind, self.size = spec.kind(m.kind), len(models)
-        self.mse = self.kind.name == "ae" and ae_loss == "mse"  # the article's AE loss
+        self.kind, self.size = kinds.record(m.kind), len(models)
+        self.mse = self.kind.role == "ae" and ae_loss == "mse"  # the article's AE loss
         self.latents = [c.latent for c in models]
         self.zmax, self.hidden, self.input_dim = max(self.latents), m.hidden[0], m.input_dim
         self.variational, self.labels = self.kind.variational, self.kind.labels

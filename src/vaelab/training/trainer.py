@@ -37,16 +37,18 @@ from vaelab.core.folders import RunFolder, row_step
 from vaelab.core.lock import folder_lock
 from vaelab.core.util import first_line
 from vaelab.data.tensors import TensorData, with_data
-from vaelab.models import spec
+from vaelab.models import kinds, spec
+from vaelab.models.kinds import build_model
 from vaelab.models.losses import objective
-from vaelab.models.networks import AutoEncoder, build_model
+from vaelab.models.networks import AutoEncoder
 from vaelab.training import checkpoint
 from vaelab.training.autograd_step import AutogradStep, MemberLayout
 from vaelab.training.identity import check_run_folder
 from vaelab.training.labelled import LabelledOrder
 from vaelab.training.reporter import Reporter, SilentReporter
 from vaelab.training.safety import Snapshot, interrupts_held, sigterm_as_interrupt
-from vaelab.training.stacked import FlatAdam, Stack, forward_backward
+from vaelab.training.stacked import FlatAdam, Stack
+from vaelab.training.step import Batch, FusedStep, Step
 
 EVAL_SEED_OFFSET = 1_000_003  # the test-loss noise never touches the training generators
 
@@ -68,7 +70,10 @@ def stack_key(cfg: RunConfig) -> tuple[Any, ...]:
     """What the members of one group share; latent size and seed may differ."""
     m, t = cfg.model, cfg.train
     shared = (t.batch_size, t.n_samples, t.lr, t.beta1, t.beta2, t.adam_eps, t.labelled_batch)
-    shared += (t.optimizer, t.ae_loss if m.kind == "ae" else None)  # C, M2's weight: per member
+    shared += (
+        t.optimizer,
+        t.ae_loss if kinds.record(m.kind).role == "ae" else None,
+    )  # C, M2's weight: per member
     bookkeeping = (t.epochs, t.steps, t.checkpoint_every, t.eval_every)
     architecture = (m.hidden, m.activation, m.label_at)
     return (m.kind, m.input_dim, *architecture, m.embed, m.n_labels, *shared, *bookkeeping)
@@ -113,15 +118,22 @@ class GroupTrainer:
         self.adam = FlatAdam(
             params, t.lr, (t.beta1, t.beta2), t.adam_eps, segments=segments, chainer=chainer
         )
-        self.autograd = (
-            None
-            if self.fused
-            else AutogradStep(self.stack, configs, self.adam.params, self.adam.grad, t.ae_loss)
-        )
         self.batch_gens = [torch.Generator().manual_seed(m.cfg.train.seed) for m in self.members]
         self.noise_gens = [
             torch.Generator(self.device).manual_seed(m.cfg.train.seed + 1) for m in self.members
         ]
+        self.train_step: Step = (  # the hand-written step of the article's models, or autograd
+            FusedStep(
+                self.stack, self.adam.params, self.adam.grad, self.kl_weights, t.n_samples,
+                self.noise_gens, self.device,
+            )
+            if self.fused
+            else AutogradStep(
+                self.stack, configs, self.adam.params, self.adam.grad, t.ae_loss,
+                kl_weights=self.kl_weights, n_samples=t.n_samples, ce_weights=self.ce_weights,
+                generators=self.noise_gens,
+            )
+        )  # fmt: skip
         self.pixel_gens = [  # binarize = dynamic: each member's fresh draw of its images
             torch.Generator(self.device).manual_seed(m.cfg.train.seed + 2)
             if m.cfg.data.binarize == "dynamic"
@@ -246,23 +258,14 @@ class GroupTrainer:
         """Steps first..end-1 of the epoch whose batch order is `order`, adding each step's
         terms times its images to `self.sums`; returns each step's loss (end - first, G).
         A milestone step saves its weights as soon as it is taken."""
-        t, b = self.members[0].cfg.train, self.members[0].cfg.train.batch_size
-        if self.fused:
-            views, grads = self.stack.views(self.adam.params), self.stack.views(self.adam.grad)
+        b = self.members[0].cfg.train.batch_size
         losses = torch.zeros(end - first, len(self.members), device=self.device)
         base = self.step - first  # the step before the epoch's first
         for i in range(first, end):
             index = order[:, i * b : (i + 1) * b]  # (G, b)
             x, y = self._batch(index)
-            if self.autograd is None:  # the hand-written step of the article's models
-                eps = self._noise(index.shape[1]) if self.stack.variational else None
-                terms = forward_backward(self.stack, views, grads, x, y, eps, self.kl_weights)
-            else:
-                classified = None if labelled is None else self._batch(labelled[:, i])
-                terms = self.autograd(
-                    x, y, self.kl_weights, t.n_samples, self.ce_weights, self.noise_gens,
-                    classified,
-                )  # fmt: skip
+            classified = None if labelled is None else self._batch(labelled[:, i])
+            terms = self.train_step(Batch(x, y, classified))
             self.adam.step()
             losses[i - first] = terms[:, 0]
             self.sums += terms * index.shape[1]
@@ -297,20 +300,6 @@ class GroupTrainer:
             m.data.y_train.index_select(0, i) for m, i in zip(self.members, index, strict=True)
         ]
         return x, torch.stack(labels)
-
-    def _noise(self, b: int) -> Tensor:
-        """(G, k, b, Z): each member's own draw at its own shape, zero-padded to Z."""
-        k, z_max = self.members[0].cfg.train.n_samples, self.stack.zmax
-        draws = [
-            torch.randn((k, b, z), generator=gen, device=self.device)
-            for z, gen in zip(self.stack.latents, self.noise_gens, strict=True)
-        ]
-        if len(draws) == 1:
-            return draws[0].unsqueeze(0)
-        eps = torch.zeros(len(draws), k, b, z_max, device=self.device)
-        for g, draw in enumerate(draws):
-            eps[g, ..., : draw.shape[-1]] = draw
-        return eps
 
     def _check_finite(self, losses: Tensor, epoch: int, first: int) -> None:
         """Stop before anything of a diverged epoch is written (the last checkpoint stays).
@@ -499,7 +488,7 @@ class GroupTrainer:
 def classification_weight(cfg: RunConfig) -> float:
     """M2's weight of the labelled images' mean -log q(y|x) against the mean bound per image
     (`train.classification_weight`, docs/m2.md); 0 for a kind without q(y|x)."""
-    return cfg.train.classification_weight if spec.kind(cfg.model.kind).classifier else 0.0
+    return cfg.train.classification_weight if kinds.record(cfg.model.kind).classifier else 0.0
 
 
 @torch.no_grad()

@@ -116,6 +116,11 @@ class Explorer {
       select.add(new Option(`${m.kind.toUpperCase()}, z = ${m.latent}`, m.id));
     }
     this.el("study-title").textContent = data.title;
+    if (data.left_out) {
+      const note = this.el("left-out");
+      note.textContent = `Not shown here: ${data.left_out.join(", ")} (this page evaluates dense decoders only).`;
+      note.hidden = false;
+    }
     const seeds = data.seeds.length > 1 ? ` (the study's seeds: ${data.seeds.join(", ")})` : "";
     this.el("seed-note").textContent = (data.seed === null ? "" : `Models of run seed ${data.seed}${seeds}; `)
       + `${this.labels.length} of the ${data.test_images} test images.`;

@@ -1,0 +1,48 @@
+"""The registry of model kinds: one record each (`KindRecord`), a family a module.
+
+Everything that depends on the kind of a model (the config's choices, the CLI, run identity,
+the data's labels, the training step, the experiments' modes, the report's description, the
+explorer's export) reads it from here. Registering a family is one line in `RECORDS`.
+
+Importing this package imports no torch: a record imports its module when it builds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from vaelab.core.errors import VaelabError
+from vaelab.models.kinds import conv, mlp
+from vaelab.models.kinds.base import KindRecord
+
+if TYPE_CHECKING:
+    from vaelab.core.config import ModelConfig
+
+RECORDS: tuple[KindRecord, ...] = (*mlp.RECORDS, *conv.RECORDS)
+_BY_NAME = {r.name: r for r in RECORDS}
+
+__all__ = ["RECORDS", "KindRecord", "build_model", "check", "names", "record"]
+
+
+def names() -> tuple[str, ...]:
+    """Every registered kind, in the registry's order (tables and reports list them so)."""
+    return tuple(_BY_NAME)
+
+
+def record(name: str) -> KindRecord:
+    """The record of kind `name`; an unknown name is one clear line."""
+    if name not in _BY_NAME:
+        raise VaelabError(f"unknown model {name!r}: choose one of {', '.join(_BY_NAME)}")
+    return _BY_NAME[name]
+
+
+def check(kinds: Iterable[str]) -> None:
+    """Every name in `kinds` is a registered kind (else one clear line)."""
+    for name in kinds:
+        record(name)
+
+
+def build_model(cfg: ModelConfig) -> Any:
+    """The model `cfg.kind` names, freshly initialised (seed torch beforehand for repeatability)."""
+    return record(cfg.kind).build(cfg)
