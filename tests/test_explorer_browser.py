@@ -393,13 +393,6 @@ def test_walk_readings_match_pytorch(explorer, explorer_study):
         explorer.page.keyboard.press("ArrowRight")
 
 
-def test_decoding_a_frame_is_fast(explorer):
-    explorer.page.select_option("#model", "cvae-z4")
-    ms = explorer.js("(x) => x.timeDecode(300)")
-    print(f"headless Chromium: {ms:.3f} ms to decode one 28x28 frame (hidden 128)")
-    assert ms < 50  # live decoding needs well under a frame of a 60 Hz screen... on a busy CI
-
-
 def test_m2_reads_the_decoded_point_with_its_own_classifier(explorer, explorer_study):
     model = explorer_study.models[("m2", 2)]
     explorer.page.select_option("#model", "m2-z2")
