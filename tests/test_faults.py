@@ -24,7 +24,7 @@ from vaelab.cli.app import run
 from vaelab.core import fileio
 from vaelab.core.lock import LOCK_FILE
 
-KILLS = 12  # each kill lands at a uniform moment: 12 cover the phases of the micro study
+KILLS = 8  # each kill lands at a uniform moment over the micro study
 
 
 def micro(tmp: Path) -> Path:
