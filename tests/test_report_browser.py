@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import copy_study
-from test_explorer_browser import chromium_path
+from test_explorer_browser import chromium  # noqa: F401  (the browser fixture, shared)
 from vaelab.study.pipeline import run_study
 
 VIEWPORT = {"width": 1280, "height": 800}
@@ -29,18 +29,6 @@ EVIDENCE = {  # what each claim's section shows beside its forest plot
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no Chromium found: install Debian's chromium package to run the browser tests")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def report(tiny_preset_study, tmp_path_factory) -> Path:
     """The tiny preset's study with two seeds: every figure, every table, intervals (seed 0's
     models and experiments reused from the session's tiny study)."""
@@ -54,7 +42,7 @@ def report(tiny_preset_study, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(chromium, report):
+def page(chromium, report):  # noqa: F811  (the imported fixture)
     page = chromium.new_page(viewport=VIEWPORT)
     errors: list[str] = []
     requests: list[str] = []
