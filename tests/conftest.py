@@ -23,6 +23,21 @@ from vaelab.models.kinds import build_model
 pytest_plugins = ["pytester"]  # tests/test_ci.py runs pytest on a file of its own
 
 
+def _share_the_cores() -> None:
+    """Under pytest-xdist (scripts/test.sh runs one worker per core), each worker and every
+    process it starts gets its share of the cores: torch's threads spin while they wait, so
+    two workers of two threads each on two cores stall each other."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0") or 0)
+    if workers > 1:
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
+        torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+_share_the_cores()
+
+
 @pytest.fixture(scope="session")
 def tiny_preset_study(tmp_path_factory) -> tuple[Path, float]:
     """The tiny preset's study on real MNIST, run once a session, and how long it took.

@@ -203,6 +203,7 @@ def test_without_ray_the_ray_executor_says_how_to_install_it(mini, monkeypatch, 
 @pytest.fixture(scope="module")
 def ray_cluster():
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'vaelab[ray]')")
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     ray.init(
         address="local",
         num_cpus=2,
@@ -212,6 +213,8 @@ def ray_cluster():
     )
     yield ray
     ray.shutdown()
+    for number, handler in handlers.items():  # ray.init installs its own; later tests expect ours
+        signal.signal(number, handler)
 
 
 def test_ray_trains_the_same_bytes_and_results(ray_cluster, mini, sequential_study, tmp_path):

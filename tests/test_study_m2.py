@@ -11,6 +11,7 @@ import pytest
 import torch
 from sklearn.metrics import v_measure_score
 
+from conftest import copy_study
 from helpers_oracles import reconstruction_error, saved_model
 from test_study import COMPARISONS
 from vaelab.core.config import load_preset
@@ -24,16 +25,17 @@ LATENTS = ("2", "4", "16", "64")
 
 
 @pytest.fixture(scope="module")
-def m2_study(tmp_path_factory):
+def m2_study(tmp_path_factory, tiny_preset_study):
     """The tiny preset with M2 added (classification weight 6: the old alpha 3 at its 1,000
-    labels of 2,000 images)."""
+    labels of 2,000 images), run over a copy of the session's tiny study: the article's
+    models are reused, M2 trains and every experiment runs again."""
     folder = tmp_path_factory.mktemp("m2study")
     tiny = resources.files("vaelab.core.presets").joinpath("tiny.toml").read_text()
     text = tiny.replace('models = ["ae", "vae", "cvae"]', 'models = ["ae", "vae", "cvae", "m2"]')
     assert text != tiny
     preset = folder / "tiny_m2.toml"
     preset.write_text(text.replace("[train]\n", "[train]\nclassification_weight = 6.0\n"))
-    out = folder / "study"
+    out = copy_study(tiny_preset_study[0], folder / "study")
     run_study(str(preset), out, device="cpu")
     return out, json.loads((out / "results.json").read_text()), load_preset(str(preset))
 
