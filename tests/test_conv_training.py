@@ -203,6 +203,35 @@ def test_a_study_lists_the_conv_family_beside_the_mlp_models(tmp_path):
     explorer = (out / "explorer.html").read_text()
     assert '"left_out":["conv-ae","conv-vae","conv-cvae"]' in explorer
     assert '"id":"conv-' not in explorer and '"id":"vae-z2"' in explorer
+    # every claim judged again on the conv family, each model read as the article's it plays
+    families = results["families"]
+    assert families["headline"] == "mlp" and list(families["sets"]) == ["mlp", "conv"]
+    conv = families["sets"]["conv"]
+    assert comparisons(conv["claims"]) == comparisons(results["claims"])
+    assert sum(map(len, comparisons(conv["claims"]).values())) >= 15
+    assert "changes" in conv and "Judged again on the conv family" in report
+    as_roles, as_kinds = conv["experiments"]["reconstruction"]["table"], table
+    for role in ("ae", "vae", "cvae (true label)", "cvae (wrong label)"):
+        for z in ("2", "4"):  # the same model measured twice: as itself and in its role
+            assert as_roles[role][z]["nll"] == as_kinds[f"conv-{role}"][z]["nll"], (role, z)
+    # a study of the conv family alone: its verdicts are the family's, its models reused
+    alone = tmp_path / "alone.toml"
+    alone.write_text(CONV_STUDY.replace(json.dumps(list(CONV_STUDY_KINDS)), json.dumps(CONV_KINDS)))
+    assert alone.read_text() != CONV_STUDY
+    run_study(str(alone), out, device="cpu")
+    only = json.loads((out / "results.json").read_text())
+    assert all(r["reused"] for r in only["training"].values())
+    assert only["families"] == {
+        "headline": "conv",
+        "sets": {"conv": only["families"]["sets"]["conv"]},
+    }
+    assert [c["verdict"] for c in only["claims"]] == [c["verdict"] for c in conv["claims"]]
+    assert comparisons(only["claims"]) == comparisons(conv["claims"])
+
+
+def comparisons(claims):
+    return {c["number"]: [x["name"] for x in c["comparisons"]] for c in claims}
 
 
 CONV_STUDY_KINDS = ("ae", "vae", "cvae", "conv-ae", "conv-vae", "conv-cvae")
+CONV_KINDS = list(CONV_STUDY_KINDS[3:])

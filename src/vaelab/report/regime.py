@@ -28,6 +28,13 @@ def judged_again(results: dict[str, Any]) -> dict[str, Any] | None:
         if loss != losses.get("headline"):
             sets.append((f"the AE on {ae_loss_name(loss)}", entry))
             said.append(f"with the AE trained on {ae_loss_name(loss)}")
+    families = results.get("families") or {}
+    for family, entry in (families.get("sets") or {}).items():
+        if family != families.get("headline"):
+            sets.append((f"the {family} models", entry))
+            said.append(
+                f"on the {family} family's models, each read as the article's model it plays"
+            )
     if not sets:
         return None
     head = "as above"

@@ -51,7 +51,7 @@ from vaelab.study.regimes import regime_table
 from vaelab.study.results import assemble, print_summary, report_figures
 from vaelab.study.ssl import run_ssl
 from vaelab.study.sweep import claims_over_settings
-from vaelab.study.variants import judge_again
+from vaelab.study.variants import headline_models, judge_again
 
 
 def run_study(
@@ -202,7 +202,7 @@ def _claims_over_training(
     key = experiment_key(cfg, [], judge_name, data_key(cfg))
 
     def numbers_of(models: Models, e: Any) -> dict[str, Any]:
-        return experiment_numbers(models, data, e, judge, skipped)
+        return experiment_numbers(headline_models(cfg, models), data, e, judge, skipped)
 
     found = claims_over_training(
         folders, cfg.experiments, numbers_of, out, key,

@@ -207,6 +207,10 @@ def judged_again_lines(results: dict[str, Any]) -> list[str]:
     for loss, entry in (losses.get("sets") or {}).items():
         if loss != losses.get("headline"):
             lines.append(f"with the AE on the {loss} loss: {entry['changes']['summary']}")
+    families = results.get("families") or {}
+    for family, entry in (families.get("sets") or {}).items():
+        if family != families.get("headline"):
+            lines.append(f"on the {family} models: {entry['changes']['summary']}")
     regimes = results.get("regimes") or {}
     if regimes.get("available"):
         lines += [f"claim {row['claim']}: {row['sentence']}" for row in regimes["rows"]]

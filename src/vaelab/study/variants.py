@@ -1,5 +1,5 @@
-"""The claims judged again on other numbers: on training images, and with the AE trained the
-other way.
+"""The claims judged again on other numbers: on training images, with the AE trained the
+other way, and on each other family of models (a convolutional AE, VAE and CVAE).
 
 The headline verdicts come from the first of `eval_images` and the AE trained on
 `train.ae_loss`. The article's notebook measured on 2,000 of its *training* images and
@@ -11,6 +11,10 @@ AE loss in `ae_losses`, judges every claim again on those numbers:
 - with the other AE, only its own experiments run (on a Models dict holding that AE alone),
   and every subtree under the key "ae" of the headline numbers is replaced by its numbers
   (`replace_model`): the VAE and CVAE experiments are never run twice.
+
+- on another family, every experiment the claims read runs again on its models, named as
+  the article's models whose role each plays (`family_models`): the rules read a conv-VAE as
+  they read the VAE.
 
 Each second set of verdicts is compared with the headline's: which comparisons changed
 outcome, which claims changed verdict, and the largest change of an effect. Every seed's
@@ -31,6 +35,7 @@ from vaelab.core.util import code_digest, json_digest
 from vaelab.data.mnist import MNIST
 from vaelab.evaluation.evidence import across_seeds
 from vaelab.experiments.common import Models, StudyData
+from vaelab.models import kinds
 from vaelab.models.classifier import DigitClassifier
 from vaelab.study.grid import RunDirs, ae_variant_runs, data_key, study_data, variant_models
 from vaelab.study.per_seed import CLAIMED, experiment_key, experiment_numbers
@@ -77,7 +82,8 @@ def judge_again(
     for images in cfg.eval_images[1:]:
         data = study_data(cfg, mnist, images)
         entries = {
-            seed: (_key(cfg, folders[seed], judge_name, images), models[seed]) for seed in cfg.seeds
+            seed: (_key(cfg, folders[seed], judge_name, images), headline_models(cfg, models[seed]))
+            for seed in cfg.seeds
         }
         numbers, n = cached_numbers(
             out, entries, _numbers_of(data, cfg, judge, skipped), CLAIMED, log, f"on {images}"
@@ -91,7 +97,78 @@ def judge_again(
             "experiments": across_seeds([numbers[s] for s in cfg.seeds]),
         }
     computed += _other_ae_losses(cfg, mnist, judge, judge_name, skipped, out, log, results)
+    computed += _other_families(
+        cfg, mnist, models, folders, judge, judge_name, skipped, out, log, results
+    )
     return f"{computed} (set, seed) numbers computed, the rest reused"
+
+
+def families(cfg: StudyConfig) -> tuple[str, ...]:
+    """The model families of the study, the headline's first: the article's own ("mlp") when
+    the study lists it, else the family of its first model."""
+    found = tuple(dict.fromkeys(kinds.record(k).family for k in cfg.models))
+    first = "mlp" if "mlp" in found else found[0]
+    return (first, *(f for f in found if f != first))
+
+
+def family_models(models: Models, family: str) -> Models:
+    """The models of one family under the names of the article's models they play ("ae",
+    "vae", "cvae", "m2"), so that every experiment and rule reads them as it reads those."""
+    found: Models = {}
+    for (kind, z), model in models.items():
+        record = kinds.record(kind)
+        if record.family == family:
+            found[(record.role, z)] = model
+    return found
+
+
+def headline_models(cfg: StudyConfig, models: Models) -> Models:
+    """The models the headline verdicts read, named as the article's models they play: the
+    article's own where the study lists them (as they are), else its first family's."""
+    return family_models(models, families(cfg)[0])
+
+
+def _other_families(
+    cfg: StudyConfig,
+    mnist: MNIST,
+    models: Mapping[int, Models],
+    folders: Mapping[int, RunDirs],
+    judge: DigitClassifier,
+    judge_name: str,
+    skipped: Mapping[str, str],
+    out: Path,
+    log: Callable[[str], None],
+    results: dict[str, Any],
+) -> int:
+    """Every claim judged on each other family's models (a convolutional AE, VAE and CVAE
+    read as the article's three), beside the headline's; a study without the article's
+    family has its first family's verdicts as the headline."""
+    found = families(cfg)
+    if found == ("mlp",):
+        return 0
+    data = study_data(cfg, mnist, cfg.eval_images[0])
+    numbers_of = _numbers_of(data, cfg, judge, skipped)
+    results["families"] = {"headline": found[0], "sets": {}}
+    computed = 0
+    for family in found:
+        if family == "mlp":
+            results["families"]["sets"][family] = {"claims": "claims"}
+            continue
+        entries = {}
+        for seed in cfg.seeds:
+            runs = {k: d for k, d in folders[seed].items() if kinds.record(k[0]).family == family}
+            key = _key(cfg, runs, judge_name, cfg.eval_images[0]) | {"family": family}
+            entries[seed] = (key, family_models(models[seed], family))
+        numbers, n = cached_numbers(out, entries, numbers_of, CLAIMED, log, f"of the {family}s")
+        computed += n
+        claims = judged(numbers)
+        entry = {"claims": claims, "experiments": across_seeds([numbers[s] for s in cfg.seeds])}
+        if family == found[0]:  # no article's family: these are the study's verdicts
+            results["claims"] = claims
+        else:
+            entry["changes"] = changes(results["claims"], claims)
+        results["families"]["sets"][family] = entry
+    return computed
 
 
 def _other_ae_losses(
