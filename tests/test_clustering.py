@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import adjusted_rand_score, v_measure_score
 
 from conftest import tiny_models, tiny_study
 from vaelab.core.config import ExperimentConfig
@@ -22,6 +23,45 @@ def blobs(n_per: int = 50, sd: float = 0.01, seed: int = 0) -> tuple[np.ndarray,
     rng = np.random.default_rng(seed)
     labels = np.repeat(np.arange(10), n_per)
     return 10.0 * np.eye(10)[labels] + rng.normal(0, sd, (len(labels), 10)), labels
+
+
+# --- the scores of every run, against scikit-learn's own -------------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(1, 6).flatmap(
+        lambda runs: st.integers(1, 60).flatmap(
+            lambda n: st.tuples(
+                st.lists(st.integers(0, 9), min_size=n, max_size=n),
+                st.lists(
+                    st.lists(st.integers(0, 11), min_size=n, max_size=n),
+                    min_size=runs,
+                    max_size=runs,
+                ),
+            )
+        )
+    )
+)
+def test_every_runs_scores_are_scikit_learns_to_the_last_bit(case):
+    """One table per run instead of scikit-learn's passes: the very same floats, with empty
+    cluster ids, a single cluster or digit, and more clusters than digits among the cases."""
+    labels, clusterings = np.array(case[0]), np.array(case[1])
+    found = clustering.scores_of(clusterings, labels)
+    for i, clusters in enumerate(clusterings):
+        assert found["v_measure"][i] == v_measure_score(labels, clusters), i
+        assert found["ari"][i] == adjusted_rand_score(labels, clusters), i
+        assert found["accuracy"][i] == hungarian_accuracy(labels, clusters), i
+
+
+def test_the_scores_of_k_means_runs_at_the_articles_size_are_scikit_learns():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 10, 2000)
+    features = rng.normal(size=(2000, 4)) + labels[:, None] * 0.3
+    runs = clustering.kmeans_labels(features, runs=20, seed=1)
+    found = clustering.scores_of(runs, labels)
+    assert found["v_measure"] == [v_measure_score(labels, r) for r in runs]
+    assert found["ari"] == [adjusted_rand_score(labels, r) for r in runs]
 
 
 # --- hungarian_accuracy --------------------------------------------------------------------
@@ -158,7 +198,7 @@ def test_v_measure_of_counts_equals_sklearns(seed: int, clusters: int, n: int) -
     labels, assigned = rng.integers(0, 10, n), rng.integers(0, clusters, n)
     table = np.zeros((clusters, 10))
     np.add.at(table, (assigned, labels), 1)
-    expected = clustering.v_measure_score(labels, assigned)
+    expected = v_measure_score(labels, assigned)
     assert clustering.v_measure_of_counts(table) == pytest.approx(expected, abs=1e-12)
 
 
@@ -166,10 +206,10 @@ def test_v_measure_estimate_averages_the_restarts_and_rescores_resampled_pairs()
     features, labels = blobs(n_per=8, sd=3.0)
     runs = clustering.kmeans_labels(features, runs=4, seed=0)
     e = clustering.v_measure_estimate(runs, labels)
-    scores = [clustering.v_measure_score(labels, r) for r in runs]
+    scores = [v_measure_score(labels, r) for r in runs]
     assert e["value"] == pytest.approx(np.mean(scores), abs=1e-12)
     index = resamples(len(labels))[7]  # replicate 7: the same pairs resampled in every run
-    again = np.mean([clustering.v_measure_score(labels[index], r[index]) for r in runs])
+    again = np.mean([v_measure_score(labels[index], r[index]) for r in runs])
     assert e["boot"][7] == pytest.approx(again, rel=1e-5)
     assert np.std(e["boot"]) > 0
 

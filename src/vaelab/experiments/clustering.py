@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,7 +29,6 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure as MplFigure
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import adjusted_rand_score, v_measure_score
 
 from vaelab.core.config import ExperimentConfig
 from vaelab.evaluation.evidence import EVIDENCE, estimate, resample_counts
@@ -96,12 +96,88 @@ def cluster_scores(
 
 
 def scores_of(clusterings: np.ndarray, labels: np.ndarray) -> dict[str, list[float]]:
+    """Each run's V-measure, ARI and Hungarian accuracy, from its (digit, cluster) table.
+
+    The same floats as scikit-learn's `v_measure_score` and `adjusted_rand_score` (tested for
+    equality): its formulas, its order of operations and sums, and its integer pair counts;
+    one table per run counted at once instead of two of scikit-learn's passes per run, which
+    cost more than the k-means runs themselves at the article's 50 runs."""
+    clusterings = np.asarray(clusterings)
+    _, digits = np.unique(labels, return_inverse=True)
+    tables = _tables(clusterings, digits.reshape(-1))  # (runs, digits, clusters)
+    n = len(digits)
+    h_digits = _entropy(tables[0].sum(1))
     scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
-    for clusters in clusterings:
-        scores["v_measure"].append(float(v_measure_score(labels, clusters)))
-        scores["ari"].append(float(adjusted_rand_score(labels, clusters)))
-        scores["accuracy"].append(hungarian_accuracy(labels, clusters))
+    for table in tables:
+        table = table[:, table.sum(0) > 0]  # the clusters a run used, as scikit-learn's ids
+        scores["v_measure"].append(_v_measure(table, h_digits))
+        scores["ari"].append(_ari(table, n))
+        rows, cols = linear_sum_assignment(table.T, maximize=True)
+        scores["accuracy"].append(float(table.T[rows, cols].sum() / n))
     return scores
+
+
+def _tables(clusterings: np.ndarray, digits: np.ndarray) -> np.ndarray:
+    """(runs, digits, clusters) counts of every run's (digit, cluster) pairs, in one bincount."""
+    runs = len(clusterings)
+    offset = int(clusterings.min()) if clusterings.size else 0
+    ids = (clusterings - offset).astype(np.int64)
+    k, d = int(ids.max()) + 1, int(digits.max()) + 1
+    cells = np.arange(runs, dtype=np.int64)[:, None] * (d * k) + digits[None] * k + ids
+    return np.bincount(cells.ravel(), minlength=runs * d * k).reshape(runs, d, k)
+
+
+def _entropy(sizes: np.ndarray) -> float:
+    """scikit-learn's entropy of a labelling, from its class sizes."""
+    pi = sizes[sizes > 0].astype(np.float64)
+    if pi.size == 1:
+        return 0.0
+    pi_sum = np.sum(pi)
+    return float(-np.sum((pi / pi_sum) * (np.log(pi) - math.log(pi_sum))))
+
+
+def _v_measure(table: np.ndarray, h_digits: float) -> float:
+    """scikit-learn's V-measure (beta = 1) of a (digits, clusters) table with no empty column."""
+    h_clusters = _entropy(table.sum(0))
+    mi = _mutual_information(table)
+    homogeneity = mi / h_digits if h_digits else 1.0
+    completeness = mi / h_clusters if h_clusters else 1.0
+    if homogeneity + completeness == 0.0:
+        return 0.0
+    return float((1 + 1.0) * homogeneity * completeness / (1.0 * homogeneity + completeness))
+
+
+def _mutual_information(table: np.ndarray) -> float:
+    """scikit-learn's `mutual_info_score` from its contingency table: the nonzero cells in
+    row-major order, its logs and its one sum."""
+    pi, pj = table.sum(1), table.sum(0)
+    pi, pj = pi[pi > 0], pj  # scikit-learn's table has a row per digit present
+    if pi.size == 1 or pj.size == 1:
+        return 0.0
+    table = table[table.sum(1) > 0]
+    nzx, nzy = np.nonzero(table)
+    nz_val = table[nzx, nzy]
+    total = int(table.sum())
+    log_contingency_nm = np.log(nz_val)
+    contingency_nm = nz_val / total
+    outer = pi.take(nzx).astype(np.int64) * pj.take(nzy).astype(np.int64)
+    log_outer = -np.log(outer) + math.log(pi.sum()) + math.log(pj.sum())
+    mi = contingency_nm * (log_contingency_nm - math.log(total)) + contingency_nm * log_outer
+    mi = np.where(np.abs(mi) < np.finfo(mi.dtype).eps, 0.0, mi)
+    return float(np.clip(mi.sum(), 0.0, None))
+
+
+def _ari(table: np.ndarray, n: int) -> float:
+    """scikit-learn's adjusted Rand index from its pair confusion matrix, in integers."""
+    n_c, n_k = table.sum(1), table.sum(0)
+    sum_squares = int((table.astype(np.int64) ** 2).sum())
+    fp = int((table @ n_k).sum()) - sum_squares
+    fn = int((table.T @ n_c).sum()) - sum_squares
+    tp = sum_squares - n
+    tn = n * n - fp - fn - sum_squares
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
 def v_measure_of_counts(table: np.ndarray) -> np.ndarray:
