@@ -326,7 +326,7 @@ def evaluate_cmd(
         test_size=test_size,
         line=(lambda text: print(text, file=sys.stderr)) if as_json else line,
     )
-    if iwae and result["kind"] == "ae":
+    if iwae and not kinds.record(result["kind"]).variational:
         message = "note: --iwae does not apply to an AE (it has no posterior to sample)"
         print(message, file=sys.stderr if as_json else sys.stdout)
     if as_json:

@@ -61,7 +61,7 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
         ax.set_xlabel("step (one row per epoch)")
         ax.set_ylabel(
             "training objective (an MSE AE: its own scale)"
-            if kind == "ae"
+            if kind in kinds.names() and kinds.record(kind).role == "ae"
             else "training objective (nats/image)"
         )
         ax.legend()

@@ -21,6 +21,7 @@ from vaelab.core.errors import VaelabError
 from vaelab.core.folders import RunFolder, StudyFolder, read_metrics
 from vaelab.data.mnist import load_mnist
 from vaelab.data.splits import test_subset
+from vaelab.models import kinds
 from vaelab.training import checkpoint
 
 TB_HINT = "TensorBoard files need TensorBoard: pip install 'vaelab[tensorboard]'"
@@ -33,7 +34,7 @@ def tensorboard_name(cfg: RunConfig) -> str:
     AE on the mean squared error): a readable name in TensorBoard's run list (the run
     folder's own name is a hash)."""
     t, m = cfg.train, cfg.model
-    if m.kind == "ae":
+    if kinds.record(m.kind).role == "ae":  # the settings it reads: its loss
         point = "" if t.ae_loss == "bernoulli" else f"-{t.ae_loss}"
     else:
         point = f"-C{t.kl_weight:g}-k{t.n_samples}"
