@@ -77,6 +77,16 @@ def write_json(path: str | Path, obj: Any) -> None:
     write_text(path, text + "\n")
 
 
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """The JSON object in `path`, or {} when it is missing, unreadable, damaged or not an
+    object: what a cache of recomputable numbers reads (its writers write atomically)."""
+    try:
+        found = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
 def json_line(obj: Any) -> str:
     """One strict-JSON line for a log: non-finite floats become null (no NaN tokens)."""
     return json.dumps(finite_or_none(obj), allow_nan=False)

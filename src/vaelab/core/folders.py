@@ -190,6 +190,9 @@ CLASSIFIER_DIR = "classifier"
 FIGURE_DIR = "figures"
 EXPERIMENT_CACHE = "experiments.json"
 MILESTONE_CACHE = "milestones.json"
+VARIANT_CACHE = "variants.json"
+CLASSIFIER_WEIGHTS = "classifier.safetensors"  # in each classifier's own folder
+CLASSIFIER_PARAMS = "classifier.json"
 RESULTS_FILE = "results.json"
 REPORT_FILE = "report.html"
 EXPLORER_FILE = "explorer.html"
@@ -234,6 +237,7 @@ _NAMES = {
     "figures": FIGURE_DIR,
     "experiment_cache": EXPERIMENT_CACHE,
     "milestone_cache": MILESTONE_CACHE,
+    "variant_cache": VARIANT_CACHE,
     "results": RESULTS_FILE,
     "report": REPORT_FILE,
     "explorer": EXPLORER_FILE,

@@ -24,11 +24,11 @@ from torch.nn import functional as F
 
 from vaelab.core import fileio
 from vaelab.core.errors import VaelabError
+from vaelab.core.folders import CLASSIFIER_PARAMS, CLASSIFIER_WEIGHTS
 from vaelab.data.mnist import N_PIXELS
 
 N_CLASSES = 10  # digits 0-9
-WEIGHTS_FILE = "classifier.safetensors"
-PARAMS_FILE = "classifier.json"
+WEIGHTS_FILE, PARAMS_FILE = CLASSIFIER_WEIGHTS, CLASSIFIER_PARAMS  # in its folder
 PREDICT_BATCH = 4096  # images per forward pass when predicting; bounds memory, not results
 
 ArrayLike = torch.Tensor | np.ndarray

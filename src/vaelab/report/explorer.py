@@ -34,7 +34,6 @@ from vaelab.models.classifier import DigitClassifier
 from vaelab.models.export import decoder_chain
 from vaelab.models.networks import AutoEncoder
 
-EXPLORER_FILE = "explorer.html"
 # the page's scripts (templates/), in the order they run: networks, map, walk, page
 SCRIPTS = ("explorer-nets.js", "explorer-map.js", "explorer-walk.js", "explorer.js")
 MAX_POINTS = 300  # test images drawn on the map and available as walk ends

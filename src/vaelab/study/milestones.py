@@ -23,13 +23,12 @@ from vaelab.claims.maps import append_column, new_map
 from vaelab.claims.verdicts import judge_claims
 from vaelab.core import fileio
 from vaelab.core.config import ARTICLE_STEPS, ExperimentConfig, to_dict
-from vaelab.core.folders import RunFolder
+from vaelab.core.folders import RunFolder, StudyFolder
 from vaelab.core.util import code_digest, json_digest
 from vaelab.experiments.common import Models
 from vaelab.study.grid import RunDirs
 from vaelab.training import checkpoint
 
-MILESTONE_CACHE = "milestones.json"
 NumbersOf = Callable[[Models, ExperimentConfig], dict[str, Any]]  # models -> experiment numbers
 
 
@@ -110,8 +109,8 @@ def claims_over_training(
     per = steps_per_epoch
     steps = [s for s in shared_steps(runs_by_seed, per) if before is None or s < before]
     at_milestones = milestone_config(cfg)
-    cache_path = Path(out) / MILESTONE_CACHE
-    cache = _read_cache(cache_path)
+    cache_path = StudyFolder(out).milestone_cache
+    cache = fileio.read_json_object(cache_path)
     found = new_map()
     computed = 0
     for step in steps:
@@ -145,11 +144,3 @@ def _entry_key(key: str, cfg: ExperimentConfig, step: int, runs: RunDirs, per: i
     )
     blob = {"key": key, "cfg": to_dict(cfg), "step": step, "weights": weights}
     return json_digest(blob | {"code": code_digest(__name__, "vaelab.study.per_seed")})
-
-
-def _read_cache(path: Path) -> dict[str, Any]:
-    try:
-        cache = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return cache if isinstance(cache, dict) else {}

@@ -24,12 +24,12 @@ from rich.console import Console
 
 from vaelab.core import fileio
 from vaelab.core.config import ExperimentConfig, StudyConfig, to_dict
+from vaelab.core.folders import StudyFolder
 from vaelab.core.util import code_digest, json_digest
 from vaelab.experiments import clustering, interpolation, latent, reconstruction, style
 from vaelab.experiments.common import Experiment, ExperimentResult, Figure, Models, StudyData
 from vaelab.models.classifier import DigitClassifier
 
-EXPERIMENT_CACHE = "experiments.json"
 EXPERIMENTS = ("reconstruction", "interpolation", "latent", "clustering", "style")
 STEPS: dict[str, Experiment] = {
     "reconstruction": reconstruction.run,
@@ -83,8 +83,8 @@ def run_seed(
     `figures=False` (every seed but the first) draws no figure;
     `point` names a (C, k) point other than the headline's, cached apart.
     """
-    cache_path = out / EXPERIMENT_CACHE
-    cache = read_cache(cache_path)
+    cache_path = StudyFolder(out).experiment_cache
+    cache = fileio.read_json_object(cache_path)
     results = []
     for i, name in enumerate(EXPERIMENTS, start=1):
         entry_name = f"{name}@seed{seed}" + (f"@{point}" if point else "")
@@ -157,14 +157,6 @@ def result_dict(result: ExperimentResult) -> dict[str, Any]:
         "seconds": result.seconds,
         "figures": [dataclasses.asdict(f) for f in result.figures],
     }
-
-
-def read_cache(path: Path) -> dict[str, Any]:
-    try:
-        cache = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return cache if isinstance(cache, dict) else {}
 
 
 def _sealed(out: Path, entry: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from vaelab.core.config import ARTICLE_STEPS, StudyConfig
+from vaelab.core.folders import StudyFolder
 
 SUPPORTED, CONTRADICTED = "supported", "contradicted"
 AGAINST = ("contradicts", "equivalent")  # outcomes that count against the article
@@ -35,7 +36,7 @@ def regime_table(cfg: StudyConfig, out: Path, results: dict[str, Any]) -> dict[s
     path = converged_path(cfg, out)
     if path is None:
         return _own_table(results)
-    found = path / "results.json"
+    found = StudyFolder(path).results
     try:
         converged = json.loads(found.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -23,7 +23,6 @@ numbers are cached in the study folder under the hashes of what they depend on.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 from vaelab.claims.verdicts import judge_claims
 from vaelab.core import fileio
 from vaelab.core.config import StudyConfig
+from vaelab.core.folders import StudyFolder
 from vaelab.core.util import code_digest, json_digest
 from vaelab.data.mnist import MNIST
 from vaelab.evaluation.evidence import across_seeds
@@ -40,7 +40,6 @@ from vaelab.models.classifier import DigitClassifier
 from vaelab.study.grid import RunDirs, ae_variant_runs, data_key, study_data, variant_models
 from vaelab.study.per_seed import CLAIMED, experiment_key, experiment_numbers
 
-VARIANT_CACHE = "variants.json"
 AE_EXPERIMENTS = ("reconstruction", "latent", "clustering")  # those with an "ae" subtree
 NumbersOf = Callable[[Models, tuple[str, ...]], dict[str, Any]]
 
@@ -249,8 +248,8 @@ def cached_numbers(
 ) -> tuple[dict[int, dict[str, Any]], int]:
     """Each seed's numbers of `names` on its models, from the cache where the entry's key
     (what they depend on) was computed before; and how many were computed now."""
-    path = Path(out) / VARIANT_CACHE
-    cache = _read_cache(path)
+    path = StudyFolder(out).variant_cache
+    cache = fileio.read_json_object(path)
     code = code_digest(__name__, "vaelab.study.per_seed")
     found, computed = {}, 0
     for seed, (key, models) in entries.items():
@@ -338,11 +337,3 @@ def _summary(
         f"{largest['claim']}), {largest['from']:+.3g} → {largest['to']:+.3g} {largest['unit']} "
         f"({largest['in_interval_widths']:.2g} interval widths)."
     )
-
-
-def _read_cache(path: Path) -> dict[str, Any]:
-    try:
-        cache = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return cache if isinstance(cache, dict) else {}
