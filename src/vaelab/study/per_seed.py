@@ -20,8 +20,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from vaelab.core import fileio
 from vaelab.core.config import ExperimentConfig, StudyConfig, to_dict
 from vaelab.core.folders import StudyFolder
@@ -29,6 +27,7 @@ from vaelab.core.util import code_digest, json_digest
 from vaelab.experiments import clustering, interpolation, latent, reconstruction, style
 from vaelab.experiments.common import Experiment, ExperimentResult, Figure, Models, StudyData
 from vaelab.models.classifier import DigitClassifier
+from vaelab.study.context import StudyContext
 
 EXPERIMENTS = ("reconstruction", "interpolation", "latent", "clustering", "style")
 STEPS: dict[str, Experiment] = {
@@ -64,25 +63,23 @@ def experiment_numbers(
 
 
 def run_seed(
+    ctx: StudyContext,
     models: Models,
-    data: StudyData,
-    cfg: StudyConfig,
-    judge: DigitClassifier,
-    out: Path,
     seed: int,
     key: str,
-    console: Console,
     *,
     figures: bool,
-    timings: dict[str, Any],
-    skipped: Mapping[str, str] | None = None,
+    timings: dict[str, Any] | None = None,
     point: str = "",
 ) -> list[ExperimentResult]:
     """Every experiment on the models of `seed`, from the cache where its key still matches.
 
     `figures=False` (every seed but the first) draws no figure;
-    `point` names a (C, k) point other than the headline's, cached apart.
+    `point` names a (C, k) point other than the headline's, cached apart; each experiment's
+    time goes into `timings` (the study's by default).
     """
+    out, console = ctx.out, ctx.console
+    timings = ctx.timings if timings is None else timings
     cache_path = StudyFolder(out).experiment_cache
     cache = fileio.read_json_object(cache_path)
     results = []
@@ -98,7 +95,7 @@ def run_seed(
             console.print(f"{label}: {name}: reusing the last results")
             note = f"reused (computed before in {result.seconds:.1f} s)"
         else:
-            result = _compute(name, models, data, cfg.experiments, judge, out, figures, skipped)
+            result = _compute(name, models, ctx, figures)
             console.print(f"{label}: {name} done in {result.seconds:.1f} s")
             cache[entry_name] = _sealed(out, {"key": key, **result_dict(result)})
             fileio.write_json(cache_path, cache)
@@ -111,22 +108,14 @@ def run_seed(
     return results
 
 
-def _compute(
-    name: str,
-    models: Models,
-    data: StudyData,
-    cfg: ExperimentConfig,
-    judge: DigitClassifier,
-    out: Path,
-    figures: bool,
-    skipped: Mapping[str, str] | None,
-) -> ExperimentResult:
+def _compute(name: str, models: Models, ctx: StudyContext, figures: bool) -> ExperimentResult:
     started = time.perf_counter()
-    if name == "latent" and name in (skipped or {}):  # too few test images per digit
+    if name == "latent" and name in ctx.skipped:  # too few test images per digit
         result = ExperimentResult(name, {})
     else:  # every number; figures for the first seed (the clustering's pooled: drawn later)
         drawn = figures and name not in POOLED
-        result = STEPS[name](models, data, cfg, out, judge, figures=drawn)
+        e = ctx.cfg.experiments
+        result = STEPS[name](models, ctx.data, e, ctx.out, ctx.judge, figures=drawn)
     result.seconds = time.perf_counter() - started
     return result
 

@@ -30,6 +30,7 @@ from vaelab.models import kinds, spec
 from vaelab.models.classifier import DigitClassifier
 from vaelab.report.explorer import write_explorer
 from vaelab.report.page import write_report
+from vaelab.study.context import StudyContext
 from vaelab.study.grid import (
     RunDirs,
     data_key,
@@ -116,6 +117,7 @@ def _run_locked(
 ) -> Path:
     torch_device = resolve_device(cfg.train.device)
     data = study_data(cfg, mnist, cfg.eval_images[0])
+    ctx = StudyContext(cfg, mnist, data, out, console, skipped, timings)
     n_runs = len(cfg.models) * len(cfg.latents) * len(cfg.seeds)
     seeds = ", ".join(map(str, cfg.seeds))
     console.print(f"study {cfg.name!r}: {n_runs} models (seeds {seeds}) into {out}")
@@ -129,6 +131,7 @@ def _run_locked(
     )
     t = time.perf_counter()
     judge, judge_name, reused = digit_judge(cfg, data, out)
+    ctx.judge, ctx.judge_name = judge, judge_name
     timings["digit classifier"] = _step(time.perf_counter() - t, "reused" if reused else "computed")
     headline = cfg.headline()
     sweep = (models, folders)
@@ -138,40 +141,22 @@ def _run_locked(
         names = [run_dir.name for run_dir in folders[seed].values()]
         key = experiment_key(cfg, names, judge_name, data_key(cfg))
         first = seed == cfg.seeds[0]
-        per_seed[seed] = run_seed(
-            models[seed],
-            data,
-            cfg,
-            judge,
-            out,
-            seed,
-            key,
-            console,
-            figures=first,
-            timings=timings,
-            skipped=skipped,
-        )
+        per_seed[seed] = run_seed(ctx, models[seed], seed, key, figures=first)
     numbers = {seed: {r.name: r.numbers for r in results} for seed, results in per_seed.items()}
     pooled = pooled_clustering_figures(numbers, cfg.experiments, out)
     figures = report_figures(per_seed[cfg.seeds[0]], pooled)
     results = assemble(cfg, mnist, data, training, per_seed, figures, {"steps": timings})
     t = time.perf_counter()
-    what = judge_again(
-        cfg, mnist, models, folders, judge, judge_name, skipped, out, console.print, results
-    )
+    what = judge_again(ctx, models, folders, results)
     timings["claims on other images and AE losses"] = _step(time.perf_counter() - t, what)
     t = time.perf_counter()
-    over = _claims_over_training(
-        cfg, folders, data, judge, judge_name, skipped, out, results, console
-    )
+    over = _claims_over_training(ctx, folders, results)
     computed, pairs = over.pop("computed"), (len(over["steps"]) - 1) * len(cfg.seeds)
     results["claims_over_training"] = over
     what = f"{computed} of {pairs} (step, seed) pairs computed, the rest reused"
     timings["claims at milestone steps"] = _step(time.perf_counter() - t, what)
     t = time.perf_counter()
-    settings = claims_over_settings(
-        cfg, *sweep, numbers, results, data, judge, judge_name, skipped, out, console, timings
-    )
+    settings = claims_over_settings(ctx, *sweep, numbers, results)
     results["claims_over_settings"] = settings.pop("map")
     results["experiments"]["rate_distortion"] = {"rows": settings["rows"]}  # every point
     results["figures"]["rate_distortion"] = [
@@ -186,27 +171,20 @@ def _run_locked(
 
 
 def _claims_over_training(
-    cfg: StudyConfig,
-    folders: dict[int, RunDirs],
-    data: StudyData,
-    judge: DigitClassifier,
-    judge_name: str,
-    skipped: dict[str, str],
-    out: Path,
-    results: dict[str, Any],
-    console: Console,
+    ctx: StudyContext, folders: dict[int, RunDirs], results: dict[str, Any]
 ) -> dict[str, Any]:
     """The claims x training map: milestone steps from the saved weights, then the last."""
+    cfg, data = ctx.cfg, ctx.data
     per = cfg.train.steps_per_epoch(len(data.x_train))
     final = cfg.train.total_steps(len(data.x_train))
-    key = experiment_key(cfg, [], judge_name, data_key(cfg))
+    key = experiment_key(cfg, [], ctx.judge_name, data_key(cfg))
 
     def numbers_of(models: Models, e: Any) -> dict[str, Any]:
-        return experiment_numbers(headline_models(cfg, models), data, e, judge, skipped)
+        return experiment_numbers(headline_models(cfg, models), data, e, ctx.judge, ctx.skipped)
 
     found = claims_over_training(
-        folders, cfg.experiments, numbers_of, out, key,
-        steps_per_epoch=per, log=console.print, before=final,
+        folders, cfg.experiments, numbers_of, ctx.out, key,
+        steps_per_epoch=per, log=ctx.log, before=final,
     )  # fmt: skip
     found |= map_columns([*found["steps"], final], per)
     append_column(found, results["claims"])  # the last column: the final numbers, judged alike

@@ -9,36 +9,27 @@ judged by the same rules: the claims x settings map shows which verdicts move wi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
-
-from rich.console import Console
 
 from vaelab.claims.maps import append_column, finish, new_map
 from vaelab.claims.verdicts import judge_claims
 from vaelab.core.config import StudyConfig
 from vaelab.experiments import rate_distortion
-from vaelab.experiments.common import Models, StudyData
-from vaelab.models.classifier import DigitClassifier
+from vaelab.experiments.common import Models
+from vaelab.study.context import StudyContext
 from vaelab.study.grid import Point, RunDirs, data_key, point_label
 from vaelab.study.per_seed import experiment_key, run_seed
 
 
 def claims_over_settings(
-    cfg: StudyConfig,
+    ctx: StudyContext,
     models: Mapping[Point, Mapping[int, Models]],
     folders: Mapping[Point, Mapping[int, RunDirs]],
     headline_numbers: Mapping[int, dict[str, Any]],
     results: dict[str, Any],
-    data: StudyData,
-    judge: DigitClassifier,
-    judge_name: str,
-    skipped: dict[str, str],
-    out: Path,
-    console: Console,
-    timings: dict[str, Any],
 ) -> dict[str, Any]:
     """{"map": the claims x settings map, "rows": the rate-distortion rows, "what": a line}."""
+    cfg = ctx.cfg
     headline = cfg.headline()
     numbers: dict[Point, Mapping[int, dict[str, Any]]] = {}
     computed = 0
@@ -49,24 +40,19 @@ def claims_over_settings(
         by_seed = {}
         for seed in cfg.seeds:
             names = [d.name for d in folders[point][seed].values()]
-            key = experiment_key(cfg.at(point), names, judge_name, data_key(cfg))
+            key = experiment_key(cfg.at(point), names, ctx.judge_name, data_key(cfg))
             steps: dict[str, Any] = {}
             found = run_seed(
+                ctx,
                 dict(models[point][seed]),
-                data,
-                cfg,
-                judge,
-                out,
                 seed,
                 key,
-                console,
                 figures=False,
                 timings=steps,
-                skipped=skipped,
                 point=point_label(point),
             )
             computed += sum(v["what"] == "computed" for v in steps.values())
-            timings.update(steps)
+            ctx.timings.update(steps)
             by_seed[seed] = {r.name: r.numbers for r in found}
         numbers[point] = by_seed
     ordered = {p: numbers[p] for p in cfg.points()}

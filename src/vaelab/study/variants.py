@@ -36,7 +36,7 @@ from vaelab.data.mnist import MNIST
 from vaelab.evaluation.evidence import across_seeds
 from vaelab.experiments.common import Models, StudyData
 from vaelab.models import kinds
-from vaelab.models.classifier import DigitClassifier
+from vaelab.study.context import StudyContext
 from vaelab.study.grid import RunDirs, ae_variant_runs, data_key, study_data, variant_models
 from vaelab.study.per_seed import CLAIMED, experiment_key, experiment_numbers
 
@@ -58,20 +58,17 @@ def images_text(cfg: StudyConfig, mnist: MNIST, images: str) -> str:
 
 
 def judge_again(
-    cfg: StudyConfig,
-    mnist: MNIST,
+    ctx: StudyContext,
     models: Mapping[int, Models],
     folders: Mapping[int, RunDirs],
-    judge: DigitClassifier,
-    judge_name: str,
-    skipped: Mapping[str, str],
-    out: Path,
-    log: Callable[[str], None],
     results: dict[str, Any],
 ) -> str:
-    """Put into `results` the claims on the other images of `eval_images` and with the AE of
-    every other loss of `ae_losses`, each set beside the headline's with what it changes;
-    returns a line saying how many seeds' numbers were computed now."""
+    """Put into `results` the claims on the other images of `eval_images`, with the AE of
+    every other loss of `ae_losses` and on every other family of models, each set beside the
+    headline's with what it changes; returns a line saying how many seeds' numbers were
+    computed now."""
+    cfg, mnist, out, log = ctx.cfg, ctx.mnist, ctx.out, ctx.log
+    judge_name = ctx.judge_name
     headline = cfg.eval_images[0]
     results["evaluation"] = {
         "headline": headline,
@@ -85,7 +82,7 @@ def judge_again(
             for seed in cfg.seeds
         }
         numbers, n = cached_numbers(
-            out, entries, _numbers_of(data, cfg, judge, skipped), CLAIMED, log, f"on {images}"
+            out, entries, _numbers_of(data, ctx), CLAIMED, log, f"on {images}"
         )
         computed += n
         claims = judged(numbers)
@@ -95,10 +92,8 @@ def judge_again(
             "changes": changes(results["claims"], claims),
             "experiments": across_seeds([numbers[s] for s in cfg.seeds]),
         }
-    computed += _other_ae_losses(cfg, mnist, judge, judge_name, skipped, out, log, results)
-    computed += _other_families(
-        cfg, mnist, models, folders, judge, judge_name, skipped, out, log, results
-    )
+    computed += _other_ae_losses(ctx, results)
+    computed += _other_families(ctx, models, folders, results)
     return f"{computed} (set, seed) numbers computed, the rest reused"
 
 
@@ -128,25 +123,19 @@ def headline_models(cfg: StudyConfig, models: Models) -> Models:
 
 
 def _other_families(
-    cfg: StudyConfig,
-    mnist: MNIST,
+    ctx: StudyContext,
     models: Mapping[int, Models],
     folders: Mapping[int, RunDirs],
-    judge: DigitClassifier,
-    judge_name: str,
-    skipped: Mapping[str, str],
-    out: Path,
-    log: Callable[[str], None],
     results: dict[str, Any],
 ) -> int:
     """Every claim judged on each other family's models (a convolutional AE, VAE and CVAE
     read as the article's three), beside the headline's; a study without the article's
     family has its first family's verdicts as the headline."""
+    cfg = ctx.cfg
     found = families(cfg)
     if found == ("mlp",):
         return 0
-    data = study_data(cfg, mnist, cfg.eval_images[0])
-    numbers_of = _numbers_of(data, cfg, judge, skipped)
+    numbers_of = _numbers_of(ctx.data, ctx)
     results["families"] = {"headline": found[0], "sets": {}}
     computed = 0
     for family in found:
@@ -156,9 +145,9 @@ def _other_families(
         entries = {}
         for seed in cfg.seeds:
             runs = {k: d for k, d in folders[seed].items() if kinds.record(k[0]).family == family}
-            key = _key(cfg, runs, judge_name, cfg.eval_images[0]) | {"family": family}
+            key = _key(cfg, runs, ctx.judge_name, cfg.eval_images[0]) | {"family": family}
             entries[seed] = (key, family_models(models[seed], family))
-        numbers, n = cached_numbers(out, entries, numbers_of, CLAIMED, log, f"of the {family}s")
+        numbers, n = cached_numbers(ctx.out, entries, numbers_of, CLAIMED, ctx.log, family)
         computed += n
         claims = judged(numbers)
         entry = {"claims": claims, "experiments": across_seeds([numbers[s] for s in cfg.seeds])}
@@ -170,21 +159,12 @@ def _other_families(
     return computed
 
 
-def _other_ae_losses(
-    cfg: StudyConfig,
-    mnist: MNIST,
-    judge: DigitClassifier,
-    judge_name: str,
-    skipped: Mapping[str, str],
-    out: Path,
-    log: Callable[[str], None],
-    results: dict[str, Any],
-) -> int:
+def _other_ae_losses(ctx: StudyContext, results: dict[str, Any]) -> int:
+    cfg, out, judge_name = ctx.cfg, ctx.out, ctx.judge_name
     losses = cfg.ae_loss_variants()
     if len(losses) < 2:
         return 0
     headline = {int(s): n for s, n in results["per_seed"].items()}
-    data = study_data(cfg, mnist, cfg.eval_images[0])
     results["ae_losses"] = {"headline": losses[0], "sets": {losses[0]: {"claims": "claims"}}}
     computed = 0
     for loss, by_seed in variant_models(cfg, out).items():
@@ -193,7 +173,7 @@ def _other_ae_losses(
             for seed, m in by_seed.items()
         }
         numbers, n = cached_numbers(
-            out, entries, _numbers_of(data, cfg, judge, skipped), AE_EXPERIMENTS, log, loss
+            out, entries, _numbers_of(ctx.data, ctx), AE_EXPERIMENTS, ctx.log, loss
         )
         computed += n
         claims = judged({s: replace_model(headline[s], numbers[s]) for s in cfg.seeds})
@@ -214,11 +194,13 @@ def _key(cfg: StudyConfig, runs: RunDirs, judge_name: str, images: str) -> dict[
     return {"experiments": experiment_key(cfg, names, judge_name, data_key(cfg)), "images": images}
 
 
-def _numbers_of(
-    data: StudyData, cfg: StudyConfig, judge: DigitClassifier, skipped: Mapping[str, str]
-) -> NumbersOf:
+def _numbers_of(data: StudyData, ctx: StudyContext) -> NumbersOf:
+    """One seed's numbers of some experiments on `data` (images other than the headline's,
+    or the headline's)."""
+
     def numbers_of(models: Models, names: tuple[str, ...]) -> dict[str, Any]:
-        return experiment_numbers(models, data, cfg.experiments, judge, skipped, names)
+        e = ctx.cfg.experiments
+        return experiment_numbers(models, data, e, ctx.judge, ctx.skipped, names)
 
     return numbers_of
 
