@@ -41,6 +41,82 @@ def set_generator_state(gen: torch.Generator, state: str) -> None:
     gen.set_state(raw)
 
 
+def order_state(batch: torch.Generator, labelled: torch.Generator | None = None) -> dict[str, str]:
+    """The generators that draw an epoch's order (the batch order, M2's labelled images)."""
+    state = {"batch": generator_state(batch)}
+    if labelled is not None:
+        state["labelled"] = generator_state(labelled)
+    return state
+
+
+def rng_state(
+    batch: torch.Generator,
+    noise: torch.Generator,
+    *,
+    pixels: torch.Generator | None = None,
+    labelled: torch.Generator | None = None,
+    epoch_start: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """One member's generators as its checkpoint records them. In mid-epoch, `epoch_start`
+    (`order_state` as the epoch began) replaces the order's generators: the resumed run draws
+    the epoch's order again and goes on from the steps done."""
+    state = order_state(batch, labelled) | (epoch_start or {})
+    state["noise"] = generator_state(noise)
+    if pixels is not None:
+        state["pixels"] = generator_state(pixels)
+    return state
+
+
+def restore_rng(
+    state: dict[str, str],
+    batch: torch.Generator,
+    noise: torch.Generator,
+    *,
+    pixels: torch.Generator | None = None,
+    labelled: torch.Generator | None = None,
+) -> None:
+    """Set one member's generators to a checkpoint's `rng_state`."""
+    set_generator_state(batch, state["batch"])
+    set_generator_state(noise, state["noise"])
+    if pixels is not None:
+        set_generator_state(pixels, state["pixels"])
+    if labelled is not None:
+        set_generator_state(labelled, state["labelled"])
+
+
+Moments = dict[str, list[torch.Tensor]]  # Adam's "exp_avg", "exp_avg_sq": one per weight
+
+
+def member_tensors(
+    weights: dict[str, torch.Tensor], moments: Moments, count: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """One member's checkpoint tensors under their names: `model.<weight>`, and for Adam
+    `optim.<i>.<moment>` and `optim.<i>.step` for its i-th weight (in `weights`' order), as
+    `torch.optim.Adam`'s state dict numbers them."""
+    tensors = {f"model.{k}": v for k, v in weights.items()}
+    for name, views in moments.items():
+        for i, view in enumerate(views):
+            tensors[f"optim.{i}.{name}"] = view
+            tensors[f"optim.{i}.step"] = count
+    return tensors
+
+
+def load_member_tensors(
+    tensors: dict[str, torch.Tensor], weights: dict[str, torch.Tensor], moments: Moments
+) -> torch.Tensor:
+    """Copy a checkpoint's `member_tensors` into the member's views of the weights and of
+    Adam's moments, each shape checked (a ValueError names the first that does not fit);
+    returns Adam's step count."""
+    targets = {f"model.{k}": v for k, v in weights.items()}
+    for name, views in moments.items():
+        targets |= {f"optim.{i}.{name}": v for i, v in enumerate(views)}
+    for key, view in targets.items():
+        if tensors[key].shape != view.shape:
+            raise ValueError(f"{key} has shape {tuple(tensors[key].shape)}")
+        view.copy_(tensors[key])
+    return tensors["optim.0.step"]
+
+
 def save_checkpoint(
     run_dir: Path, step: int, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
 ) -> Path:

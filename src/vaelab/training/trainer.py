@@ -232,10 +232,9 @@ class GroupTrainer:
     def _draw_epoch(self) -> tuple[Tensor, Tensor | None]:
         """The epoch's batch order (G, N) and M2's labelled images, drawn from the generators
         as they stand at the epoch's start (kept, for a checkpoint in mid-epoch)."""
-        self.epoch_start = [{"batch": checkpoint.generator_state(b)} for b in self.batch_gens]
-        if self.labelled is not None:
-            for state, gen in zip(self.epoch_start, self.labelled.gens, strict=True):
-                state["labelled"] = checkpoint.generator_state(gen)
+        self.epoch_start = [
+            checkpoint.order_state(b, self._labelled_gen(g)) for g, b in enumerate(self.batch_gens)
+        ]
         n = self.n_train
         order = torch.stack([torch.randperm(n, generator=gen) for gen in self.batch_gens])
         labelled = None
@@ -370,19 +369,15 @@ class GroupTrainer:
 
     def _take_snapshot(self, within: int = 0) -> Snapshot:
         """The state now; `within` > 0: in mid-epoch, `within` steps into it."""
-        rng = []
-        for g, (b, n, p) in enumerate(
-            zip(self.batch_gens, self.noise_gens, self.pixel_gens, strict=True)
-        ):
-            state = {"batch": checkpoint.generator_state(b)}
-            if self.labelled is not None:
-                state["labelled"] = checkpoint.generator_state(self.labelled.gens[g])
-            if within:  # the order of the epoch under way is redrawn on resume
-                state |= self.epoch_start[g]
-            state["noise"] = checkpoint.generator_state(n)
-            if p is not None:
-                state["pixels"] = checkpoint.generator_state(p)
-            rng.append(state)
+        rng = [
+            checkpoint.rng_state(
+                b, n, pixels=p, labelled=self._labelled_gen(g),
+                epoch_start=self.epoch_start[g] if within else None,
+            )
+            for g, (b, n, p) in enumerate(
+                zip(self.batch_gens, self.noise_gens, self.pixel_gens, strict=True)
+            )
+        ]  # fmt: skip
         a = self.adam
         return Snapshot(
             self.step,
@@ -398,11 +393,8 @@ class GroupTrainer:
 
     def _save_checkpoints(self, snap: Snapshot) -> None:
         for g, m in enumerate(self.members):
-            tensors = {f"model.{k}": v for k, v in self._weights(g, snap.params).items()}
-            for name, buffer in (("exp_avg", snap.exp_avg), ("exp_avg_sq", snap.exp_avg_sq)):
-                for i, view in enumerate(self.stack.member(buffer, g).values()):
-                    tensors[f"optim.{i}.{name}"] = view
-                    tensors[f"optim.{i}.step"] = snap.count
+            moments = self._moments(g, snap.exp_avg, snap.exp_avg_sq)
+            tensors = checkpoint.member_tensors(self._weights(g, snap.params), moments, snap.count)
             tensors = {k: v.detach().cpu().clone() for k, v in tensors.items()}  # unshared
             meta = {
                 "epoch": snap.step // self.steps_per_epoch,  # whole epochs done
@@ -453,23 +445,27 @@ class GroupTrainer:
             return f"{whole} epoch{'s' * (whole != 1)}"
         return f"{steps} step{'s' * (steps != 1)}"
 
+    def _moments(self, g: int, exp_avg: Tensor, exp_avg_sq: Tensor) -> checkpoint.Moments:
+        """Member g's views of Adam's two moments, one per weight in the weights' order."""
+        return {
+            "exp_avg": list(self.stack.member(exp_avg, g).values()),
+            "exp_avg_sq": list(self.stack.member(exp_avg_sq, g).values()),
+        }
+
+    def _labelled_gen(self, g: int) -> torch.Generator | None:
+        return None if self.labelled is None else self.labelled.gens[g]
+
     def _load_member(self, g: int, record: dict[str, Any], tensors: dict[str, Tensor]) -> int:
-        targets = {f"model.{k}": v for k, v in self.stack.member(self.adam.params, g).items()}
-        for name in ("exp_avg", "exp_avg_sq"):
-            views = self.stack.member(getattr(self.adam, name), g).values()
-            targets |= {f"optim.{i}.{name}": v for i, v in enumerate(views)}
-        for key, view in targets.items():
-            if tensors[key].shape != view.shape:
-                raise ValueError(f"{key} has shape {tuple(tensors[key].shape)}")
-            view.copy_(tensors[key])
-        self.adam.load_step(tensors["optim.0.step"])
-        rng = record["rng"]
-        checkpoint.set_generator_state(self.batch_gens[g], rng["batch"])
-        checkpoint.set_generator_state(self.noise_gens[g], rng["noise"])
-        if self.pixel_gens[g] is not None:
-            checkpoint.set_generator_state(self.pixel_gens[g], rng["pixels"])
-        if self.labelled is not None:
-            checkpoint.set_generator_state(self.labelled.gens[g], rng["labelled"])
+        a = self.adam
+        weights = self.stack.member(a.params, g)
+        count = checkpoint.load_member_tensors(
+            tensors, weights, self._moments(g, a.exp_avg, a.exp_avg_sq)
+        )
+        a.load_step(count)
+        checkpoint.restore_rng(
+            record["rng"], self.batch_gens[g], self.noise_gens[g],
+            pixels=self.pixel_gens[g], labelled=self._labelled_gen(g),
+        )  # fmt: skip
         step = checkpoint.record_step(record, self.steps_per_epoch)
         if step % self.steps_per_epoch:  # in mid-epoch: its terms so far
             sums = torch.tensor(record["epoch_sums"], dtype=self.sums.dtype)
