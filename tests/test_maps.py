@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from test_claims import ARTICLE, FLIPPED
-from vaelab.claims.maps import append_column, caption, finish, new_map
+from vaelab.claims.maps import ClaimsMap, caption
 from vaelab.claims.verdicts import judge_claims
 from vaelab.report.trajectories import claim_trajectories, trajectories_figure
 
@@ -17,11 +17,11 @@ def column(per_seed):
 
 
 def three_columns():
-    found = new_map()
-    append_column(found, column(FLIPPED))
-    append_column(found, column([ARTICLE[0], FLIPPED[1], ARTICLE[2]]))
-    append_column(found, column(ARTICLE))
-    return finish(found, 2, [0, 1, 2], "training", "the last column (epoch 4)")
+    found = ClaimsMap()
+    found.append(column(FLIPPED))
+    found.append(column([ARTICLE[0], FLIPPED[1], ARTICLE[2]]))
+    found.append(column(ARTICLE))
+    return found.to_dict(2, [0, 1, 2], "training", "the last column (epoch 4)")
 
 
 def test_every_column_carries_each_comparisons_effect_and_interval_and_one_is_judged():
@@ -43,14 +43,15 @@ def test_every_column_carries_each_comparisons_effect_and_interval_and_one_is_ju
 
 
 def test_a_claim_first_judged_in_a_later_column_has_empty_cells_before():
-    found = new_map()
+    found = ClaimsMap(reasons={})
     no_walks = copy.deepcopy(ARTICLE)
     for numbers in no_walks:
         del numbers["interpolation"]
-    append_column(found, column(no_walks))
-    append_column(found, column(ARTICLE))
-    assert found["verdicts"]["4"] == ["not measured", "supported"]
-    assert found["effects"]["4"][0] == {} and len(found["effects"]["4"][1]) == 2
+    found.append(column(no_walks))
+    found.append(column(ARTICLE))
+    assert len(found) == 2 and found.verdicts["4"] == ["not measured", "supported"]
+    assert found.effects["4"][0] == {} and len(found.effects["4"][1]) == 2
+    assert len(found.reasons["4"]) == 2 and len(found.reasons["1"]) == 2
 
 
 def test_the_caption_states_what_the_seeds_can_decide():

@@ -12,6 +12,7 @@ describe the path to it; the caption says so (`caption`).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from vaelab.evaluation.inference import ALPHA, decidable
@@ -19,41 +20,59 @@ from vaelab.evaluation.inference import ALPHA, decidable
 EFFECT_KEYS = ("effect", "interval", "outcome", "margin", "unit", "expect", "measure")
 
 
-def new_map() -> dict[str, Any]:
-    return {"verdicts": {}, "comparisons": {}, "effects": {}}
+@dataclass
+class ClaimsMap:
+    """Claims judged column by column: one type for the milestones of training, the (C, k)
+    points of a sweep, or any other column. `columns` says what the columns are (steps and
+    labels, or points: JSON-ready, written as they are); `reasons` keeps each claim's reason
+    per column where the report shows them."""
 
+    columns: dict[str, Any] = field(default_factory=dict)
+    verdicts: dict[str, list[str | None]] = field(default_factory=dict)
+    comparisons: dict[str, list[dict[str, str]]] = field(default_factory=dict)
+    effects: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    reasons: dict[str, list[str]] | None = None
 
-def columns_of(found: dict[str, Any]) -> int:
-    """How many columns the map holds so far."""
-    return max((len(row) for row in found["verdicts"].values()), default=0)
+    def __len__(self) -> int:
+        """How many columns the map holds so far."""
+        return max((len(row) for row in self.verdicts.values()), default=0)
 
+    def append(self, claims: Sequence[dict[str, Any]]) -> None:
+        """Add one column to the right: `claims` (each `Claim.to_dict()`) judged there. A
+        claim not judged in earlier columns gets empty cells there."""
+        column = len(self)
+        for claim in claims:
+            number = str(claim["number"])
+            for rows, empty in ((self.verdicts, None), (self.comparisons, {}), (self.effects, {})):
+                row = rows.setdefault(number, [])
+                row.extend(empty if empty is None else {} for _ in range(column - len(row)))
+            self.verdicts[number].append(claim["verdict"])
+            self.comparisons[number].append({c["name"]: c["outcome"] for c in claim["comparisons"]})
+            self.effects[number].append(
+                {c["name"]: {k: c.get(k) for k in EFFECT_KEYS} for c in claim["comparisons"]}
+            )
+            if self.reasons is not None:
+                self.reasons.setdefault(number, []).append(claim["reason"])
 
-def append_column(found: dict[str, Any], claims: Sequence[dict[str, Any]]) -> None:
-    """Add one column to the right of the map: `claims` (each `Claim.to_dict()`) judged there.
-    A claim not judged in earlier columns gets empty cells there."""
-    column = columns_of(found)
-    for claim in claims:
-        number = str(claim["number"])
-        for key, empty in (("verdicts", None), ("comparisons", {}), ("effects", {})):
-            row = found[key].setdefault(number, [])
-            row.extend(empty if empty is None else {} for _ in range(column - len(row)))
-        found["verdicts"][number].append(claim["verdict"])
-        found["comparisons"][number].append({c["name"]: c["outcome"] for c in claim["comparisons"]})
-        found["effects"][number].append(
-            {c["name"]: {k: c.get(k) for k in EFFECT_KEYS} for c in claim["comparisons"]}
-        )
-
-
-def finish(
-    found: dict[str, Any], judged: int, seeds: Sequence[int], over: str, verdict_at: str
-) -> dict[str, Any]:
-    """Name the judged column and write the caption. `over` says what the columns are
-    ("training", "settings"), `verdict_at` names the judged column ("the last epoch")."""
-    found["judged"] = judged
-    found["descriptive"] = [i for i in range(columns_of(found)) if i != judged]
-    found["seeds"] = list(seeds)
-    found["caption"] = caption(len(seeds), over, verdict_at)
-    return found
+    def to_dict(
+        self, judged: int, seeds: Sequence[int], over: str, verdict_at: str
+    ) -> dict[str, Any]:
+        """results.json's map, with the judged column named and the caption written. `over`
+        says what the columns are ("training", "settings"), `verdict_at` names the judged
+        column ("the last column (1000 steps)")."""
+        found: dict[str, Any] = {
+            "verdicts": self.verdicts,
+            "comparisons": self.comparisons,
+            "effects": self.effects,
+            **self.columns,
+        }
+        if self.reasons is not None:
+            found["reasons"] = self.reasons
+        found["judged"] = judged
+        found["descriptive"] = [i for i in range(len(self)) if i != judged]
+        found["seeds"] = list(seeds)
+        found["caption"] = caption(len(seeds), over, verdict_at)
+        return found
 
 
 def caption(seeds: int, over: str, verdict_at: str) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from vaelab.claims.maps import append_column, new_map
+from vaelab.claims.maps import ClaimsMap
 from vaelab.claims.verdicts import judge_claims
 from vaelab.core import fileio
 from vaelab.core.config import ARTICLE_STEPS, ExperimentConfig, to_dict
@@ -97,21 +97,22 @@ def claims_over_training(
     steps_per_epoch: int,
     log: Callable[[str], None] = lambda line: None,
     before: int | None = None,
-) -> dict[str, Any]:
+) -> tuple[ClaimsMap, int]:
     """The claims x training map (`vaelab.claims.maps`): each claim's reading and each
     comparison's effect and interval at every shared milestone step.
 
     `numbers_of(models, cfg)` computes one seed's experiment numbers; `key` names everything
     else they depend on (data, judge, settings); only steps below `before` are judged (the
-    study judges its final models itself). Returns JSON-ready data for results.json, with the
-    columns' steps and labels (`map_columns`)."""
+    study judges its final models itself). Returns the map, its columns' steps and labels
+    (`map_columns`) and settings, and how many (step, seed) pairs were computed now rather than
+    read from the cache."""
     seeds = list(runs_by_seed)
     per = steps_per_epoch
     steps = [s for s in shared_steps(runs_by_seed, per) if before is None or s < before]
     at_milestones = milestone_config(cfg)
     cache_path = StudyFolder(out).milestone_cache
     cache = fileio.read_json_object(cache_path)
-    found = new_map()
+    found = ClaimsMap()
     computed = 0
     for step in steps:
         per_seed = []
@@ -124,17 +125,13 @@ def claims_over_training(
                 fileio.write_json(cache_path, cache)
                 computed += 1
             per_seed.append(cache[entry])
-        append_column(found, [c.to_dict() for c in judge_claims(per_seed, seeds)])
-    return (
-        found
-        | map_columns(steps, per)
-        | {
-            "seeds": seeds,
-            "kmeans_runs": at_milestones.kmeans_runs,
-            "kmeans_n_init": at_milestones.kmeans_n_init,
-            "computed": computed,  # (step, seed) pairs computed now rather than read from the cache
-        }
-    )
+        found.append([c.to_dict() for c in judge_claims(per_seed, seeds)])
+    found.columns = map_columns(steps, per) | {
+        "seeds": seeds,
+        "kmeans_runs": at_milestones.kmeans_runs,
+        "kmeans_n_init": at_milestones.kmeans_n_init,
+    }
+    return found, computed
 
 
 def _entry_key(key: str, cfg: ExperimentConfig, step: int, runs: RunDirs, per: int) -> str:

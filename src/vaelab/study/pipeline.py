@@ -14,7 +14,6 @@ from typing import Any
 
 from rich.console import Console
 
-from vaelab.claims.maps import append_column, finish
 from vaelab.core import fileio
 from vaelab.core.config import StudyConfig, load_preset
 from vaelab.core.device import resolve_device
@@ -150,8 +149,8 @@ def _run_locked(
     what = judge_again(ctx, models, folders, results)
     timings["claims on other images and AE losses"] = _step(time.perf_counter() - t, what)
     t = time.perf_counter()
-    over = _claims_over_training(ctx, folders, results)
-    computed, pairs = over.pop("computed"), (len(over["steps"]) - 1) * len(cfg.seeds)
+    over, computed = _claims_over_training(ctx, folders, results)
+    pairs = (len(over["steps"]) - 1) * len(cfg.seeds)
     results["claims_over_training"] = over
     what = f"{computed} of {pairs} (step, seed) pairs computed, the rest reused"
     timings["claims at milestone steps"] = _step(time.perf_counter() - t, what)
@@ -172,8 +171,9 @@ def _run_locked(
 
 def _claims_over_training(
     ctx: StudyContext, folders: dict[int, RunDirs], results: dict[str, Any]
-) -> dict[str, Any]:
-    """The claims x training map: milestone steps from the saved weights, then the last."""
+) -> tuple[dict[str, Any], int]:
+    """The claims x training map (milestone steps from the saved weights, then the last), and
+    how many (step, seed) pairs were computed now."""
     cfg, data = ctx.cfg, ctx.data
     per = cfg.train.steps_per_epoch(len(data.x_train))
     final = cfg.train.total_steps(len(data.x_train))
@@ -182,14 +182,14 @@ def _claims_over_training(
     def numbers_of(models: Models, e: Any) -> dict[str, Any]:
         return experiment_numbers(headline_models(cfg, models), data, e, ctx.judge, ctx.skipped)
 
-    found = claims_over_training(
+    found, computed = claims_over_training(
         folders, cfg.experiments, numbers_of, ctx.out, key,
         steps_per_epoch=per, log=ctx.log, before=final,
     )  # fmt: skip
-    found |= map_columns([*found["steps"], final], per)
-    append_column(found, results["claims"])  # the last column: the final numbers, judged alike
-    last = len(found["steps"]) - 1
-    return finish(found, last, cfg.seeds, "training", f"the last column ({found['labels'][-1]})")
+    found.columns |= map_columns([*found.columns["steps"], final], per)
+    found.append(results["claims"])  # the last column: the final numbers, judged alike
+    last, label = len(found) - 1, found.columns["labels"][-1]
+    return found.to_dict(last, cfg.seeds, "training", f"the last column ({label})"), computed
 
 
 def _write_outputs(

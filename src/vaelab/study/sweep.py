@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from vaelab.claims.maps import append_column, finish, new_map
+from vaelab.claims.maps import ClaimsMap
 from vaelab.claims.verdicts import judge_claims
 from vaelab.core.config import StudyConfig
 from vaelab.experiments import rate_distortion
@@ -70,19 +70,15 @@ def settings_map(
     headline's column is the study's own verdicts, the only column that is a verdict; every
     other point is judged alike, as a description."""
     headline = cfg.headline()
-    found: dict[str, Any] = new_map() | {
-        "points": [{"kl_weight": c, "n_samples": k} for c, k in numbers],
-        "headline": list(numbers).index(headline),
-        "reasons": {},
-    }
+    points = [{"kl_weight": c, "n_samples": k} for c, k in numbers]
+    judged = list(numbers).index(headline)
+    found = ClaimsMap({"points": points, "headline": judged}, reasons={})
     for point, by_seed in numbers.items():
         if point == headline:
             claims = results["claims"]
         else:
             seeds = list(by_seed)
             claims = [c.to_dict() for c in judge_claims([by_seed[s] for s in seeds], seeds)]
-        append_column(found, claims)
-        for claim in claims:
-            found["reasons"].setdefault(str(claim["number"]), []).append(claim["reason"])
+        found.append(claims)
     at = f"the column of C = {headline[0]:g}, k = {headline[1]}"
-    return finish(found, found["headline"], cfg.seeds, "settings", at)
+    return found.to_dict(judged, cfg.seeds, "settings", at)
