@@ -17,7 +17,8 @@ from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.data.splits import to_float
 from vaelab.data.tensors import training_split
 from vaelab.study.pipeline import run_study
-from vaelab.study.ssl import PAPER_M2, chosen_epoch, labelled_only_error, unlabelled_bought
+from vaelab.study.ssl import PAPER_M2, chosen_epoch, unlabelled_bought
+from vaelab.training.labelled_only import labelled_only_error
 
 PRESET = """
 name = "ssl-test"

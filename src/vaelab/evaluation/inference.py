@@ -124,6 +124,20 @@ def seed_interval(one: Estimate, level: float) -> tuple[float, float]:
     return one["value"] - half, one["value"] + half
 
 
+def mean_interval(values: Sequence[float], level: float = 1 - ALPHA) -> list[float] | None:
+    """Student's t interval at `level` for the mean of independent `values` (one per seed),
+    from their sample sd (ddof=1) with n - 1 degrees of freedom; None with fewer than two
+    values; a point where the values do not vary."""
+    diffs = np.asarray(values, dtype=np.float64)
+    if len(diffs) < MIN_SEEDS:
+        return None
+    sem = float(diffs.std(ddof=1)) / math.sqrt(len(diffs))
+    if sem == 0:
+        return [float(diffs.mean())] * 2
+    low, high = stats.t.interval(level, len(diffs) - 1, loc=diffs.mean(), scale=sem)
+    return [float(low), float(high)]
+
+
 def decidable(seeds: int, level: float) -> float | None:
     """The smallest effect, in units of the seed spread (the sd of the per-seed effects), whose
     interval at `level` can leave zero when the seeds' spread dominates: t(S-1) / sqrt(S).

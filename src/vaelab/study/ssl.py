@@ -13,6 +13,11 @@ and, when the study lists it, the CVAE, through the study's own units. Then, on 
   the n labelled images; CVAE + k-means: 10 clusters of its test codes, matched one to one to
   the digits (the clustering accuracy of experiment 4, which reads the test labels);
 - the paper's M2 (Kingma et al. 2014, table 1).
+
+A sibling of the article's study on the same runner: its runs train as work units through
+`execution`, the labelled-only network in `training.labelled_only`, the interval of what the
+unlabelled images bought comes from `evaluation.inference.mean_interval` and the figure from
+`experiments.semi_supervised`.
 """
 
 from __future__ import annotations
@@ -26,9 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from matplotlib.figure import Figure as MplFigure
 from rich.console import Console
-from scipy import stats
 from sklearn.neighbors import KNeighborsClassifier
 from torch import nn
 
@@ -40,17 +43,17 @@ from vaelab.core.util import format_duration
 from vaelab.data.mnist import MNIST
 from vaelab.data.splits import to_float
 from vaelab.data.tensors import training_split
+from vaelab.evaluation.inference import mean_interval
 from vaelab.execution.parallel import ParallelOptions, train_units
 from vaelab.experiments.clustering import hungarian_accuracy, kmeans_labels
 from vaelab.experiments.common import save_figure
+from vaelab.experiments.semi_supervised import FIGURE_FILE, error_figure
 from vaelab.report.ssl_page import write_ssl_report
 from vaelab.study.grid import run_dir_for
 from vaelab.training import checkpoint
+from vaelab.training.labelled_only import labelled_only_error
 
 PAPER_M2 = {100: 11.97, 600: 4.94, 1000: 3.60, 3000: 3.92}  # % test error, Kingma et al. 2014
-BASELINE_STEPS = 2000  # Adam steps of the labelled-only classifier, whatever n
-BASELINE_EVERY = 100  # its steps between readings of the validation error
-ACTIVATION_MODULES = {"tanh": nn.Tanh, "softplus": nn.Softplus, "relu": nn.ReLU}
 NEIGHBOURS = 5
 
 
@@ -129,7 +132,7 @@ def run_ssl(
         "timings": {"training": trained, "total": time.perf_counter() - started},
     }
     folder = StudyFolder(out)
-    figure = save_figure(error_figure(results), out, "ssl_error.png")
+    figure = save_figure(error_figure(results), out, FIGURE_FILE)
     caption = (
         "Each method's test error on all test images, mean ± sd over the seeds; the stars "
         "are the paper's M2. Below the labelled-only line, the unlabelled images helped."
@@ -147,19 +150,15 @@ def run_ssl(
 def unlabelled_bought(errors: Mapping[str, Mapping[int, Mapping[int, float]]]) -> dict[str, Any]:
     """Per label count: the labelled-only net's test error minus M2's, paired by seed (what the
     unlabelled images bought; positive: M2 is better), its mean with a 95% t-interval over the
-    seeds (scipy.stats.t; none with one seed), and whether M2 is below in every seed."""
+    seeds (`evaluation.inference.mean_interval`; none with one seed), and whether M2 is below
+    in every seed."""
     found = {}
     for n, m2 in errors.get("M2", {}).items():
         alone = errors["labelled only"][n]
         diffs = np.array([alone[seed] - m2[seed] for seed in m2])
-        interval = None
-        if len(diffs) > 1:
-            sem = float(diffs.std(ddof=1)) / math.sqrt(len(diffs))
-            low, high = stats.t.interval(0.95, len(diffs) - 1, loc=diffs.mean(), scale=sem)
-            interval = [float(low), float(high)] if sem > 0 else [float(diffs.mean())] * 2
         found[str(n)] = {
             "mean": float(diffs.mean()),
-            "interval": interval,
+            "interval": mean_interval(diffs, 0.95),
             "per_seed": {str(seed): float(d) for seed, d in zip(m2, diffs, strict=True)},
             "every_seed": bool((diffs > 0).all()),
         }
@@ -231,52 +230,6 @@ def error_of(model: nn.Module, x: torch.Tensor, y: np.ndarray) -> float:
     return float((guess.numpy() != y).mean())
 
 
-def labelled_only_error(
-    x: torch.Tensor,
-    y: np.ndarray,
-    x_test: torch.Tensor,
-    y_test: np.ndarray,
-    model: ModelConfig,
-    lr: float,
-    seed: int,
-    validation: tuple[torch.Tensor, np.ndarray] | None = None,
-) -> float:
-    """The test error of q(y|x)'s network (M2's classifier: `model`'s hidden layers and
-    activation, 10 logits) trained on (x, y) alone: Adam, batches of up to 100,
-    `BASELINE_STEPS` steps, seeded; with `validation` (images, labels), the test error at the
-    evaluation (every `BASELINE_EVERY` steps) with the lowest validation error."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        layers: list[nn.Module] = []
-        width = x.shape[1]
-        for h in model.hidden:
-            layers += [nn.Linear(width, h), ACTIVATION_MODULES[model.activation]()]
-            width = h
-        net = nn.Sequential(*layers, nn.Linear(width, 10))
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    labels = torch.from_numpy(y)
-    batch = min(100, len(x))
-    best = (math.inf, math.inf)  # (validation error, test error)
-    for step in range(1, BASELINE_STEPS + 1):
-        pick = torch.randint(0, len(x), (batch,), generator=gen)
-        loss = nn.functional.cross_entropy(net(x[pick]), labels[pick])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        if validation is not None and step % BASELINE_EVERY == 0:
-            with torch.no_grad():
-                here = float((net(validation[0]).argmax(-1).numpy() != validation[1]).mean())
-            if here < best[0]:
-                best = (here, _error(net, x_test, y_test))
-    return _error(net, x_test, y_test) if validation is None else best[1]
-
-
-@torch.no_grad()
-def _error(net: nn.Module, x: torch.Tensor, y: np.ndarray) -> float:
-    return float((net(x).argmax(-1).numpy() != y).mean())
-
-
 def _summaries(by_n: Mapping[int, Mapping[int, float]]) -> dict[str, Any]:
     found = {}
     for n, by_seed in by_n.items():
@@ -288,24 +241,6 @@ def _summaries(by_n: Mapping[int, Mapping[int, float]]) -> dict[str, Any]:
             "per_seed": {str(s): v for s, v in by_seed.items()},
         }
     return found
-
-
-def error_figure(results: Mapping[str, Any]) -> MplFigure:
-    fig = MplFigure(figsize=(6.4, 4.4), layout="constrained")
-    ax = fig.subplots()
-    counts = results["label_counts"]
-    for method, by_n in results["errors"].items():
-        means = [100 * by_n[str(n)]["mean"] for n in counts]
-        sds = [100 * (by_n[str(n)]["sd"] or 0.0) for n in counts]
-        ax.errorbar(counts, means, yerr=sds, marker="o", capsize=3, label=method)
-    paper = results["paper_m2_percent"]
-    ax.plot([int(n) for n in paper], list(paper.values()), "k*", ms=10, label="M2, Kingma et al.")
-    ax.set_xscale("log")
-    ax.set_xlabel("labelled training images")
-    ax.set_ylabel("test error (%), mean ± sd over seeds")
-    ax.set_title("Test error against labels given")
-    ax.legend(fontsize=8)
-    return fig
 
 
 def _print_table(results: Mapping[str, Any], console: Console) -> None:
