@@ -147,7 +147,7 @@ def _run_locked(
     results = assemble(cfg, mnist, data, training, per_seed, figures, {"steps": timings})
     t = time.perf_counter()
     what = judge_again(ctx, models, folders, results)
-    timings["claims on other images and AE losses"] = _step(time.perf_counter() - t, what)
+    timings["claims on other images, AE losses and families"] = _step(time.perf_counter() - t, what)
     t = time.perf_counter()
     over, computed = _claims_over_training(ctx, folders, results)
     pairs = (len(over["steps"]) - 1) * len(cfg.seeds)
