@@ -3,10 +3,12 @@
 A group's members share the model kind, architecture, batch size, training-set size and
 optimizer settings; latent size, seed, C and M2's classification weight may differ. The
 article's models train by the hand-written stacked step (`stacked`), every other model by
-autograd on its own module (`autograd_step`), both on one flat buffer with one Adam. Each
-member keeps its own generators (batch order on the CPU, the noise of z on the device), its
-own run folder, metrics log, checkpoints and milestones in the per-model format, so a model
+autograd on its own module (`autograd_step`), both on one flat buffer with one Adam, behind
+one `step(batch)` (`step`). Each member keeps its own generators (its batches, `batches`;
+the noise of z on the device), its own run folder, metrics log, checkpoints and milestones in
+the per-model format (the checkpoint's names and generator states: `checkpoint`), so a model
 checkpointed in a group resumes alone and the other way round. A single run is a group of one.
+This module keeps the loop: epochs, steps, evaluation, snapshots and when to write them.
 
 The clock is the optimizer step: a run trains `train.total_steps` steps (the article's 1000,
 or whole epochs), its metrics log has a row per epoch (and one for a last partial epoch),
@@ -43,8 +45,8 @@ from vaelab.models.losses import objective
 from vaelab.models.networks import AutoEncoder
 from vaelab.training import checkpoint
 from vaelab.training.autograd_step import AutogradStep, MemberLayout
+from vaelab.training.batches import Batches
 from vaelab.training.identity import check_run_folder
-from vaelab.training.labelled import LabelledOrder
 from vaelab.training.reporter import Reporter, SilentReporter
 from vaelab.training.safety import Snapshot, interrupts_held, sigterm_as_interrupt
 from vaelab.training.stacked import FlatAdam, Stack
@@ -118,7 +120,12 @@ class GroupTrainer:
         self.adam = FlatAdam(
             params, t.lr, (t.beta1, t.beta2), t.adam_eps, segments=segments, chainer=chainer
         )
-        self.batch_gens = [torch.Generator().manual_seed(m.cfg.train.seed) for m in self.members]
+        self.batches = Batches(
+            self.members,
+            labels=self.stack.labels,
+            labelled_batch=t.labelled_batch if self.stack.kind.classifier else None,
+            device=self.device,
+        )
         self.noise_gens = [
             torch.Generator(self.device).manual_seed(m.cfg.train.seed + 1) for m in self.members
         ]
@@ -134,24 +141,7 @@ class GroupTrainer:
                 generators=self.noise_gens,
             )
         )  # fmt: skip
-        self.pixel_gens = [  # binarize = dynamic: each member's fresh draw of its images
-            torch.Generator(self.device).manual_seed(m.cfg.train.seed + 2)
-            if m.cfg.data.binarize == "dynamic"
-            else None
-            for m in self.members
-        ]
-        self.labelled = (  # M2: each member's labelled images, taken in turn every step
-            LabelledOrder(
-                [m.data.y_train for m in self.members],
-                t.labelled_batch,
-                [m.cfg.train.seed + 3 for m in self.members],
-                [str(m.run_dir) for m in self.members],
-            )
-            if self.stack.kind.classifier
-            else None
-        )
         self.step = 0  # optimizer steps done: the clock
-        self.epoch_start: list[dict[str, str]] = []  # batch-order generators at its start
         self.sums = torch.zeros(len(self.members), 3, device=self.device)  # the epoch's so far
         self.seconds = 0.0  # spent on the epoch under way
         self.snapshot: Snapshot | None = None
@@ -201,7 +191,7 @@ class GroupTrainer:
         epoch, within = divmod(self.step, per)
         end = min(per, self.total - epoch * per)
         started = time.perf_counter()
-        order, labelled = self._draw_epoch()
+        order, labelled = self.batches.draw_epoch(self.steps_per_epoch)
         losses = self._train_steps(order, labelled, within, end)
         self._check_finite(losses, epoch + 1, within)
         step, whole = epoch * per + end, end == per
@@ -229,24 +219,11 @@ class GroupTrainer:
             self._save_checkpoints(self.snapshot)
         self.reporter.epoch(rows[0])
 
-    def _draw_epoch(self) -> tuple[Tensor, Tensor | None]:
-        """The epoch's batch order (G, N) and M2's labelled images, drawn from the generators
-        as they stand at the epoch's start (kept, for a checkpoint in mid-epoch)."""
-        self.epoch_start = [
-            checkpoint.order_state(b, self._labelled_gen(g)) for g, b in enumerate(self.batch_gens)
-        ]
-        n = self.n_train
-        order = torch.stack([torch.randperm(n, generator=gen) for gen in self.batch_gens])
-        labelled = None
-        if self.labelled is not None:
-            labelled = self.labelled.epoch(self.steps_per_epoch).to(self.device)
-        return order.to(self.device), labelled  # (G, N)
-
     def train_epoch(self) -> list[dict[str, float]]:
         """One whole pass over each member's training set in its own fresh random order,
         outside the run's clock; returns each member's mean terms."""
         self.sums.zero_()
-        order, labelled = self._draw_epoch()
+        order, labelled = self.batches.draw_epoch(self.steps_per_epoch)
         losses = self._train_steps(order, labelled, 0, self.steps_per_epoch)
         self._check_finite(losses, self.epoch + 1, 0)
         found = (self.sums / self.n_train).tolist()
@@ -262,8 +239,8 @@ class GroupTrainer:
         base = self.step - first  # the step before the epoch's first
         for i in range(first, end):
             index = order[:, i * b : (i + 1) * b]  # (G, b)
-            x, y = self._batch(index)
-            classified = None if labelled is None else self._batch(labelled[:, i])
+            x, y = self.batches.batch(index)
+            classified = None if labelled is None else self.batches.batch(labelled[:, i])
             terms = self.train_step(Batch(x, y, classified))
             self.adam.step()
             losses[i - first] = terms[:, 0]
@@ -278,27 +255,6 @@ class GroupTrainer:
         for g, m in enumerate(self.members):
             weights = self._weights(g)
             checkpoint.save_milestone(m.run_dir, step, weights, m.cfg, self.steps_per_epoch)
-
-    def _batch(self, index: Tensor) -> tuple[Tensor, Tensor | None]:
-        """Each member's images (G, b, D) as float in [0, 1], and labels (G, b) for the CVAE."""
-        sources = [m.data.x_train for m in self.members]
-        if all(_same_tensor(s, sources[0]) for s in sources):  # one gather for the group
-            x = sources[0].index_select(0, index.reshape(-1)).view(*index.shape, -1)
-        else:
-            x = torch.stack([s.index_select(0, i) for s, i in zip(sources, index, strict=True)])
-        if x.dtype == torch.uint8:  # equal to data.to_float: pixel / 255
-            x = x.to(torch.float32).div_(255.0)
-        if any(self.pixel_gens):  # x is this batch's own copy (index_select)
-            for g, gen in enumerate(self.pixel_gens):
-                if gen is not None:  # each image a Bernoulli draw with p = its grey level
-                    u = torch.rand(x[g].shape, generator=gen, device=self.device)
-                    x[g] = (u < x[g]).to(x.dtype)
-        if not self.stack.labels:
-            return x, None
-        labels = [
-            m.data.y_train.index_select(0, i) for m, i in zip(self.members, index, strict=True)
-        ]
-        return x, torch.stack(labels)
 
     def _check_finite(self, losses: Tensor, epoch: int, first: int) -> None:
         """Stop before anything of a diverged epoch is written (the last checkpoint stays).
@@ -369,15 +325,7 @@ class GroupTrainer:
 
     def _take_snapshot(self, within: int = 0) -> Snapshot:
         """The state now; `within` > 0: in mid-epoch, `within` steps into it."""
-        rng = [
-            checkpoint.rng_state(
-                b, n, pixels=p, labelled=self._labelled_gen(g),
-                epoch_start=self.epoch_start[g] if within else None,
-            )
-            for g, (b, n, p) in enumerate(
-                zip(self.batch_gens, self.noise_gens, self.pixel_gens, strict=True)
-            )
-        ]  # fmt: skip
+        rng = [self.batches.rng_state(g, n, within) for g, n in enumerate(self.noise_gens)]
         a = self.adam
         return Snapshot(
             self.step,
@@ -452,9 +400,6 @@ class GroupTrainer:
             "exp_avg_sq": list(self.stack.member(exp_avg_sq, g).values()),
         }
 
-    def _labelled_gen(self, g: int) -> torch.Generator | None:
-        return None if self.labelled is None else self.labelled.gens[g]
-
     def _load_member(self, g: int, record: dict[str, Any], tensors: dict[str, Tensor]) -> int:
         a = self.adam
         weights = self.stack.member(a.params, g)
@@ -462,10 +407,7 @@ class GroupTrainer:
             tensors, weights, self._moments(g, a.exp_avg, a.exp_avg_sq)
         )
         a.load_step(count)
-        checkpoint.restore_rng(
-            record["rng"], self.batch_gens[g], self.noise_gens[g],
-            pixels=self.pixel_gens[g], labelled=self._labelled_gen(g),
-        )  # fmt: skip
+        self.batches.restore(g, record["rng"], self.noise_gens[g])
         step = checkpoint.record_step(record, self.steps_per_epoch)
         if step % self.steps_per_epoch:  # in mid-epoch: its terms so far
             sums = torch.tensor(record["epoch_sums"], dtype=self.sums.dtype)
@@ -494,10 +436,6 @@ def classifier_error(model: AutoEncoder, x: Tensor, y: Tensor, batch: int = 1000
         [model.classify(x[i : i + batch]).argmax(-1) for i in range(0, len(x), batch)]
     )
     return int((guess != y).sum()) / len(y)  # exact: wrong images over images
-
-
-def _same_tensor(a: Tensor, b: Tensor) -> bool:
-    return a.data_ptr() == b.data_ptr() and a.shape == b.shape and a.dtype == b.dtype
 
 
 def train_group(
