@@ -12,16 +12,14 @@ a checkpoint in mid-epoch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+from vaelab.core.config import RunConfig
+from vaelab.data.tensors import TensorData
 from vaelab.training import checkpoint
 from vaelab.training.labelled import LabelledOrder
-
-if TYPE_CHECKING:
-    from vaelab.training.trainer import TrainingRun
 
 
 class Batches:
@@ -29,27 +27,31 @@ class Batches:
 
     def __init__(
         self,
-        members: Sequence[TrainingRun],
+        configs: Sequence[RunConfig],
+        data: Sequence[TensorData],
+        names: Sequence[str],
         *,
         labels: bool,
         labelled_batch: int | None,
         device: torch.device,
     ) -> None:
-        self.members, self.labels, self.device = list(members), labels, device
-        self.n_train = len(members[0].data.x_train)
-        self.gens = [torch.Generator().manual_seed(m.cfg.train.seed) for m in members]
+        """One member per config, with its data and its name (for messages); `labels`: the
+        kind reads labels; `labelled_batch`: M2's labelled images a step, None for no M2."""
+        self.data, self.labels, self.device = list(data), labels, device
+        self.n_train = len(data[0].x_train)
+        self.gens = [torch.Generator().manual_seed(c.train.seed) for c in configs]
         self.pixel_gens = [  # binarize = dynamic: each member's fresh draw of its images
-            torch.Generator(device).manual_seed(m.cfg.train.seed + 2)
-            if m.cfg.data.binarize == "dynamic"
+            torch.Generator(device).manual_seed(c.train.seed + 2)
+            if c.data.binarize == "dynamic"
             else None
-            for m in members
+            for c in configs
         ]
         self.labelled = (  # M2: each member's labelled images, taken in turn every step
             LabelledOrder(
-                [m.data.y_train for m in members],
+                [d.y_train for d in data],
                 labelled_batch,
-                [m.cfg.train.seed + 3 for m in members],
-                [str(m.run_dir) for m in members],
+                [c.train.seed + 3 for c in configs],
+                list(names),
             )
             if labelled_batch is not None
             else None
@@ -72,7 +74,7 @@ class Batches:
     def batch(self, index: Tensor) -> tuple[Tensor, Tensor | None]:
         """Each member's images (G, b, D) as float in [0, 1], and labels (G, b) for a kind
         that reads them."""
-        sources = [m.data.x_train for m in self.members]
+        sources = [d.x_train for d in self.data]
         if all(_same_tensor(s, sources[0]) for s in sources):  # one gather for the group
             x = sources[0].index_select(0, index.reshape(-1)).view(*index.shape, -1)
         else:
@@ -86,9 +88,7 @@ class Batches:
                     x[g] = (u < x[g]).to(x.dtype)
         if not self.labels:
             return x, None
-        labels = [
-            m.data.y_train.index_select(0, i) for m, i in zip(self.members, index, strict=True)
-        ]
+        labels = [d.y_train.index_select(0, i) for d, i in zip(self.data, index, strict=True)]
         return x, torch.stack(labels)
 
     def rng_state(self, g: int, noise: torch.Generator, within: int) -> dict[str, str]:

@@ -121,7 +121,9 @@ class GroupTrainer:
             params, t.lr, (t.beta1, t.beta2), t.adam_eps, segments=segments, chainer=chainer
         )
         self.batches = Batches(
-            self.members,
+            [m.cfg for m in self.members],
+            [m.data for m in self.members],
+            [str(m.run_dir) for m in self.members],
             labels=self.stack.labels,
             labelled_batch=t.labelled_batch if self.stack.kind.classifier else None,
             device=self.device,
