@@ -54,6 +54,14 @@ def test_every_runs_scores_are_scikit_learns_to_the_last_bit(case):
         assert found["accuracy"][i] == hungarian_accuracy(labels, clusters), i
 
 
+def test_no_runs_have_no_scores():
+    assert clustering.scores_of(np.zeros((0, 5), dtype=int), np.arange(5)) == {
+        "v_measure": [],
+        "ari": [],
+        "accuracy": [],
+    }
+
+
 def test_the_scores_of_k_means_runs_at_the_articles_size_are_scikit_learns():
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 10, 2000)

@@ -210,6 +210,7 @@ def test_a_study_lists_the_conv_family_beside_the_mlp_models(tmp_path):
     assert comparisons(conv["claims"]) == comparisons(results["claims"])
     assert sum(map(len, comparisons(conv["claims"]).values())) >= 15
     assert "changes" in conv and "Judged again on the conv family" in report
+    assert '<a href="#regime">judged again</a>' in report  # no converged study: no regime
     as_roles, as_kinds = conv["experiments"]["reconstruction"]["table"], table
     for role in ("ae", "vae", "cvae (true label)", "cvae (wrong label)"):
         for z in ("2", "4"):  # the same model measured twice: as itself and in its role

@@ -103,11 +103,13 @@ def scores_of(clusterings: np.ndarray, labels: np.ndarray) -> dict[str, list[flo
     one table per run counted at once instead of two of scikit-learn's passes per run, which
     cost more than the k-means runs themselves at the article's 50 runs."""
     clusterings = np.asarray(clusterings)
-    _, digits = np.unique(labels, return_inverse=True)
+    scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
+    if len(clusterings) == 0:
+        return scores
+    _, digits = np.unique(labels, return_inverse=True)  # every row of a table: a digit present
     tables = _tables(clusterings, digits.reshape(-1))  # (runs, digits, clusters)
     n = len(digits)
     h_digits = _entropy(tables[0].sum(1))
-    scores: dict[str, list[float]] = {metric: [] for metric in METRICS}
     for table in tables:
         table = table[:, table.sum(0) > 0]  # the clusters a run used, as scikit-learn's ids
         scores["v_measure"].append(_v_measure(table, h_digits))
@@ -148,13 +150,11 @@ def _v_measure(table: np.ndarray, h_digits: float) -> float:
 
 
 def _mutual_information(table: np.ndarray) -> float:
-    """scikit-learn's `mutual_info_score` from its contingency table: the nonzero cells in
-    row-major order, its logs and its one sum."""
+    """scikit-learn's `mutual_info_score` from its contingency table (a row per digit present,
+    a column per cluster used): the nonzero cells in row-major order, its logs and its one sum."""
     pi, pj = table.sum(1), table.sum(0)
-    pi, pj = pi[pi > 0], pj  # scikit-learn's table has a row per digit present
     if pi.size == 1 or pj.size == 1:
         return 0.0
-    table = table[table.sum(1) > 0]
     nzx, nzy = np.nonzero(table)
     nz_val = table[nzx, nzy]
     total = int(table.sum())
