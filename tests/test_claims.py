@@ -19,6 +19,7 @@ from vaelab.claims.verdicts import (
 )
 from vaelab.evaluation.evidence import DRAWS
 from vaelab.evaluation.inference import CONTRADICTS, EQUIVALENT, INCONCLUSIVE, SUPPORTS
+from vaelab.evaluation.measured import MeasuredError
 
 ZS = ("4", "16", "64")
 
@@ -76,6 +77,7 @@ def seed_numbers(sign=+1, seed=0):
                 z: {
                     "wrong label": est(0.3 if s > 0 else 0.0, 0.01, n + 3),
                     "no label": est(0.02 if s > 0 else 0.3, 0.01, n + 4),
+                    "true label": est(0.01, 0.01, n + 6),
                 }
                 for z in ZS
             }
@@ -306,8 +308,29 @@ def test_the_provisional_flag_counts_the_seeds_measured_not_named():
 def test_nothing_measured_is_not_measured():
     assert verdicts({}) == [MISSING] * 8
     assert verdicts([]) == [MISSING] * 8
-    assert verdicts([{"latent": {}}, {"clustering": {"evidence": {}}}]) == [MISSING] * 8
+    assert verdicts([{"latent": {}}, {"clustering": {}}]) == [MISSING] * 8
     assert "were not measured" in judge_claims({})[0].reason
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        (("reconstruction", "evidence", "misread"), "misread"),
+        (("reconstruction", "evidence", "pull", "4to9", "4", "no label"), "no label"),
+        (("reconstruction", "latents"), "latents"),
+        (("interpolation", "walks", "1to0", "4", "path"), "path"),
+        (("latent", "evidence", "knn"), "knn"),
+        (("clustering", "evidence"), "evidence"),
+    ],
+)
+def test_a_number_a_rule_reads_that_is_missing_or_renamed_is_an_error_not_unmeasured(path, name):
+    numbers = copy.deepcopy(ARTICLE[0])
+    tree = numbers
+    for key in path[:-1]:
+        tree = tree[key]
+    tree[path[-1] + "_renamed"] = tree.pop(path[-1])
+    with pytest.raises(MeasuredError, match=repr(name)):
+        judge_claims([numbers, ARTICLE[1]])
 
 
 def test_seeds_must_name_every_set_of_numbers():

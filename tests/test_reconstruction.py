@@ -6,6 +6,7 @@ import torch
 
 from vaelab.core.config import ExperimentConfig, ModelConfig
 from vaelab.evaluation.evidence import resamples
+from vaelab.evaluation.measured import DigitPair
 from vaelab.experiments import reconstruction
 from vaelab.experiments.common import StudyData
 from vaelab.models.kinds import build_model
@@ -183,10 +184,11 @@ def test_a_label_that_wins_is_read_instead_of_the_digit_and_its_estimates_say_so
     cfg = ExperimentConfig(recon_latents=(4,))
     models = {("cvae", 4): DrawsTheLabel()}
     _, evidence = reconstruction.label_pulls(models, data, cfg, ReadsTheBrightestBlock(), (4,))
-    wins = evidence["wins"]["4to9"]["4"]
-    assert wins["read as label"]["value"] == 1.0 and wins["read as digit"]["value"] == 0.0
-    assert evidence["pull"]["4to9"]["4"]["wrong label"]["value"] == pytest.approx(1.0, abs=1e-3)
-    assert set(evidence["wins"]) == {"4to9", "2to7"}
+    wins = evidence["wins"][DigitPair(4, 9)]["4"]
+    assert wins.read_as_label["value"] == 1.0 and wins.read_as_digit["value"] == 0.0
+    pull = evidence["pull"][DigitPair(4, 9)]["4"]
+    assert pull.wrong_label["value"] == pytest.approx(1.0, abs=1e-3)
+    assert set(evidence["wins"]) == {DigitPair(4, 9), DigitPair(2, 7)}
 
 
 def test_numbers_for_the_claims_alone_leave_out_the_bounds_and_the_grids(tmp_path):

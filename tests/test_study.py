@@ -1,5 +1,6 @@
 """The whole study on real MNIST with the tiny preset: every figure, table and number."""
 
+import dataclasses
 import json
 import re
 import time
@@ -14,6 +15,7 @@ from helpers_oracles import agrees, importance_sampled, reconstruction_error, sa
 from vaelab.claims.verdicts import VERDICTS, judge_claims
 from vaelab.core.config import load_preset
 from vaelab.data.mnist import load_mnist
+from vaelab.evaluation.measured import DigitPair, Measured
 from vaelab.experiments.reconstruction import wrong_labels
 from vaelab.report.page import write_report
 from vaelab.report.sentences import plain_sentence
@@ -233,6 +235,28 @@ COMPARISONS = {
     ],
     8: [f"z={z}: cvae (no label) scores higher than vae" for z in (4, 16, 64)],
 }
+
+
+def test_a_real_studys_numbers_read_as_typed_records_that_write_them_back(tiny_study):
+    """Each seed's numbers read into the records the rules take, every record filled, and
+    each record's JSON is the evidence the experiment wrote, key for key."""
+    out, _ = tiny_study
+    results = json.loads((out / "results.json").read_text())
+    for numbers in results["per_seed"].values():
+        m = Measured.read(numbers)
+        assert m.shown_latents == ("4", "16", "64")
+        for name, record in (
+            ("reconstruction", m.reconstruction),
+            ("interpolation", m.interpolation),
+            ("latent", m.latent),
+            ("clustering", m.clustering),
+        ):
+            assert record.to_json() == numbers[name]["evidence"]
+            empty = [f.name for f in dataclasses.fields(record) if not getattr(record, f.name)]
+            assert not empty, f"{name}: {empty} read empty"
+        assert set(m.first_walks) == {DigitPair(1, 0), DigitPair(3, 7)}
+        assert set(m.style) == {"4", "16", "64"}
+        assert all(0 <= s.read_as_given <= 1 and s.images > 0 for s in m.style.values())
 
 
 def test_a_real_study_makes_every_comparison_of_every_claim(tiny_study):

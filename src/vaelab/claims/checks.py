@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vaelab.evaluation.evidence import Estimate, difference, is_estimate
+from vaelab.evaluation.measured import Measured
 
 
 @dataclass(frozen=True)
@@ -76,25 +77,15 @@ class Check:
 Checks = dict[str, Check]
 
 
-def get(tree: Any, *path: str) -> Any:
-    """tree[p0][p1]... or None where any step is missing."""
-    for key in path:
-        if not isinstance(tree, dict) or key not in tree:
-            return None
-        tree = tree[key]
-    return tree
-
-
 def by_z(tree: Any) -> list[str]:
     """The keys of a {"<z>": ...} dict in increasing z; none when it is missing."""
     return sorted(tree or {}, key=int)
 
 
-def shown_zs(r: dict[str, Any], tree: Any) -> list[str]:
+def shown_zs(m: Measured, tree: Any) -> list[str]:
     """The z keys of `tree` among experiment 1's latent sizes (the article showed 4, 16, 64),
     in increasing z."""
-    shown = {str(z) for z in get(r, "reconstruction", "latents") or []}
-    return [z for z in by_z(tree) if z in shown]
+    return [z for z in by_z(tree) if z in m.shown_latents]
 
 
 def upper(name: str) -> str:

@@ -3,8 +3,6 @@ cluster. Each is applied to ONE seed's numbers, as in `vaelab.claims.rules`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from vaelab.claims.checks import (
     ACCURACY,
     RADII,
@@ -13,20 +11,21 @@ from vaelab.claims.checks import (
     add,
     by_z,
     compare,
-    get,
     near_zero,
     upper,
 )
+from vaelab.evaluation.evidence import Estimate
+from vaelab.evaluation.measured import Measured
 
 VAES = ("vae", "cvae (no label)")  # the CVAE's label-free codes: the fair rival of the AE's
 
 
-def claim_5(r: dict[str, Any]) -> Checks:
+def claim_5(m: Measured) -> Checks:
     """How far each cloud's centre sits from the origin in units of the cloud's own size (its
     RMS distance from its centre; no fixed radius, and no prior's radius for the AE, which
     has none): the VAE's and the CVAE's (no label) near 0 in their own right, and the AE's
     offset minus each of theirs."""
-    offset = get(r, "latent", "evidence", "offset") or {}
+    offset = m.latent.offset
     checks: Checks = {}
     article = "AE centred around (-10, -10), VAE and CVAE near 0"
     for name in VAES:
@@ -48,11 +47,11 @@ def claim_5(r: dict[str, Any]) -> Checks:
     return checks
 
 
-def claim_6(r: dict[str, Any]) -> Checks:
+def claim_6(m: Measured) -> Checks:
     """Paired over the same test images: whether a 10-nearest-neighbour classifier (5-fold,
     on each model's whitened z=2 codes, unchanged by any invertible linear map) names each
     image's digit, AE minus VAE (and CVAE without a label)."""
-    knn = get(r, "latent", "evidence", "knn") or {}
+    knn = m.latent.knn
     checks: Checks = {}
     for name in VAES:
         check = compare(
@@ -67,20 +66,20 @@ def claim_6(r: dict[str, Any]) -> Checks:
     return checks
 
 
-def _v(r: dict[str, Any], z: str, name: str) -> Any:
-    return get(r, "clustering", "evidence", "v_measure", z, name)
+def _v(m: Measured, z: str, name: str) -> Estimate | None:
+    return m.clustering.v_measure.get(z, {}).get(name)
 
 
-def claim_7(r: dict[str, Any]) -> Checks:
+def claim_7(m: Measured) -> Checks:
     """V-measure of each model's codes, averaged over its k-means restarts (restarts are the
     instrument's noise, not replicates): at z <= 4 the AE's minus the VAE's and CVAE's, at
     z >= 16 theirs minus the AE's. The seeds and the test images carry the uncertainty."""
     checks: Checks = {}
-    for z in by_z(get(r, "clustering", "evidence", "v_measure")):
+    for z in by_z(m.clustering.v_measure):
         if 4 < int(z) < 16:  # the article spoke of 4, 16 and 64
             continue
         for name in VAES:
-            ae, other = _v(r, z, "ae"), _v(r, z, name)
+            ae, other = _v(m, z, "ae"), _v(m, z, name)
             if int(z) <= 4:
                 measure = f"AE V-measure − {upper(name)}'s"
                 check = compare(ae, other, +1, measure, V_MEASURE, ("ae", name))
@@ -92,14 +91,14 @@ def claim_7(r: dict[str, Any]) -> Checks:
     return checks
 
 
-def claim_8(r: dict[str, Any]) -> Checks:
+def claim_8(m: Measured) -> Checks:
     """At every z of experiment 4: the V-measure of the CVAE's codes (encoded without the
     label) minus the VAE's, each averaged over its k-means restarts."""
     checks: Checks = {}
-    for z in by_z(get(r, "clustering", "evidence", "v_measure")):
+    for z in by_z(m.clustering.v_measure):
         check = compare(
-            _v(r, z, "cvae (no label)"),
-            _v(r, z, "vae"),
+            _v(m, z, "cvae (no label)"),
+            _v(m, z, "vae"),
             +1,
             "CVAE V-measure − VAE's",
             V_MEASURE,

@@ -1,10 +1,11 @@
 """The rules behind the article's eight claims, each applied to ONE seed's numbers.
 
-A rule is a pure function from one seed's experiment numbers (`{experiment name: numbers}`)
-to named checks (`vaelab.claims.checks.Check`): an effect (mostly a difference of two
-estimates, with its test-image resamples, see `vaelab.evaluation.evidence`), what the article
-predicts for it (a sign, or a value near zero), and its unit with that unit's smallest effect
-of interest. A rule leaves out a comparison whose numbers the seed lacks.
+A rule is a pure function from one seed's experiment numbers, typed and read by attribute
+(`vaelab.evaluation.measured.Measured`), to named checks (`vaelab.claims.checks.Check`): an
+effect (mostly a difference of two estimates, with its test-image resamples, see
+`vaelab.evaluation.evidence`), what the article predicts for it (a sign, or a value near
+zero), and its unit with that unit's smallest effect of interest. A rule leaves out a
+comparison whose numbers the seed lacks (an experiment that did not run, a z not trained).
 `vaelab.claims.verdicts` pools each comparison over the seeds and turns the outcomes into a
 verdict. Where the article names a number or a path, the comparison carries it (`article`) so
 the report shows it beside the measurement. A check without an effect is evidence shown
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from vaelab.claims.checks import (
     ACCURACY,
@@ -31,41 +31,42 @@ from vaelab.claims.checks import (
     add,
     by_z,
     compare,
-    get,
     shown_zs,
     upper,
 )
 from vaelab.claims.code_rules import VAES, claim_5, claim_6, claim_7, claim_8
+from vaelab.evaluation.measured import DigitPair, Measured
 
 SHARP_MODES = ("ae", "vae", "cvae (no label)", "cvae (true label)")
 LABEL_FREE = ("ae", "vae", "cvae (no label)")  # the models that read the image alone
 ARTICLE_WALKS = {
-    "1to0": "z=4: 1 → 8 → 6 → 0 (2 other digits); z=64: 1 → 0 (none)",
-    "3to7": "z=4: 3 → 8 → 9 → 7 (2 other digits); z=64: 3 → 9 → 7 (1)",
+    DigitPair(1, 0): "z=4: 1 → 8 → 6 → 0 (2 other digits); z=64: 1 → 0 (none)",
+    DigitPair(3, 7): "z=4: 3 → 8 → 9 → 7 (2 other digits); z=64: 3 → 9 → 7 (1)",
 }
+ARTICLE_PULL = DigitPair(4, 9)  # the article's example: a 4 given label 9 came back as a 9
 
 
-def claim_1(r: dict[str, Any]) -> Checks:
+def claim_1(m: Measured) -> Checks:
     """NLL per image falls at each step up in z, for every model and label mode the article
     showed; and, for each model that reads the image alone, more reconstructions are read
     as another digit than their own at the smallest z than at each larger z. The article's
     example (test 4s read as 9) is shown beside, not judged: it is one case of the second."""
-    nll = get(r, "reconstruction", "evidence", "nll")
-    misread = get(r, "reconstruction", "evidence", "misread")
+    recon = m.reconstruction
     checks: Checks = {}
     for mode in SHARP_MODES:
-        zs = shown_zs(r, get(nll, mode))
+        zs = shown_zs(m, recon.nll.get(mode))
         for lo, hi in zip(zs, zs[1:], strict=False):
             measure = f"{upper(mode)} NLL at z={lo} − at z={hi}"
-            check = compare(nll[mode][lo], nll[mode][hi], +1, measure, NATS, (lo, hi))
+            check = compare(recon.nll[mode][lo], recon.nll[mode][hi], +1, measure, NATS, (lo, hi))
             add(checks, f"{mode}: NLL falls from z={lo} to z={hi}", check)
     for mode in LABEL_FREE:
-        zs = shown_zs(r, get(misread, mode))
+        misread = recon.misread.get(mode, {})
+        zs = shown_zs(m, misread)
         for hi in zs[1:]:
             lo = zs[0]
             check = compare(
-                misread[mode][lo],
-                misread[mode][hi],
+                misread[lo],
+                misread[hi],
                 +1,
                 f"{upper(mode)}: share read as another digit, z={lo} − z={hi}",
                 SHARE,
@@ -73,25 +74,25 @@ def claim_1(r: dict[str, Any]) -> Checks:
                 article="at small z a reconstruction tends to become another digit",
             )
             add(checks, f"{mode}: more read as another digit at z={lo} than at z={hi}", check)
-    nine = get(r, "reconstruction", "evidence", "fours_as_nine")
     for mode in LABEL_FREE:
-        zs = shown_zs(r, get(nine, mode))
+        nine = recon.fours_as_nine.get(mode, {})
+        zs = shown_zs(m, nine)
         if zs:
-            shown = {f"z={z}": nine[mode][z]["value"] for z in zs}
+            shown = {f"z={z}": nine[z]["value"] for z in zs}
             name = f"{mode}: share of test 4s read as 9 (the article's example)"
             checks[name] = Check(None, 0, "", None, shown=shown)
     return checks
 
 
-def claim_2(r: dict[str, Any]) -> Checks:
+def claim_2(m: Measured) -> Checks:
     """Paired over the same test images: each image's NLL under the VAE (and the CVAE without
     a label) minus its NLL under the AE, at every z of experiment 1."""
-    nll = get(r, "reconstruction", "evidence", "nll") or {}
+    nll = m.reconstruction.nll
     checks: Checks = {}
-    for z in shown_zs(r, nll.get("ae")):
+    for z in shown_zs(m, nll.get("ae")):
         for mode in VAES:
             check = compare(
-                get(nll, mode, z),
+                nll.get(mode, {}).get(z),
                 nll["ae"][z],
                 -1,
                 f"{upper(mode)} NLL − AE NLL",
@@ -102,80 +103,77 @@ def claim_2(r: dict[str, Any]) -> Checks:
     return checks
 
 
-def claim_3(r: dict[str, Any]) -> Checks:
+def claim_3(m: Measured) -> Checks:
     """Paired per image: the CVAE's NLL with the true label minus with no label and minus with
     a wrong one. Over every test image of each grid digit (the article's 4 given 9, 2 given
     7): the classifier's probability of the wrong label on the reconstruction given it minus
     given no label (a lean), and the share of reconstructions given the wrong label read as
     that label minus read as the image's own digit (the label wins, as the article's 4 became
     a 9)."""
-    nll = get(r, "reconstruction", "evidence", "nll") or {}
+    recon = m.reconstruction
+    nll = recon.nll
     checks: Checks = {}
-    for z in shown_zs(r, nll.get("cvae (true label)")):
+    for z in shown_zs(m, nll.get("cvae (true label)")):
         true = nll["cvae (true label)"][z]
         for other, words in (("no label", "no label"), ("wrong label", "a wrong label")):
             check = compare(
                 true,
-                get(nll, f"cvae ({other})", z),
+                nll.get(f"cvae ({other})", {}).get(z),
                 -1,
                 f"CVAE NLL with the true label − with {words}",
                 NATS,
                 ("true label", other),
             )
             add(checks, f"z={z}: NLL lower with the true label than with {words}", check)
-    for pair, zs in (get(r, "reconstruction", "evidence", "pull") or {}).items():
-        digit, wrong = pair.split("to")
-        for z in by_z(zs):
-            given = zs[z]
+    for pair, pulls in recon.pull.items():
+        digit, wrong = pair.first, pair.second
+        article = "the 4 given label 9 came back as a 9" if pair == ARTICLE_PULL else None
+        for z in by_z(pulls):
             check = compare(
-                given.get("wrong label"),
-                given.get("no label"),
+                pulls[z].wrong_label,
+                pulls[z].no_label,
                 +1,
                 f"P({wrong}) given label {wrong} − given no label",
                 PROBABILITY,
                 (f"given {wrong}", "no label"),
-                article="the 4 given label 9 came back as a 9" if pair == "4to9" else None,
+                article=article,
             )
             add(checks, f"z={z}: test {digit}s given label {wrong} lean toward {wrong}", check)
-    for pair, zs in (get(r, "reconstruction", "evidence", "wins") or {}).items():
-        digit, wrong = pair.split("to")
-        for z in by_z(zs):
+    for pair, readings in recon.wins.items():
+        digit, wrong = pair.first, pair.second
+        article = "the 4 given label 9 came back as a 9" if pair == ARTICLE_PULL else None
+        for z in by_z(readings):
             check = compare(
-                zs[z].get("read as label"),
-                zs[z].get("read as digit"),
+                readings[z].read_as_label,
+                readings[z].read_as_digit,
                 +1,
                 f"given label {wrong}: share read as {wrong} − read as {digit}",
                 SHARE,
                 (f"read as {wrong}", f"read as {digit}"),
-                article="the 4 given label 9 came back as a 9" if pair == "4to9" else None,
+                article=article,
             )
             add(checks, f"z={z}: test {digit}s given label {wrong} come back as {wrong}", check)
-    for z in by_z(get(r, "style", "by_latent")):
-        entry = r["style"]["by_latent"][z]
-        shown = {"read as the label given (mean)": get(entry, "read_as_given", "mean")}
+    for z in by_z(m.style):
+        style = m.style[z]
+        shown = {"read as the label given (mean)": style.read_as_given, "images": style.images}
         checks[f"style, z={z}: codes decoded with each label, read as that label"] = Check(
-            None, 0, "", None, shown=shown | {"images": entry.get("images")}
+            None, 0, "", None, shown=shown
         )
     return checks
 
 
-def claim_4(r: dict[str, Any]) -> Checks:
+def claim_4(m: Measured) -> Checks:
     """Over many walks per seed (seeded pairs of test images of the two digits, the same in
     every seed and at every z): the distinct digits read strictly between a walk's ends,
     other than its two digits and what its end frames read as (a misread end is not a digit
     passed), at each z minus at the next larger z: the smaller z, the more digits, at every
     step. The article's own path is shown beside."""
-    others = get(r, "interpolation", "evidence", "others") or {}
     checks: Checks = {}
-    for name, zs_of in others.items():
+    for pair, zs_of in m.interpolation.others.items():
         zs = by_z(zs_of)
-        a, b = name.split("to")
-        paths = get(r, "interpolation", "walks", name) or {}
-        shown = {
-            f"z={z} (first pair)": " → ".join(map(str, paths[z]["path"]))
-            for z in zs
-            if "path" in paths.get(z, {})
-        }
+        a, b = pair.first, pair.second
+        paths = m.first_walks.get(pair, {})
+        shown = {f"z={z} (first pair)": " → ".join(map(str, paths[z])) for z in zs if z in paths}
         for lo, hi in zip(zs, zs[1:], strict=False):
             check = compare(
                 zs_of[lo],
@@ -184,7 +182,7 @@ def claim_4(r: dict[str, Any]) -> Checks:
                 f"other digits passed, z={lo} − z={hi}",
                 DIGITS,
                 (f"z={lo}", f"z={hi}"),
-                article=ARTICLE_WALKS.get(name),
+                article=ARTICLE_WALKS.get(pair),
                 shown=shown or None,
             )
             add(checks, f"{a} → {b}: more other digits passed at z={lo} than at z={hi}", check)
@@ -196,7 +194,7 @@ class Rule:
     number: int
     text: str  # the article's claim in plain words
     rule: str  # how each seed's comparisons are computed
-    checks: Callable[[dict[str, Any]], Checks]
+    checks: Callable[[Measured], Checks]
     units: tuple[Unit, ...]  # the units its comparisons are in, each with its margin
 
 

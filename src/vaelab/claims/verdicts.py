@@ -44,6 +44,7 @@ from vaelab.evaluation.inference import (
     seeds_to_decide,
     sign_agreement,
 )
+from vaelab.evaluation.measured import Measured
 
 SUPPORTED, CONTRADICTED, SPLIT = "supported", "contradicted", "parts disagree"
 UNDECIDED, MISSING = "inconclusive", "not measured"
@@ -200,7 +201,7 @@ def judge_rule(
     rule: Rule, per_seed: Sequence[Mapping[str, Any] | None], seeds: Sequence[int]
 ) -> Claim:
     """Apply one rule in every seed, line its comparisons up by name and pool each."""
-    found: list[dict[str, Check]] = [rule.checks(dict(r or {})) for r in per_seed]
+    found: list[dict[str, Check]] = [rule.checks(Measured.read(r)) for r in per_seed]
     names = list(dict.fromkeys(name for checks in found for name in checks))
     judged = [n for n in names if any(n in f and f[n].effect is not None for f in found)]
     level = 1 - ALPHA / max(1, len(judged))

@@ -32,6 +32,7 @@ from scipy.optimize import linear_sum_assignment
 
 from vaelab.core.config import ExperimentConfig
 from vaelab.evaluation.evidence import EVIDENCE, estimate, resample_counts
+from vaelab.evaluation.measured import ClusteringEvidence
 from vaelab.experiments import kmeans
 from vaelab.experiments.common import (
     ExperimentResult,
@@ -302,7 +303,7 @@ def run(
         "n_init": cfg.kmeans_n_init,
         "clusters": cfg.kmeans_clusters,
         "by_latent": by_latent,
-        EVIDENCE: {"v_measure": evidence},
+        EVIDENCE: ClusteringEvidence(v_measure=evidence).to_json(),
     }
     seconds = time.perf_counter() - start
     return ExperimentResult(name="clustering", numbers=numbers, figures=drawn, seconds=seconds)

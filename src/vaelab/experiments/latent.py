@@ -29,7 +29,8 @@ from threadpoolctl import threadpool_limits
 
 from vaelab.core.config import ExperimentConfig
 from vaelab.core.errors import VaelabError
-from vaelab.evaluation.evidence import EVIDENCE, mean_estimate, statistic_estimate
+from vaelab.evaluation.evidence import EVIDENCE, Estimate, mean_estimate, statistic_estimate
+from vaelab.evaluation.measured import LatentEvidence
 from vaelab.experiments.common import (
     ExperimentResult,
     Figure,
@@ -52,7 +53,7 @@ def latent_stats(latents: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> d
 
 def measure_latents(
     latents: np.ndarray, labels: np.ndarray, *, seed: int = 0
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], Estimate, Estimate]:
     """`latent_stats`' numbers, and the estimates claims 5 and 6 weigh: the centre offset and
     whether each image's digit is named by its neighbours among the whitened codes.
 
@@ -70,10 +71,7 @@ def measure_latents(
     centre = latents.mean(axis=0)
     white = whiten(latents)
     named = knn_correct(white, labels, seed=seed)
-    evidence = {
-        "offset": statistic_estimate(lambda i: centre_offset(latents, i), len(latents)),
-        "knn": mean_estimate(named),
-    }
+    offset = statistic_estimate(lambda i: centre_offset(latents, i), len(latents))
     stats = {
         "centre": centre.tolist(),
         "spread": latents.std(axis=0).tolist(),
@@ -86,7 +84,7 @@ def measure_latents(
         "knn_accuracy_whitened": float(named.mean()),
         "silhouette_whitened": float(silhouette_score(white, labels)),
     }
-    return stats, evidence
+    return stats, offset, mean_estimate(named)
 
 
 def centre_offset(latents: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -158,8 +156,9 @@ def run(
     labels = data.y_test.numpy()
     measured = {name: measure_latents(z, labels, seed=cfg.seed) for name, z in entries.items()}
     stats = {name: m[0] for name, m in measured.items()}
-    evidence = {key: {name: m[1][key] for name, m in measured.items()} for key in ("offset", "knn")}
-    numbers = {"latent": latent, "models": stats, EVIDENCE: evidence}
+    offset = {name: m[1] for name, m in measured.items()}
+    evidence = LatentEvidence(offset=offset, knn={name: m[2] for name, m in measured.items()})
+    numbers = {"latent": latent, "models": stats, EVIDENCE: evidence.to_json()}
     if out_dir is None or not figures:
         return ExperimentResult("latent", numbers, seconds=time.perf_counter() - start)
     title = plot_title(latent)

@@ -24,6 +24,12 @@ from matplotlib.figure import Figure as MplFigure
 
 from vaelab.core.config import ExperimentConfig
 from vaelab.evaluation.evidence import EVIDENCE, mean_estimate
+from vaelab.evaluation.measured import (
+    DigitPair,
+    LabelPull,
+    ReconstructionEvidence,
+    WrongLabelReading,
+)
 from vaelab.evaluation.measures import batches, per_image_error, variational_bounds
 from vaelab.experiments.common import (
     ExperimentResult,
@@ -221,26 +227,30 @@ def label_pull(
 
 def label_pulls(
     models: Models, data: StudyData, cfg: ExperimentConfig, judge: DigitClassifier, latents: Any
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[DigitPair, dict[str, Any]]]]:
     """{"4to9": {z: label_pull(...) less the per-image values}} for every grid digit and
-    every CVAE among `latents`; and as estimates, {"pull": the probabilities per label given,
-    "wins": the readings given the wrong label}, each {"4to9": {z: {name: estimate}}}."""
+    every CVAE among `latents`; and as estimates, {"pull": {pair: {z: LabelPull}}, "wins":
+    {pair: {z: WrongLabelReading}}}."""
     pulls: dict[str, dict[str, Any]] = {}
-    evidence: dict[str, dict[str, Any]] = {"pull": {}, "wins": {}}
+    evidence: dict[str, dict[DigitPair, dict[str, Any]]] = {"pull": {}, "wins": {}}
     for digit, wrong in zip(cfg.recon_digits, cfg.wrong_labels, strict=True):
-        by_z = pulls.setdefault(f"{digit}to{wrong}", {})
+        pair = DigitPair(digit, wrong)
+        by_z = pulls.setdefault(pair.key, {})
         for z in latents:
             model = models.get(("cvae", z))
             pull = None if model is None else label_pull(model, data, digit, wrong, judge)
             if pull is None:
                 continue
-            for key, values in (
-                ("pull", pull.pop("prob_given")),
-                ("wins", pull.pop("read_given_wrong")),
-            ):
-                evidence[key].setdefault(f"{digit}to{wrong}", {})[str(z)] = {
-                    name: mean_estimate(v) for name, v in values.items()
-                }
+            given, read = pull.pop("prob_given"), pull.pop("read_given_wrong")
+            evidence["pull"].setdefault(pair, {})[str(z)] = LabelPull(
+                wrong_label=mean_estimate(given["wrong label"]),
+                no_label=mean_estimate(given["no label"]),
+                true_label=mean_estimate(given["true label"]),
+            )
+            evidence["wins"].setdefault(pair, {})[str(z)] = WrongLabelReading(
+                read_as_label=mean_estimate(read["read as label"]),
+                read_as_digit=mean_estimate(read["read as digit"]),
+            )
             by_z[str(z)] = pull
     return pulls, evidence
 
@@ -317,9 +327,9 @@ def run(
                 f'and does the CVAE given the label {wrong} draw a "{wrong}"?',
             )
         )
-    rows, evidence = table(models, data, cfg, judge, bounds=out_dir is not None)
+    rows, by_measure = table(models, data, cfg, judge, bounds=out_dir is not None)
     pulls, found = label_pulls(models, data, cfg, judge, latents)
-    evidence |= found
+    evidence = ReconstructionEvidence(**by_measure, **found)
     numbers = {
         "modes": list(modes_for(models)),
         "latents": list(latents),
@@ -329,6 +339,6 @@ def run(
         "elbo_samples": cfg.elbo_samples,
         "table": rows,
         "label_pull": pulls,
-        EVIDENCE: evidence,
+        EVIDENCE: evidence.to_json(),
     }
     return ExperimentResult("reconstruction", numbers, drawn, time.perf_counter() - started)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from vaelab.evaluation.measured import DigitPair
 from vaelab.report.names import ARROW
 
 STEM = re.compile(
@@ -34,7 +35,7 @@ def walk_grid(
     ordered = [k for k in walks if not k[0]] + [k for k in walks if k[0]]  # the article's first
     for seeded, a, b in ordered:
         by_z = walks[(seeded, a, b)]
-        key = f"{a}to{b}"
+        key = DigitPair(int(a), int(b)).key
         if seeded:
             heading = f"The first test {a} {ARROW} the first test {b}"
             digits = (int(a), int(b))
@@ -85,9 +86,11 @@ def example_note(
         return ""
     counts = {}
     for key, by_z in walks.items():
-        a, b = (int(d) for d in key.split("to"))
+        pair = DigitPair.parse(key)
         zs = sorted(by_z, key=int)
-        counts[key] = [(int(z), others_passed(by_z[z]["readings"], a, b)) for z in zs]
+        counts[key] = [
+            (int(z), others_passed(by_z[z]["readings"], pair.first, pair.second)) for z in zs
+        ]
     against = [
         k for k, c in counts.items() if any(x[1] < y[1] for x, y in zip(c, c[1:], strict=False))
     ]
