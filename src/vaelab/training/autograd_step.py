@@ -29,8 +29,9 @@ ALIGN = 64  # floats: 256 bytes, beyond any vector width
 
 
 class MemberLayout:
-    """The layout of G members' parameters in one flat buffer: member after member, each in
-    its own model's `named_parameters` order and shapes (the checkpoint's order too)."""
+    """The layout of G members' parameters in one flat buffer (a `training.step.Layout`):
+    member after member, each in its own model's `named_parameters` order and shapes (the
+    checkpoint's order too)."""
 
     def __init__(self, models: list[ModelConfig]) -> None:
         self.kind, self.size, self.configs = kinds.record(models[0].kind), len(models), models

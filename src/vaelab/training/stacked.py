@@ -32,7 +32,8 @@ LOGIT_LIMIT = 80.0  # e^80 fits in fp32; above it softplus(l) = l to within e^-8
 
 
 class Stack:
-    """The layout of G members' parameters as (G, ...) views of one flat buffer.
+    """The layout of G members' parameters as (G, ...) views of one flat buffer (a
+    `training.step.Layout`).
 
     Derived from the kind's layer description (`models.spec.layers`) at the stack's largest
     latent size: one buffer per layer, or per `stack` of layers (the VAE's mu and ln_var
@@ -46,6 +47,7 @@ class Stack:
         self.zmax, self.hidden, self.input_dim = max(self.latents), m.hidden[0], m.input_dim
         self.variational, self.labels = self.kind.variational, self.kind.labels
         self.configs = models
+        self.segments = None  # each buffer holds every member's rows: no member's own span
         padded = dataclasses.replace(m, latent=self.zmax)
         self.shapes: dict[str, tuple[int, ...]] = {}
         self._place: dict[str, tuple[str, int]] = {}  # layer -> (buffer key, first row)

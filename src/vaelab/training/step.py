@@ -5,6 +5,11 @@ Two steps implement it: `FusedStep`, the hand-written stacked forward and backwa
 article's models (`stacked.forward_backward`), and `autograd_step.AutogradStep` on every
 other model's own module. Every per-member setting (C, k, M2's weight, the noise generators)
 is given once, when the step is made; the trainer only hands it batches.
+
+Each step reads the group's parameters through a `Layout`, which says where each member's
+parameters lie in the one flat buffer: `stacked.Stack` (the fused step's stacked row blocks,
+members side by side) or `autograd_step.MemberLayout` (member after member). The trainer,
+the checkpoint and Adam ask the layout, never which one it is.
 """
 
 from __future__ import annotations
@@ -16,7 +21,22 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
+from vaelab.models.kinds.base import KindRecord
 from vaelab.training.stacked import Stack, forward_backward
+
+
+class Layout(Protocol):
+    """Where each member's parameters lie in the group's one flat buffer."""
+
+    kind: KindRecord  # the members' kind (one per group)
+    labels: bool  # the kind reads labels
+    numel: int  # the buffer's length
+    segments: list[tuple[int, int]] | None  # each member's [start, end); None: interleaved
+
+    def member(self, flat: Tensor, g: int) -> dict[str, Tensor]:
+        """Member g's parameters as views of `flat`, under its own module's state-dict names
+        and in their order (the checkpoint's order too)."""
+        ...
 
 
 @dataclass(frozen=True)

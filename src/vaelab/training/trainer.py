@@ -50,7 +50,7 @@ from vaelab.training.identity import check_run_folder
 from vaelab.training.reporter import Reporter, SilentReporter
 from vaelab.training.safety import Snapshot, interrupts_held, sigterm_as_interrupt
 from vaelab.training.stacked import FlatAdam, Stack
-from vaelab.training.step import Batch, FusedStep, Step
+from vaelab.training.step import Batch, FusedStep, Layout, Step
 
 EVAL_SEED_OFFSET = 1_000_003  # the test-loss noise never touches the training generators
 
@@ -105,27 +105,26 @@ class GroupTrainer:
         self.total = t.total_steps(self.n_train)
         configs = [m.cfg.model for m in self.members]
         self.fused = spec.fused(configs[0])  # the hand-written step, or autograd
-        self.stack = Stack(configs, t.ae_loss) if self.fused else MemberLayout(configs)
-        params = torch.zeros(self.stack.numel, device=self.device)
+        self.layout: Layout = Stack(configs, t.ae_loss) if self.fused else MemberLayout(configs)
+        params = torch.zeros(self.layout.numel, device=self.device)
         for g, m in enumerate(self.members):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(m.cfg.train.seed)
                 initial = build_model(m.cfg.model).state_dict()
-            for name, view in self.stack.member(params, g).items():
+            for name, view in self.layout.member(params, g).items():
                 view.copy_(initial[name])
         self.kl_weights = tuple(m.cfg.train.kl_weight for m in self.members)  # C, per member
         self.ce_weights = tuple(classification_weight(m.cfg) for m in self.members)  # M2's
-        segments = None if self.fused else self.stack.segments
         chainer = t.optimizer == "chainer-adam"
         self.adam = FlatAdam(
-            params, t.lr, (t.beta1, t.beta2), t.adam_eps, segments=segments, chainer=chainer
+            params, t.lr, (t.beta1, t.beta2), t.adam_eps, self.layout.segments, chainer
         )
         self.batches = Batches(
             [m.cfg for m in self.members],
             [m.data for m in self.members],
             [str(m.run_dir) for m in self.members],
-            labels=self.stack.labels,
-            labelled_batch=t.labelled_batch if self.stack.kind.classifier else None,
+            labels=self.layout.labels,
+            labelled_batch=t.labelled_batch if self.layout.kind.classifier else None,
             device=self.device,
         )
         self.noise_gens = [
@@ -133,12 +132,12 @@ class GroupTrainer:
         ]
         self.train_step: Step = (  # the hand-written step of the article's models, or autograd
             FusedStep(
-                self.stack, self.adam.params, self.adam.grad, self.kl_weights, t.n_samples,
+                self.layout, self.adam.params, self.adam.grad, self.kl_weights, t.n_samples,
                 self.noise_gens, self.device,
             )
-            if self.fused
+            if isinstance(self.layout, Stack)
             else AutogradStep(
-                self.stack, configs, self.adam.params, self.adam.grad, t.ae_loss,
+                self.layout, configs, self.adam.params, self.adam.grad, t.ae_loss,
                 kl_weights=self.kl_weights, n_samples=t.n_samples, ce_weights=self.ce_weights,
                 generators=self.noise_gens,
             )
@@ -308,7 +307,7 @@ class GroupTrainer:
         """M2's share of member g's validation images that q(y|x) reads wrong ({} without
         a classifier or a validation split)."""
         data = self.members[g].data
-        if not self.stack.kind.classifier or data.x_val is None or not len(data.x_val):
+        if not self.layout.kind.classifier or data.x_val is None or not len(data.x_val):
             return {}
         return {"validation_error": classifier_error(self.model(g), data.x_val, data.y_val)}
 
@@ -320,7 +319,7 @@ class GroupTrainer:
         return model.to(self.device).eval()
 
     def _weights(self, g: int, params: Tensor | None = None) -> dict[str, Tensor]:
-        views = self.stack.member(self.adam.params if params is None else params, g)
+        views = self.layout.member(self.adam.params if params is None else params, g)
         return {k: v.detach().clone() for k, v in views.items()}
 
     # --- checkpoints, snapshots and the finished models ----------------------------------
@@ -398,13 +397,13 @@ class GroupTrainer:
     def _moments(self, g: int, exp_avg: Tensor, exp_avg_sq: Tensor) -> checkpoint.Moments:
         """Member g's views of Adam's two moments, one per weight in the weights' order."""
         return {
-            "exp_avg": list(self.stack.member(exp_avg, g).values()),
-            "exp_avg_sq": list(self.stack.member(exp_avg_sq, g).values()),
+            "exp_avg": list(self.layout.member(exp_avg, g).values()),
+            "exp_avg_sq": list(self.layout.member(exp_avg_sq, g).values()),
         }
 
     def _load_member(self, g: int, record: dict[str, Any], tensors: dict[str, Tensor]) -> int:
         a = self.adam
-        weights = self.stack.member(a.params, g)
+        weights = self.layout.member(a.params, g)
         count = checkpoint.load_member_tensors(
             tensors, weights, self._moments(g, a.exp_avg, a.exp_avg_sq)
         )
