@@ -104,6 +104,7 @@ def test_encode_entries_gives_the_cvae_with_and_without_label() -> None:
 def test_display_name() -> None:
     assert display_name("ae") == "AE"
     assert display_name("cvae (true label)") == "CVAE (true label)"
+    assert display_name("conv-ae") == "conv AE"
 
 
 # --- run ------------------------------------------------------------------------------------

@@ -100,7 +100,14 @@ def test_table_and_grids_cover_every_model_and_mode(tmp_path):
     cfg = ExperimentConfig(recon_latents=(4,), iwae_samples=20, iwae_images=10, elbo_samples=2)
     result = reconstruction.run(models, block_data(), cfg, tmp_path, ReadsTheBrightestBlock())
     table = result.numbers["table"]
-    assert list(table) == list(reconstruction.MODES)
+    assert list(table) == [mode.name for mode in reconstruction.MODES]
+    assert list(table) == [
+        "ae",
+        "vae",
+        "cvae (no label)",
+        "cvae (true label)",
+        "cvae (wrong label)",
+    ]
     for mode, by_z in table.items():
         assert set(by_z) == {"2", "4"}
         for m in by_z.values():

@@ -33,6 +33,8 @@ def test_one_name_per_model_and_mode_and_one_arrow():
     assert model_name("cvae (wrong label)") == "CVAE (wrong label)"
     assert model_name("m2 (inferred label)") == "M2 (inferred label)"
     assert model_name("pixels") == "pixels"
+    assert model_name("conv-vae") == "conv VAE"  # the kind's title, from its record
+    assert model_name("conv-cvae (no label)") == "conv CVAE (no label)"
     assert arrows("z=4: 1 -> 8 -> 6 -> 0") == "z=4: 1 → 8 → 6 → 0"
     assert walk_name("1to0") == "1 → 0" and walk_name("7to15") == "7 → 15"
 

@@ -238,7 +238,8 @@ def train(
         from vaelab.report.tboard import write_scalars  # start-up: see LAZY
 
         write_scalars(out / "tensorboard", [out])
-    print_metrics(f"{cfg.model.kind.upper()} z={cfg.model.latent}", cfg.model.kind, result)
+    title = kinds.record(cfg.model.kind).title
+    print_metrics(f"{title} z={cfg.model.latent}", cfg.model.kind, result)
     line(f"run folder: {out}")
 
 

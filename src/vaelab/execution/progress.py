@@ -27,6 +27,7 @@ from rich.progress import (
 from vaelab.core.config import RunConfig
 from vaelab.core.folders import RunFolder, row_step
 from vaelab.core.util import format_duration
+from vaelab.models import kinds
 from vaelab.training.reporter import PlainReporter
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class RichReporter:
         self._epoch, self._epochs = first_step // steps_per_epoch, -(-total // steps_per_epoch)
         self._total = total
         self.task = self.progress.add_task(
-            f"{self.label}{cfg.model.kind.upper()} z={cfg.model.latent}",
+            f"{self.label}{kinds.record(cfg.model.kind).title} z={cfg.model.latent}",
             total=self._total,
             completed=first_step,
             status=self._status(),
@@ -219,7 +220,7 @@ class StudyProgress:
         self._study = self.progress.add_task("study", total=total, status="")
         for i, ((cfg, _), (steps, _)) in enumerate(zip(self.runs, self.lengths, strict=True), 1):
             m = cfg.model
-            label = f"[{i}/{n}] {m.kind.upper()} z={m.latent} seed {cfg.train.seed}"
+            label = f"[{i}/{n}] {kinds.record(m.kind).title} z={m.latent} seed {cfg.train.seed}"
             self._tasks.append(self.progress.add_task(label, total=steps, status=""))
         if not self.plain:
             self.progress.start()

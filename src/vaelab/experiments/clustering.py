@@ -278,9 +278,8 @@ def run(
     drawn: list[Figure] = []
     pixels: tuple[dict[str, Any], dict[str, Any]] | None = None  # the same for every z: once
     for latent in cfg.recon_latents:
-        entries = encode_entries(models, data.x_test, data.y_test, latent)
-        if out_dir is None:
-            entries = {n: f for n, f in entries.items() if not n.endswith("(true label)")}
+        # the claims read no code encoded with its true label
+        entries = encode_entries(models, data.x_test, data.y_test, latent, out_dir is not None)
         if not entries:
             continue
         rows = {name: scored(features) for name, features in entries.items()}

@@ -30,6 +30,7 @@ from vaelab.core.config import ExperimentConfig  # noqa: E402
 from vaelab.core.errors import VaelabError  # noqa: E402
 from vaelab.models import kinds  # noqa: E402
 from vaelab.models.classifier import DigitClassifier  # noqa: E402
+from vaelab.models.kinds.base import INFERRED_LABEL, NO_LABEL, TRUE_LABEL, Mode  # noqa: E402
 from vaelab.models.networks import AutoEncoder  # noqa: E402
 
 Models = dict[tuple[str, int], AutoEncoder]  # (kind, latent size) -> trained model, eval mode
@@ -94,13 +95,14 @@ def first_of_digit(y: torch.Tensor, digit: int) -> int:
 
 
 def encode_entries(
-    models: Models, x: torch.Tensor, y: torch.Tensor, latent: int
+    models: Models, x: torch.Tensor, y: torch.Tensor, latent: int, true_label: bool = True
 ) -> dict[str, np.ndarray]:
     """The latent means of `x` per model of size `latent`, in the order ae, vae, cvae.
 
     A label-using model (the CVAE) gets two entries, "<kind> (no label)" and
-    "<kind> (true label)", because the article's question is what the label adds. M2 given
-    no label encodes with the label its q(y|x) reads: "m2 (inferred label)".
+    "<kind> (true label)", because the article's question is what the label adds (the second
+    only with `true_label`). M2 given no label encodes with the label its q(y|x) reads:
+    "m2 (inferred label)".
     """
     entries: dict[str, np.ndarray] = {}
     for kind in kinds.names():
@@ -108,18 +110,20 @@ def encode_entries(
         if model is None:
             continue
         if model.uses_labels:
-            unlabelled = "inferred label" if model.has_classifier else "no label"
-            entries[f"{kind} ({unlabelled})"] = encode_means(model, x)
-            entries[f"{kind} (true label)"] = encode_means(model, x, y)
+            unlabelled = INFERRED_LABEL if model.has_classifier else NO_LABEL
+            entries[Mode(kind, unlabelled).name] = encode_means(model, x)
+            if true_label:
+                entries[Mode(kind, TRUE_LABEL).name] = encode_means(model, x, y)
         else:
             entries[kind] = encode_means(model, x)
     return entries
 
 
 def display_name(name: str) -> str:
-    """Model kinds are acronyms in figures: "cvae (no label)" becomes "CVAE (no label)"."""
+    """A model's name in figures, its kind's title: "cvae (no label)" becomes "CVAE (no
+    label)", "conv-vae" "conv VAE"; another name's first word in capitals."""
     kind, _, mode = name.partition(" ")
-    return f"{kind.upper()} {mode}".strip()
+    return kinds.title_of(name) or f"{kind.upper()} {mode}".strip()
 
 
 class Experiment(Protocol):

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure as MplFigure
 
 from vaelab.core.config import ExperimentConfig
 from vaelab.experiments.common import Figure, save_figure
+from vaelab.models import kinds
 
 MODES = {"vae": "vae", "cvae": "cvae (true label)"}  # each kind's row of the bounds table
 FIELDS = ("rate", "distortion", "elbo", "iwae", "elbo_on_iwae_images", "active_units")
@@ -89,7 +90,7 @@ def figures(found: list[dict[str, Any]], cfg: ExperimentConfig, out_dir: Path) -
         _equal_elbo_lines(ax)
         ax.set_xlabel("rate: KL(q(z|x) || p(z)), nats/image")
         ax.set_ylabel("distortion: reconstruction NLL under q, nats/image")
-        title = f"{kind.upper()}: rate against distortion"
+        title = f"{kinds.record(kind).title}: rate against distortion"
         ax.set_title(title)
         ax.legend(fontsize=8)
         path = save_figure(fig, out_dir, f"rate_distortion_{kind}.png")

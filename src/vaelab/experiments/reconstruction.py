@@ -42,21 +42,20 @@ from vaelab.experiments.common import (
 )
 from vaelab.models import kinds
 from vaelab.models.classifier import DigitClassifier
+from vaelab.models.kinds.base import INFERRED_LABEL, NO_LABEL, TRUE_LABEL, WRONG_LABEL, Mode
 from vaelab.models.networks import AutoEncoder
 
-MODES = ("ae", "vae", "cvae (no label)", "cvae (true label)", "cvae (wrong label)")
+ARTICLE = ("ae", "vae", "cvae")  # the kinds of the article's five modes
+MODES = tuple(mode for kind in ARTICLE for mode in kinds.record(kind).modes)
 
 
-def modes_for(models: Models) -> tuple[str, ...]:
+def modes_for(models: Models) -> tuple[Mode, ...]:
     """The article's five modes, then every other kind's the study trained, in the registry's
     order, as its role has them (M2: given no label it reads one with q(y|x) and reconstructs
     with that; given the true label, as the CVAE does)."""
     present = {kind for kind, _ in models}
     others = [r for r in kinds.RECORDS if r.name in present and r.name not in ARTICLE]
     return MODES + tuple(mode for r in others for mode in r.modes)
-
-
-ARTICLE = ("ae", "vae", "cvae")  # the kinds of the article's five modes
 
 
 def wrong_labels(y: torch.Tensor, seed: int) -> torch.Tensor:
@@ -66,18 +65,17 @@ def wrong_labels(y: torch.Tensor, seed: int) -> torch.Tensor:
     return (y + shift) % 10
 
 
-def mode_inputs(mode: str, y: torch.Tensor, wrong: torch.Tensor) -> tuple[str, torch.Tensor | None]:
-    """The model kind a mode uses and the labels it feeds (None: the model takes none)."""
-    kind, _, given = mode.partition(" (")
-    if not given:
-        return mode, None
+def mode_inputs(mode: Mode, y: torch.Tensor, wrong: torch.Tensor) -> torch.Tensor | None:
+    """The labels a mode feeds its model (None: the model takes none)."""
+    if not mode.given:
+        return None
     labels = {
-        "no label)": torch.full_like(y, -1),
-        "inferred label)": torch.full_like(y, -1),  # M2 reads one with q(y|x)
-        "true label)": y,
-        "wrong label)": wrong,
+        NO_LABEL: torch.full_like(y, -1),
+        INFERRED_LABEL: torch.full_like(y, -1),  # M2 reads one with q(y|x)
+        TRUE_LABEL: y,
+        WRONG_LABEL: wrong,
     }
-    return kind, labels[given]
+    return labels[mode.given]
 
 
 @torch.no_grad()
@@ -175,19 +173,19 @@ def table(
     rows: dict[str, dict[str, Any]] = {}
     evidence: dict[str, Any] = {}
     for mode in modes_for(models):
-        kind, labels = mode_inputs(mode, data.y_test, wrong)
+        labels = mode_inputs(mode, data.y_test, wrong)
         for (model_kind, z), model in sorted(models.items()):
-            if model_kind != kind:
+            if model_kind != mode.kind:
                 continue
-            given = wrong if mode.endswith("(wrong label)") else None
+            given = wrong if mode.given == WRONG_LABEL else None
             numbers = measure_mode(model, data, labels, judge, given)
             for measure, found in numbers.pop(EVIDENCE).items():
-                evidence.setdefault(measure, {}).setdefault(mode, {})[str(z)] = found
+                evidence.setdefault(measure, {}).setdefault(mode.name, {})[str(z)] = found
             # bounds on log p(x | a wrong y), or on a y read from x itself, bound nothing
             bounded = bounds and model.is_variational and given is None
-            if bounded and not mode.endswith("(inferred label)"):
+            if bounded and mode.given != INFERRED_LABEL:
                 numbers |= measure_bounds(model, data, labels, cfg)
-            rows.setdefault(mode, {})[str(z)] = numbers
+            rows.setdefault(mode.name, {})[str(z)] = numbers
     return rows, evidence
 
 
@@ -208,11 +206,11 @@ def label_pull(
     given: dict[str, list[float]] = {}
     wins: dict[str, float] = {}
     read: dict[str, list[float]] = {}
-    for name, label in (("wrong label", wrong), ("no label", -1), ("true label", digit)):
+    for name, label in ((WRONG_LABEL, wrong), (NO_LABEL, -1), (TRUE_LABEL, digit)):
         proba = judge.predict_proba(model.reconstruct(x, torch.full((len(x),), label)))
         given[name] = proba[:, wrong].astype(np.float64).tolist()
         wins[name] = float(np.mean(proba.argmax(axis=1) == wrong))
-        if name == "wrong label":
+        if name == WRONG_LABEL:
             reading = proba.argmax(axis=1)
             read["read as label"] = (reading == wrong).astype(np.float64).tolist()
             read["read as digit"] = (reading == digit).astype(np.float64).tolist()
@@ -243,9 +241,9 @@ def label_pulls(
                 continue
             given, read = pull.pop("prob_given"), pull.pop("read_given_wrong")
             evidence["pull"].setdefault(pair, {})[str(z)] = LabelPull(
-                wrong_label=mean_estimate(given["wrong label"]),
-                no_label=mean_estimate(given["no label"]),
-                true_label=mean_estimate(given["true label"]),
+                wrong_label=mean_estimate(given[WRONG_LABEL]),
+                no_label=mean_estimate(given[NO_LABEL]),
+                true_label=mean_estimate(given[TRUE_LABEL]),
             )
             evidence["wins"].setdefault(pair, {})[str(z)] = WrongLabelReading(
                 read_as_label=mean_estimate(read["read as label"]),
@@ -265,27 +263,26 @@ def grid_figure(
     fig = MplFigure(figsize=(1.3 * (len(latents) + 1) + 1.5, 1.3 * len(modes) + 0.6))
     axes = fig.subplots(len(modes), len(latents) + 1, squeeze=False)
     for row, mode in enumerate(modes):
-        kind, labels = mode_inputs(mode, torch.tensor([digit]), torch.tensor([wrong]))
+        labels = mode_inputs(mode, torch.tensor([digit]), torch.tensor([wrong]))
         _image(axes[row][0], x if row == 0 else None, "original" if row == 0 else "")
         axes[row][1].set_ylabel(
             _row_label(mode, digit, wrong), rotation=0, ha="right", va="center", fontsize=9
         )
         for col, z in enumerate(latents, start=1):
-            model = models.get((kind, z))
+            model = models.get((mode.kind, z))
             image = None if model is None else model.reconstruct(x, labels).detach()
             _image(axes[row][col], image, f"z = {z}" if row == 0 else "")
     fig.suptitle(f'Reconstructions of a test "{digit}"')
     return fig
 
 
-def _row_label(mode: str, digit: int, wrong: int) -> str:
+def _row_label(mode: Mode, digit: int, wrong: int) -> str:
     """ "cvae (true label)" -> "CVAE\n(true label 4)", "vae" -> "VAE"."""
-    kind, _, given = mode.partition(" (")
-    if not given:
-        return kind.upper()
-    given = given.removesuffix(")")
-    shown = {"true label": f"true label {digit}", "wrong label": f"wrong label {wrong}"}
-    return f"{kind.upper()}\n({shown.get(given, given)})"
+    title = kinds.record(mode.kind).title
+    if not mode.given:
+        return title
+    shown = {TRUE_LABEL: f"{TRUE_LABEL} {digit}", WRONG_LABEL: f"{WRONG_LABEL} {wrong}"}
+    return f"{title}\n({shown.get(mode.given, mode.given)})"
 
 
 def _image(ax: Any, image: torch.Tensor | None, title: str) -> None:
@@ -331,7 +328,7 @@ def run(
     pulls, found = label_pulls(models, data, cfg, judge, latents)
     evidence = ReconstructionEvidence(**by_measure, **found)
     numbers = {
-        "modes": list(modes_for(models)),
+        "modes": [mode.name for mode in modes_for(models)],
         "latents": list(latents),
         "latents_all": sorted({z for _, z in models}),
         "iwae_samples": cfg.iwae_samples,

@@ -27,6 +27,7 @@ from vaelab.experiments.common import (
     needs_judge,
     save_figure,
 )
+from vaelab.models import kinds
 from vaelab.models.classifier import N_CLASSES, DigitClassifier
 from vaelab.models.networks import AutoEncoder
 
@@ -108,12 +109,12 @@ def _swaps(
     if out_dir is None:
         return share, None
     name = f"style_z{z}.png" if kind == KIND else f"style_{kind}_z{z}.png"
-    fig = swap_figure(x, y, decodes, readings, z, kind.upper())
+    fig = swap_figure(x, y, decodes, readings, z, kinds.record(kind).title)
     caption = (
         f"Each row keeps one test image's code and changes only the label; the classifier "
         f"reads {share['mean']:.0%} of the decodes as the label given (red: read otherwise)."
     )
-    title = f"{kind.upper()} z={z}: style kept, label changed"
+    title = f"{kinds.record(kind).title} z={z}: style kept, label changed"
     return share, Figure(save_figure(fig, out_dir, name), title, caption)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
+from vaelab.models import kinds
+
 ARROW = "→"
-KINDS = {"ae": "AE", "vae": "VAE", "cvae": "CVAE", "m2": "M2"}
 AE_LOSSES = {"mse": "the article's MSE", "bernoulli": "the Bernoulli NLL"}
 
 UNITS = {
@@ -22,11 +23,9 @@ UNITS = {
 
 
 def model_name(key: str) -> str:
-    """ "cvae (no label)" -> "CVAE (no label)", "ae" -> "AE"; other names as they are."""
-    kind, _, mode = key.strip().partition(" ")
-    if kind.lower() not in KINDS:
-        return key
-    return f"{KINDS[kind.lower()]} {mode}".strip()
+    """ "cvae (no label)" -> "CVAE (no label)", "conv-ae" -> "conv AE" (the kind's title);
+    other names as they are."""
+    return kinds.title_of(key) or key
 
 
 def ae_loss_name(loss: str | None) -> str:

@@ -57,7 +57,7 @@ def training_figure(training: dict[str, Any]) -> MplFigure:
                     marker="." if len(curve) < 30 else None,
                     label=f"z = {record['latent']}",
                 )
-        ax.set_title(kind.upper())
+        ax.set_title(kinds.record(kind).title)
         ax.set_xlabel("step (one row per epoch)")
         ax.set_ylabel(
             "training objective (an MSE AE: its own scale)"

@@ -26,6 +26,7 @@ from vaelab.data.mnist import MNIST
 from vaelab.data.splits import pixels, test_subset, to_float
 from vaelab.execution.parallel import ParallelOptions, train_units
 from vaelab.experiments.common import Models, StudyData
+from vaelab.models import kinds
 from vaelab.models.classifier import PARAMS_FILE, DigitClassifier
 from vaelab.report.tboard import write_scalars
 from vaelab.study.results import training_record
@@ -120,9 +121,9 @@ def train_grid(
         with folder_lock(run_dir, wait=True, on_wait=console.print):
             reused[run_dir] = is_finished(run_dir, run_cfg)
         if reused[run_dir]:
-            m = run_cfg.model
+            m, title = run_cfg.model, kinds.record(run_cfg.model.kind).title
             console.print(
-                f"[{i}/{len(runs)}] {m.kind.upper()} z={m.latent} seed {run_cfg.train.seed}: "
+                f"[{i}/{len(runs)}] {title} z={m.latent} seed {run_cfg.train.seed}: "
                 f"reusing {run_dir.name}"
             )
     pairs = [(c, d) for d, c in runs.items()]

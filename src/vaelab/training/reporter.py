@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from vaelab.core.config import RunConfig, epochs_text
+from vaelab.models import kinds
 
 
 class Reporter(Protocol):
@@ -44,7 +45,7 @@ class PlainReporter:
         self._total = self._epochs = 0
 
     def start(self, cfg: RunConfig, first_step: int, total: int, steps_per_epoch: int) -> None:
-        self._name = f"{self.label}{cfg.model.kind.upper()} z={cfg.model.latent}"
+        self._name = f"{self.label}{kinds.record(cfg.model.kind).title} z={cfg.model.latent}"
         self._total, self._epochs = total, -(-total // steps_per_epoch)
         start = f"resuming after step {first_step}" if first_step else "starting"
         self.write(f"{self._name}: {start}; {length_text(total, steps_per_epoch)}")

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 RECORDS: tuple[KindRecord, ...] = (*mlp.RECORDS, *conv.RECORDS)
 _BY_NAME = {r.name: r for r in RECORDS}
 
-__all__ = ["RECORDS", "KindRecord", "build_model", "check", "names", "record"]
+__all__ = ["RECORDS", "KindRecord", "build_model", "check", "names", "record", "title_of"]
 
 
 def names() -> tuple[str, ...]:
@@ -35,6 +35,14 @@ def record(name: str) -> KindRecord:
     if name not in _BY_NAME:
         raise VaelabError(f"unknown model {name!r}: choose one of {', '.join(_BY_NAME)}")
     return _BY_NAME[name]
+
+
+def title_of(name: str) -> str | None:
+    """The name a figure or the page gives a model or label mode: "cvae (no label)" ->
+    "CVAE (no label)", "conv-vae" -> "conv VAE"; None when its first word names no kind."""
+    kind, _, mode = name.strip().partition(" ")
+    found = _BY_NAME.get(kind.lower())
+    return None if found is None else f"{found.title} {mode}".strip()
 
 
 def check(kinds: Iterable[str]) -> None:

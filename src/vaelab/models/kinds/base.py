@@ -14,20 +14,41 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from vaelab.core.config import ModelConfig
 
+NO_LABEL, TRUE_LABEL, WRONG_LABEL = "no label", "true label", "wrong label"
+INFERRED_LABEL = "inferred label"  # M2 given no label reads one with q(y|x)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A model read one way in the experiments: its kind, and the label it is given ("": a
+    kind that reads none). Named "cvae (no label)" in tables and results."""
+
+    kind: str
+    given: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind} ({self.given})" if self.given else self.kind
+
+    def __str__(self) -> str:
+        return self.name
+
+
 # The reconstruction experiment's modes of each role, in the order its tables list them: the
 # article's AE, VAE and CVAE (with no label, the true label, a wrong label), and M2 (a label
 # inferred by q(y|x), or the true one).
 ROLE_MODES = {
     "ae": ("",),
     "vae": ("",),
-    "cvae": (" (no label)", " (true label)", " (wrong label)"),
-    "m2": (" (inferred label)", " (true label)"),
+    "cvae": (NO_LABEL, TRUE_LABEL, WRONG_LABEL),
+    "m2": (INFERRED_LABEL, TRUE_LABEL),
 }
 
 
 @dataclass(frozen=True)
 class KindRecord:
     name: str  # "vae", "conv-vae": config, CLI, run names, results keys
+    title: str  # its name in figures and on the page: "VAE", "conv VAE"
     help: str  # one line: the --model choices, docs/settings.md
     family: str  # "mlp", "conv": models of one family share their architecture's settings
     role: str  # the article's model it plays: "ae", "vae", "cvae" or "m2"
@@ -41,9 +62,9 @@ class KindRecord:
     export: Callable[[Any], dict[str, Any]] | None = None  # the explorer's decoder, or none
 
     @property
-    def modes(self) -> tuple[str, ...]:
+    def modes(self) -> tuple[Mode, ...]:
         """Its rows in the reconstruction experiment: "vae", "cvae (no label)", ..."""
-        return tuple(self.name + suffix for suffix in ROLE_MODES[self.role])
+        return tuple(Mode(self.name, given) for given in ROLE_MODES[self.role])
 
 
 def never(cfg: ModelConfig) -> bool:

@@ -51,6 +51,7 @@ def describe_labelled(cfg: ModelConfig) -> str:
 
 CONV_AE = KindRecord(
     name="conv-ae",
+    title="conv AE",
     help="convolutional autoencoder",
     family="conv",
     role="ae",
@@ -64,6 +65,7 @@ CONV_AE = KindRecord(
 )
 CONV_VAE = KindRecord(
     name="conv-vae",
+    title="conv VAE",
     help="convolutional VAE",
     family="conv",
     role="vae",
@@ -77,6 +79,7 @@ CONV_VAE = KindRecord(
 )
 CONV_CVAE = KindRecord(
     name="conv-cvae",
+    title="conv CVAE",
     help="convolutional CVAE (label -1: none)",
     family="conv",
     role="cvae",

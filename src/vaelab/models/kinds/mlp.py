@@ -65,6 +65,7 @@ def export_decoder(model: Any) -> dict[str, Any]:
 
 AE = KindRecord(
     name="ae",
+    title="AE",
     help="autoencoder",
     family="mlp",
     role="ae",
@@ -79,6 +80,7 @@ AE = KindRecord(
 )
 VAE = KindRecord(
     name="vae",
+    title="VAE",
     help="variational autoencoder",
     family="mlp",
     role="vae",
@@ -93,6 +95,7 @@ VAE = KindRecord(
 )
 CVAE = KindRecord(
     name="cvae",
+    title="CVAE",
     help="conditional VAE (label -1: none)",
     family="mlp",
     role="cvae",
@@ -107,6 +110,7 @@ CVAE = KindRecord(
 )
 M2 = KindRecord(
     name="m2",
+    title="M2",
     help="Kingma et al.'s M2: a CVAE with q(y|x)",
     family="mlp",
     role="m2",
