@@ -186,3 +186,19 @@ def test_the_training_table_keeps_the_points_apart(swept):
     assert rows[("vae", 2, "C = 1, k = 5")] == 1 and rows[("vae", 2, "C = 0.1, k = 5")] == 1
     assert rows[("ae", 2, "")] == 1  # the shared AE: one row, no point
     assert "VAE (C = 1, k = 5)" in (out / "report.html").read_text()
+
+
+def test_a_conv_ae_in_a_sweep_is_one_run_and_one_record_as_the_ae_is(tmp_path):
+    """An AE has neither C nor k whatever its family: one folder and one training record at
+    every point of a sweep, where each of the conv VAE's points has its own."""
+    path = _toml(tmp_path, [0.1, 1.0])
+    text = path.read_text().replace('models = ["ae", "vae"]', 'models = ["conv-ae", "conv-vae"]')
+    path.write_text(text.replace("latents = [2, 4]", "latents = [2]").replace("[2, 4]", "[2]"))
+    out = tmp_path / "study"
+    run_study(str(path), out, console=Console(file=io.StringIO()))
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["training"]) == {
+        "conv-ae-z2-seed0", "conv-vae-z2-seed0", "conv-vae-z2-seed0-C1-k5",
+    }  # fmt: skip
+    assert "point" not in results["training"]["conv-ae-z2-seed0"]
+    assert sum(p.name.startswith("conv-ae-") for p in (out / "models").iterdir()) == 1

@@ -140,11 +140,12 @@ def train_grid(
         for seed, by_key in by_seed.items():
             for (kind, z), run_dir in by_key.items():
                 models.setdefault(point, {}).setdefault(seed, {})[(kind, z)] = loaded[run_dir]
-                if kind == "ae" and suffix:
-                    continue  # the AE is the headline's: one record
+                weighs_kl = kinds.record(kind).variational  # an AE has neither C nor k
+                if not weighs_kl and suffix:
+                    continue  # one folder at every point: the headline's record
                 per = at.train.steps_per_epoch(train_images(cfg, mnist))
                 record = training_record(run_dir, kind, z, seed, reused[run_dir], per)
-                if kind != "ae" and len(folders) > 1:  # which (C, k) of the sweep
+                if weighs_kl and len(folders) > 1:  # which (C, k) of the sweep
                     record["point"] = list(point)
                 if kind == "ae" and variants:  # which loss, beside the AE trained otherwise
                     record["ae_loss"] = cfg.train.ae_loss
