@@ -122,6 +122,8 @@ def test_a_test_subset_without_a_needed_digit_fails_before_training(tmp_path):
 
 
 def test_too_few_images_per_digit_skips_the_latent_experiment():
+    from unittest.mock import ANY
+
     import numpy as np
 
     from vaelab.core.config import StudyConfig
@@ -130,6 +132,8 @@ def test_too_few_images_per_digit_skips_the_latent_experiment():
     cfg = StudyConfig(models=("vae",), latents=(2, 4))
     assert skipped_experiments(cfg, np.arange(10).repeat(5)) == {}
     assert "5-fold" in skipped_experiments(cfg, np.arange(10).repeat(4))["latent"]
+    cfg = StudyConfig(models=("conv-ae", "conv-vae"), latents=(4,))
+    assert skipped_experiments(cfg, np.arange(10).repeat(5)) == {"latent": ANY}  # plot_latent
     cfg = StudyConfig(models=("ae",), latents=(3,))
     assert set(skipped_experiments(cfg, np.arange(10).repeat(5))) == {
         "reconstruction grids", "interpolation", "latent", "clustering"

@@ -14,6 +14,7 @@ from vaelab.core.config import StudyConfig
 from vaelab.core.errors import VaelabError
 from vaelab.data.mnist import MNIST
 from vaelab.data.splits import test_subset
+from vaelab.models import kinds
 
 NOT_MEASURED = "not_measured"
 MIN_PER_DIGIT_FOR_KNN = 5  # the latent experiment's 5-fold cross-validated kNN
@@ -54,7 +55,8 @@ def skipped_experiments(cfg: StudyConfig, labels: np.ndarray) -> dict[str, str]:
         skipped["reconstruction grids"] = (
             f"no model has a latent size in experiments.recon_latents {list(e.recon_latents)}"
         )
-    if "vae" not in cfg.models or not latents & set(e.recon_latents):
+    roles = {kinds.record(kind).role for kind in cfg.models}  # a conv VAE walks as the VAE
+    if "vae" not in roles or not latents & set(e.recon_latents):
         skipped["interpolation"] = "needs a VAE with a latent size in experiments.recon_latents"
     counts = np.bincount(labels, minlength=10)
     if e.plot_latent not in latents:
