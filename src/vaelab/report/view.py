@@ -58,15 +58,15 @@ def page_view(results: dict[str, Any], figures: dict[str, list[dict[str, Any]]])
 
 def bounds_table(rec: dict[str, Any]) -> dict[str, Any] | None:
     """KL, ELBO (and IWAE where it was computed) of each VAE mode by z, all on the same
-    images: the bound's images, or all the test images when no IWAE was computed."""
+    images: the bound's images, or all the test images when no IWAE was computed. A mode
+    without a bound (an AE, a label that is wrong or inferred) has no row."""
     table = rec.get("table") or {}
-    modes = [m for m in table if m not in ("ae", "cvae (wrong label)")]
     latents = rec.get("latents_all") or []
     iwae = any(central(m.get("iwae")) is not None for by_z in table.values() for m in by_z.values())
     fields = ("KL", "ELBO", "IWAE") if iwae else ("KL", "ELBO")
     keys = ("kl_on_iwae_images", "elbo_on_iwae_images", "iwae") if iwae else ("kl", "elbo")
     rows = []
-    for mode in modes:
+    for mode in table:
         cells = []
         for z in latents:
             m = table[mode].get(str(z)) or {}
