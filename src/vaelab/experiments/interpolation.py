@@ -44,7 +44,7 @@ from vaelab.models.networks import AutoEncoder
 NAME = "interpolation"
 SIDE = 28  # MNIST images are SIDE x SIDE
 STRIP_FRAMES = 10  # frames shown in the still strip; the GIF shows them all
-WALK_KIND = "vae"  # the article walks the VAE's latent space
+WALK_ROLE = "vae"  # the article walks the VAE's latent space (a family's VAE plays it)
 
 
 @torch.no_grad()
@@ -264,7 +264,7 @@ def article_walks(
         a, b = int(data.y_train[i0]), int(data.y_train[i1])
         entry: dict[str, Any] = {"images": [i0, i1], "digits": [a, b], "walks": {}}
         for z in cfg.recon_latents:
-            model = models.get((WALK_KIND, z))
+            model = models.get((WALK_ROLE, z))
             if model is None:
                 continue
             frames = latent_walk(model, data.x_train[i0], data.x_train[i1], cfg.walk_steps)
@@ -318,7 +318,7 @@ def run(
         numbers["walks"][key], numbers["others_passed"][key] = {}, {}
         others_by_pair[pair] = {}
         for z in cfg.recon_latents:
-            model = models.get((WALK_KIND, z))
+            model = models.get((WALK_ROLE, z))
             if model is None:
                 continue
             frames = latent_walk(model, data.x_test[i0], data.x_test[i1], cfg.walk_steps)

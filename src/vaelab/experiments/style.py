@@ -32,8 +32,8 @@ from vaelab.models.classifier import N_CLASSES, DigitClassifier
 from vaelab.models.networks import AutoEncoder
 
 NAME = "style"
-KIND = "cvae"
-BESIDE = "m2"  # shown beside the CVAE where the study trained it: numbers["m2"]
+ROLE = "cvae"  # the model whose codes are decoded with every label (a family's CVAE plays it)
+BESIDE_ROLE = "m2"  # shown beside the CVAE where the study trained it: numbers["m2"]
 N_IMAGES = 6  # the first test images of the study's fixed subset
 SIDE = 28
 
@@ -108,7 +108,7 @@ def _swaps(
     share = read_as_given(readings, y.numpy())
     if out_dir is None:
         return share, None
-    name = f"style_z{z}.png" if kind == KIND else f"style_{kind}_z{z}.png"
+    name = f"style_z{z}.png" if kind == ROLE else f"style_{kind}_z{z}.png"
     fig = swap_figure(x, y, decodes, readings, z, kinds.record(kind).title)
     caption = (
         f"Each row keeps one test image's code and changes only the label; the classifier "
@@ -138,12 +138,12 @@ def run(
     if len(data.x_test) < N_IMAGES:
         raise VaelabError(f"the style figure needs {N_IMAGES} test images, got {len(data.x_test)}")
     x, y = data.x_test[:N_IMAGES], data.y_test[:N_IMAGES]
-    latents = [z for z in cfg.recon_latents if (KIND, z) in models]
+    latents = [z for z in cfg.recon_latents if (ROLE, z) in models]
     numbers: dict[str, Any] = {"latents": latents, "by_latent": {}}
     drawn: list[Figure] = []
     where = out_dir if figures else None
-    for kind in (KIND, BESIDE):
-        found = numbers if kind == KIND else {"latents": [], "by_latent": {}}
+    for kind in (ROLE, BESIDE_ROLE):
+        found = numbers if kind == ROLE else {"latents": [], "by_latent": {}}
         for z in (z for z in cfg.recon_latents if (kind, z) in models):
             share, figure = _swaps(models[(kind, z)], kind, z, x, y, classifier, where)
             found["latents"] = sorted({*found["latents"], z})
@@ -154,6 +154,6 @@ def run(
             }
             if figure is not None:
                 drawn.append(figure)
-        if kind != KIND and found["latents"]:
+        if kind != ROLE and found["latents"]:
             numbers[kind] = found
     return ExperimentResult(NAME, numbers, drawn, time.perf_counter() - started)
