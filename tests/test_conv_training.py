@@ -46,6 +46,8 @@ def test_the_records_agree_with_their_modules():
         assert model.is_variational == record.variational
         assert model.uses_labels == record.labels
         assert model.has_classifier == record.classifier
+        if record.family == "mlp":  # its layers are described by what it holds
+            assert model.traits == record.traits
     assert isinstance(kinds.build_model(ModelConfig(kind="conv-cvae")), ConvCVAE)
     assert [r.name for r in kinds.RECORDS if r.family == "conv"] == [
         "conv-ae",

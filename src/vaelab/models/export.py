@@ -18,7 +18,7 @@ def decoder_tensors(model: Any) -> dict[str, np.ndarray]:
     branch depends on y alone, so its rows are computed here once)."""
     state = model.state_dict()
     tensors = {}
-    for layer in decoder_chain(model.cfg):
+    for layer in decoder_chain(model):
         tensors[f"{layer.name}.weight"] = state[f"{layer.name}.weight"].numpy()
         if layer.bias:
             tensors[f"{layer.name}.bias"] = state[f"{layer.name}.bias"].numpy()
@@ -28,5 +28,6 @@ def decoder_tensors(model: Any) -> dict[str, np.ndarray]:
     return tensors
 
 
-def decoder_chain(cfg: Any) -> list[spec.Layer]:
-    return [layer for layer in spec.layers(cfg) if layer.path == "decoder"]
+def decoder_chain(model: Any) -> list[spec.Layer]:
+    """The layers of `model`'s decoder chain, by its layer description."""
+    return [layer for layer in spec.layers(model.cfg, model.traits) if layer.path == "decoder"]

@@ -69,12 +69,12 @@ def _xavier_linear(
     return layer
 
 
-def _make(layer: spec.Layer, cfg: ModelConfig) -> nn.Module:
+def _make(layer: spec.Layer, cfg: ModelConfig, traits: spec.Traits) -> nn.Module:
     """The module of one described layer, freshly initialised."""
     if layer.embedding:
-        return LabelEmbedding(*spec.weight_shape(layer, cfg))
-    n_out, n_in = spec.weight_shape(layer, cfg)
-    fan_in = spec.size(layer.fan_in, cfg) if layer.fan_in else None
+        return LabelEmbedding(*spec.weight_shape(layer, cfg, traits))
+    n_out, n_in = spec.weight_shape(layer, cfg, traits)
+    fan_in = spec.size(layer.fan_in, cfg, traits) if layer.fan_in else None
     return _xavier_linear(n_in, n_out, fan_in=fan_in, bias=layer.bias)
 
 
@@ -116,13 +116,19 @@ class AutoEncoder(nn.Module):
     uses_labels = False
     has_classifier = False  # q(y|x): `classify` and `predict_proba` (M2)
 
+    @property
+    def traits(self) -> spec.Traits:
+        """What this module holds, in the terms of its layer description (`models.spec`)."""
+        return spec.Traits(self.is_variational, self.uses_labels, self.has_classifier)
+
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        for layer in spec.layers(cfg):  # in order: parameters and initialisation follow it
-            setattr(self, layer.name, _make(layer, cfg))
+        traits = self.traits
+        for layer in spec.layers(cfg, traits):  # in order: parameters and initialisation
+            setattr(self, layer.name, _make(layer, cfg, traits))
         self.act = ACTIVATIONS[cfg.activation]
-        self.label_at = spec.labels_at(cfg)  # None, "hidden" or "input"
+        self.label_at = spec.labels_at(cfg, traits)  # None, "hidden" or "input"
         n = len(cfg.hidden)
         self.enc_chain = spec.hidden_names("enc_hidden", n)
         self.dec_chain = [*spec.hidden_names("dec_hidden", n), "dec_out"]

@@ -4,13 +4,15 @@ Everything that needs a model's layers derives them from here:
 - the `nn.Module`s (`vaelab.models.networks`) create their submodules from `layers(cfg)`, in
   this order, which is also the order of their parameters and of their initialisation;
 - the stacked layout of a training group of the article's models (`vaelab.training.stacked`,
-  where `fused` says the hand-written step serves them) pads the latent size of every member
-  to the group's largest and puts layers of one `stack` into one buffer;
+  where the kind's record's `fused` says the hand-written step serves them) pads the latent
+  size of every member to the group's largest and puts layers of one `stack` into one buffer;
 - the explorer's export (`vaelab.report.explorer`) writes each decoder as the list of its
   `decoder` layers with their activations, and the label term of the `decoder-label` ones
   (`logits_label_decoder` says which decoders that describes).
 
-Sizes are symbols read from the `ModelConfig`: "input", "latent", "embed", "labels", "hidden"
+What a kind holds (an ln_var head, label layers, q(y|x)) comes in as its `Traits`, from its
+module or its record: this module asks no registry. Sizes are symbols read from the
+`ModelConfig`: "input", "latent", "embed", "labels", "hidden"
 (the first hidden layer's width), "hidden2", "hidden3", ... (the next ones'), "code" (the width
 a label embedding is concatenated into: hidden + embed for the models that see labels after
 the first hidden layer, else hidden) and sums such as "input+labels" (a layer that reads the
@@ -26,7 +28,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from vaelab.core.config import ModelConfig
-from vaelab.models import kinds
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a kind's networks hold beside an encoder and a decoder: its module says
+    (`AutoEncoder.traits`), and so does its record (`KindRecord.traits`)."""
+
+    variational: bool  # an ln_var head beside mu
+    labels: bool  # label layers (where: the config's `label_at`)
+    classifier: bool  # q(y|x)
 
 
 @dataclass(frozen=True)
@@ -42,17 +53,13 @@ class Layer:
     stack: str | None = None  # stacked with the others of this name, rows one after another
 
 
-def fused(cfg: ModelConfig) -> bool:
-    """Whether the hand-written stacked step serves `cfg` (its kind's record says)."""
-    return kinds.record(cfg.kind).fused(cfg)
-
-
-def logits_label_decoder(cfg: ModelConfig) -> bool:
+def logits_label_decoder(cfg: ModelConfig, traits: Traits) -> bool:
     """Whether the decoder is the chain of its "decoder" layers (tanh or relu) with, for a kind
     that sees labels, a per-label term added to the logits: what the explorer page evaluates."""
     if cfg.activation not in ("tanh", "relu"):
         return False
-    return labels_at(cfg) is None or (labels_at(cfg) == "hidden" and len(cfg.hidden) == 1)
+    at = labels_at(cfg, traits)
+    return at is None or (at == "hidden" and len(cfg.hidden) == 1)
 
 
 def hidden_names(prefix: str, n: int) -> list[str]:
@@ -65,16 +72,16 @@ def hidden_size(i: int) -> str:
     return "hidden" if i == 0 else f"hidden{i + 1}"
 
 
-def labels_at(cfg: ModelConfig) -> str | None:
+def labels_at(cfg: ModelConfig, traits: Traits) -> str | None:
     """Where `cfg`'s label enters: "hidden", "input", or None for a kind without labels."""
-    return cfg.label_at if kinds.record(cfg.kind).labels else None
+    return cfg.label_at if traits.labels else None
 
 
-def layers(cfg: ModelConfig) -> list[Layer]:
-    """The layers of `cfg.kind`, in the order of its parameters: the encoder's, the decoder's,
-    the label's (CVAE, M2), the classifier's (M2). Every network has the hidden layers of
-    `cfg.hidden` in order from its input."""
-    k, n, at = kinds.record(cfg.kind), len(cfg.hidden), labels_at(cfg)
+def layers(cfg: ModelConfig, traits: Traits) -> list[Layer]:
+    """The layers of a kind with `traits`, in the order of its parameters: the encoder's, the
+    decoder's, the label's (CVAE, M2), the classifier's (M2). Every network has the hidden
+    layers of `cfg.hidden` in order from its input."""
+    k, n, at = traits, len(cfg.hidden), labels_at(cfg, traits)
     one_hot = "input+labels" if at == "input" else None  # W [x; y]: Glorot's fan-in of both
     # With labels at "hidden", the layer after the first hidden one reads concat(h, label):
     # one weight in the encoder; in the decoder, the part reading h and the part reading the
@@ -130,9 +137,9 @@ def _chain(
     return found
 
 
-def size(symbol: str, cfg: ModelConfig) -> int:
+def size(symbol: str, cfg: ModelConfig, traits: Traits) -> int:
     if "+" in symbol:
-        return sum(size(part, cfg) for part in symbol.split("+"))
+        return sum(size(part, cfg, traits) for part in symbol.split("+"))
     if symbol.startswith("hidden"):
         return cfg.hidden[int(symbol[len("hidden") :] or 1) - 1]
     sizes = {
@@ -140,13 +147,13 @@ def size(symbol: str, cfg: ModelConfig) -> int:
         "latent": cfg.latent,
         "embed": cfg.embed,
         "labels": cfg.n_labels,
-        "code": cfg.hidden[0] + (cfg.embed if labels_at(cfg) == "hidden" else 0),
+        "code": cfg.hidden[0] + (cfg.embed if labels_at(cfg, traits) == "hidden" else 0),
     }
     return sizes[symbol]
 
 
-def weight_shape(layer: Layer, cfg: ModelConfig) -> tuple[int, int]:
+def weight_shape(layer: Layer, cfg: ModelConfig, traits: Traits) -> tuple[int, int]:
     """(out, in) of a linear layer's weight; (labels, embed) of an embedding's table."""
     if layer.embedding:
-        return size(layer.inp, cfg), size(layer.out, cfg)
-    return size(layer.out, cfg), size(layer.inp, cfg)
+        return size(layer.inp, cfg, traits), size(layer.out, cfg, traits)
+    return size(layer.out, cfg, traits), size(layer.inp, cfg, traits)

@@ -118,7 +118,7 @@ def _model_entry(
             "bias": tensors.get(f"{layer.name}.bias"),
             "activation": layer.activation,
         }
-        for layer in decoder_chain(model.cfg)
+        for layer in decoder_chain(model)
     ]
     return {
         "id": name,
@@ -155,7 +155,7 @@ def _classifier_layers(pack: Packer, name: str, model: AutoEncoder) -> list[dict
             ),
             "activation": layer.activation,
         }
-        for layer in spec.layers(model.cfg)
+        for layer in spec.layers(model.cfg, model.traits)
         if layer.path == "classifier"
     ]
 

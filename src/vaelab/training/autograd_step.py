@@ -1,4 +1,4 @@
-"""The training step of every model the hand-written one does not serve (`spec.fused` False:
+"""The training step of every model the hand-written one does not serve (the record's `fused` False:
 M2, and any kind with other hidden layers, another activation or the label at the input).
 
 Each member's parameters lie one after another in the group's one flat buffer, in its own

@@ -6,7 +6,7 @@ outputs exactly 0, adds exactly 0 to the KL and gets exactly 0 gradient, so it s
 under Adam and every member computes what it would alone, up to the rounding of longer sums.
 
 The layout is derived from each kind's layer description (`models.spec`). Forward and
-backward are written out by hand for the article's AE, VAE and CVAE (`spec.fused`: one tanh
+backward are written out by hand for the article's AE, VAE and CVAE (the record's `fused`: one tanh
 hidden layer, the label after it; checked against autograd of `losses.objective` in the
 tests; every other model trains by `training.autograd_step`): per step that
 is a few batched matmuls and a few in-place elementwise passes instead of ~40 autograd nodes,
@@ -51,9 +51,10 @@ class Stack:
         padded = dataclasses.replace(m, latent=self.zmax)
         self.shapes: dict[str, tuple[int, ...]] = {}
         self._place: dict[str, tuple[str, int]] = {}  # layer -> (buffer key, first row)
-        for layer in spec.layers(padded):
+        self.traits = self.kind.traits
+        for layer in spec.layers(padded, self.traits):
             key = layer.stack or layer.name
-            rows, cols = spec.weight_shape(layer, padded)
+            rows, cols = spec.weight_shape(layer, padded, self.traits)
             first = self.shapes.get(f"{key}.weight", (0, cols))[0]
             self.shapes[f"{key}.weight"] = (first + rows, cols)
             if layer.bias:
@@ -84,9 +85,9 @@ class Stack:
         """Member g's slices of `flat` under its own model's state-dict names (views)."""
         views, cfg = self.views(flat), self.configs[g]
         out = {}
-        for layer in spec.layers(cfg):
+        for layer in spec.layers(cfg, self.traits):
             key, first = self._place[layer.name]
-            rows, cols = spec.weight_shape(layer, cfg)
+            rows, cols = spec.weight_shape(layer, cfg, self.traits)
             out[f"{layer.name}.weight"] = views[f"{key}.weight"][g, first : first + rows, :cols]
             if layer.bias:
                 out[f"{layer.name}.bias"] = views[f"{key}.bias"][g, first : first + rows]
@@ -97,9 +98,9 @@ class Stack:
         model's state-dict names: (G, ...) views, for a padded module under vmap."""
         views, cfg = self.views(flat), dataclasses.replace(self.configs[0], latent=self.zmax)
         out = {}
-        for layer in spec.layers(cfg):
+        for layer in spec.layers(cfg, self.traits):
             key, first = self._place[layer.name]
-            rows, _ = spec.weight_shape(layer, cfg)
+            rows, _ = spec.weight_shape(layer, cfg, self.traits)
             out[f"{layer.name}.weight"] = views[f"{key}.weight"][:, first : first + rows]
             if layer.bias:
                 out[f"{layer.name}.bias"] = views[f"{key}.bias"][:, first : first + rows]

@@ -39,7 +39,7 @@ from vaelab.core.folders import RunFolder, row_step
 from vaelab.core.lock import folder_lock
 from vaelab.core.util import first_line
 from vaelab.data.tensors import TensorData, with_data
-from vaelab.models import kinds, spec
+from vaelab.models import kinds
 from vaelab.models.kinds import build_model
 from vaelab.models.losses import objective
 from vaelab.models.networks import AutoEncoder
@@ -104,7 +104,8 @@ class GroupTrainer:
         self.steps_per_epoch = t.steps_per_epoch(self.n_train)
         self.total = t.total_steps(self.n_train)
         configs = [m.cfg.model for m in self.members]
-        self.fused = spec.fused(configs[0])  # the hand-written step, or autograd
+        # the hand-written step (the record says which configs it serves), or autograd
+        self.fused = kinds.record(configs[0].kind).fused(configs[0])
         self.layout: Layout = Stack(configs, t.ae_loss) if self.fused else MemberLayout(configs)
         params = torch.zeros(self.layout.numel, device=self.device)
         for g, m in enumerate(self.members):

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vaelab.models.spec import Traits
+
 if TYPE_CHECKING:
     from vaelab.core.config import ModelConfig
 
@@ -60,6 +62,11 @@ class KindRecord:
     fused: Callable[[ModelConfig], bool]  # the hand-written stacked step serves this cfg
     describe: Callable[[ModelConfig], str]  # the architecture in words, for the report
     export: Callable[[Any], dict[str, Any]] | None = None  # the explorer's decoder, or none
+
+    @property
+    def traits(self) -> Traits:
+        """What its networks hold, as the layer description reads it (`models.spec`)."""
+        return Traits(self.variational, self.labels, self.classifier)
 
     @property
     def modes(self) -> tuple[Mode, ...]:
