@@ -205,7 +205,11 @@ def _write_outputs(
     fileio.write_json(folder.results, results)
     steps = cfg.experiments.walk_steps
     title = f"{cfg.name} ({point_label(cfg.headline())})"  # the (C, k) of its VAEs and CVAEs
-    drawn = {key: m for key, m in models.items() if spec.logits_label_decoder(m.cfg, m.traits)}
+    drawn = {
+        key: m
+        for key, m in models.items()
+        if spec.logits_label_decoder(m.cfg, kinds.record(m.cfg.kind).traits)
+    }
     ends = results["experiments"].get("interpolation", {}).get("endpoints", {}).values()
     examples = [(data.y_test == d).nonzero() for d in cfg.experiments.recon_digits]
     write_explorer(
