@@ -3,16 +3,19 @@ not, the same for every run seed, and M2's q(y|x) error on them logged beside th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 import torch
 
+from vaelab.config import checked
 from vaelab.core.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from vaelab.core.errors import VaelabError
 from vaelab.data.splits import to_float
 from vaelab.data.tensors import TensorData, compact_data, training_split
+from vaelab.models import kinds
 from vaelab.training.checkpoint import load_model
 from vaelab.training.run import train
 
@@ -86,12 +89,25 @@ def test_m2_logs_its_validation_error_each_epoch(prototype_mnist, tmp_path):
 )
 def test_a_bad_validation_split_is_one_line_before_any_work(data, message):
     with pytest.raises(VaelabError, match=message):
-        _cfg(**data).validate()
+        checked(_cfg(**data).validate())  # the settings' gate, where kinds are known
 
 
-def test_data_smaller_than_its_validation_split_is_one_line(prototype_mnist):
+@pytest.mark.parametrize("kind", kinds.names())
+def test_only_a_kind_that_reads_labels_needs_its_labelled_images_left(kind):
+    cfg = dataclasses.replace(_cfg(validation=270), model=ModelConfig(kind=kind, latent=2))
+    if kinds.record(kind).labels:
+        with pytest.raises(VaelabError, match="fewer than the 40 labelled images"):
+            checked(cfg.validate())
+    else:
+        assert checked(cfg.validate()) == cfg
+
+
+def test_data_smaller_than_its_validation_split_is_one_line(prototype_mnist, tmp_path):
     cfg = _cfg(train_size=None, validation=390)  # the data hold 400 images: 10 left, 40 asked
-    with pytest.raises(VaelabError, match="fewer than the 40 labelled images"):
-        TensorData.from_mnist(prototype_mnist, cfg)
+    data = TensorData.from_mnist(prototype_mnist, cfg)
+    assert int((data.y_train >= 0).sum()) == 10  # every image left is labelled
+    with pytest.raises(VaelabError, match="leaves 10 training images, fewer than the 40"):
+        train(cfg, data, tmp_path / "m2")  # before any work
+    assert not (tmp_path / "m2").exists() or not any((tmp_path / "m2").iterdir())
     with pytest.raises(VaelabError, match="must leave some of the 400"):
         TensorData.from_mnist(prototype_mnist, _cfg(train_size=None, validation=400))

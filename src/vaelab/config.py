@@ -1,8 +1,8 @@
 """The settings, where users import them from: `from vaelab.config import RunConfig, ...`.
 
 They are defined in `vaelab.core.config`; this module is the public name for them. Loading
-settings here also checks that every model kind they name is registered (`vaelab.models.kinds`),
-which the core settings cannot know."""
+settings here also checks that every model kind they name is registered (`vaelab.models.kinds`)
+and gets what it needs of the data settings, which the core settings cannot know."""
 
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,16 @@ def load_preset(name_or_path: str) -> StudyConfig:
 
 
 def checked(cfg: Any) -> Any:
-    """`cfg` (a study's or a run's settings) once every kind it names is registered."""
-    kinds.check(cfg.models if isinstance(cfg, StudyConfig) else (cfg.model.kind,))
+    """`cfg` (a study's or a run's settings) once every kind it names is registered and the
+    data settings leave each what it needs (`kinds.check_labels`)."""
+    if isinstance(cfg, StudyConfig):
+        kinds.check(cfg.models)
+        if not cfg.label_counts:  # (the semi-supervised study sets n_labelled per run)
+            for kind in cfg.models:
+                kinds.check_labels(kind, cfg.data)
+    else:
+        kinds.check((cfg.model.kind,))
+        kinds.check_labels(cfg.model.kind, cfg.data)
     return cfg
 
 

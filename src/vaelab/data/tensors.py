@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from vaelab.core.config import KINDS_WITH_LABELS, RunConfig
+from vaelab.core.config import RunConfig
 from vaelab.core.device import resolve_device, same_device
 from vaelab.core.errors import VaelabError
 from vaelab.data.mnist import MNIST
@@ -60,15 +60,8 @@ def training_split(y_all: np.ndarray, cfg: RunConfig) -> TrainingSplit:
     d = cfg.data
     n = len(y_all) if d.train_size is None else min(d.train_size, len(y_all))
     train, held = validation_split(y_all[:n], d.validation, d.seed)
-    y_train = y_all[train].astype(np.int64)
-    if cfg.model.kind in KINDS_WITH_LABELS:
-        if d.validation and d.n_labelled > len(train):
-            raise VaelabError(
-                f"data.validation ({d.validation}) leaves {len(train)} training images, fewer "
-                f"than the {d.n_labelled} labelled images asked for (data.n_labelled)"
-            )
-        label_seed = cfg.train.seed if d.label_seed is None else d.label_seed
-        y_train = semi_supervised_labels(y_train, min(d.n_labelled, len(train)), label_seed)
+    label_seed = cfg.train.seed if d.label_seed is None else d.label_seed
+    y_train = semi_supervised_labels(y_all[train], min(d.n_labelled, len(train)), label_seed)
     return TrainingSplit(train, held, y_train)
 
 

@@ -25,6 +25,9 @@ def preflight(cfg: StudyConfig, mnist: MNIST) -> dict[str, str]:
     cfg.validate()
     labels = mnist.y_test[test_subset(mnist.y_test, cfg.data.test_size, cfg.data.seed)]
     _check_digits(cfg, labels)
+    if not cfg.label_counts:  # the data as loaded may hold fewer images than MNIST's
+        for kind in cfg.models:
+            kinds.check_labels(kind, cfg.data, cfg.data.train_images(len(mnist.y_train)))
     e = cfg.experiments
     if e.kmeans_clusters > len(labels):
         raise VaelabError(

@@ -91,6 +91,8 @@ class GroupTrainer:
             TrainingRun(with_data(m.cfg.validate(), m.data), m.data, Path(m.run_dir))
             for m in members
         ]
+        for m in self.members:  # the data as loaded may leave fewer images than the settings
+            kinds.check_labels(m.cfg.model.kind, m.cfg.data, len(m.data.x_train))
         first = self.members[0]
         for m in self.members[1:]:
             if stack_key(m.cfg) != stack_key(first.cfg) or len(m.data.x_train) != len(

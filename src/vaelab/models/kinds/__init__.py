@@ -17,12 +17,21 @@ from vaelab.models.kinds import conv, mlp
 from vaelab.models.kinds.base import KindRecord
 
 if TYPE_CHECKING:
-    from vaelab.core.config import ModelConfig
+    from vaelab.core.config import DataConfig, ModelConfig
 
 RECORDS: tuple[KindRecord, ...] = (*mlp.RECORDS, *conv.RECORDS)
 _BY_NAME = {r.name: r for r in RECORDS}
 
-__all__ = ["RECORDS", "KindRecord", "build_model", "check", "names", "record", "title_of"]
+__all__ = [
+    "RECORDS",
+    "KindRecord",
+    "build_model",
+    "check",
+    "check_labels",
+    "names",
+    "record",
+    "title_of",
+]
 
 
 def names() -> tuple[str, ...]:
@@ -49,6 +58,21 @@ def check(kinds: Iterable[str]) -> None:
     """Every name in `kinds` is a registered kind (else one clear line)."""
     for name in kinds:
         record(name)
+
+
+def check_labels(kind: str, data: DataConfig, train_images: int | None = None) -> None:
+    """One clear line where a validation split leaves a kind that reads labels fewer training
+    images than the labelled ones it asks for (`data.n_labelled`; without a validation split
+    every image it can have is labelled). `train_images`: the training images left once the
+    data are loaded; None: as many as the settings leave of MNIST's 60,000."""
+    if not (record(kind).labels and data.validation):
+        return
+    left = data.train_images() if train_images is None else train_images
+    if left < data.n_labelled:
+        raise VaelabError(
+            f"data.validation ({data.validation}) leaves {left} training images, fewer than "
+            f"the {data.n_labelled} labelled images asked for (data.n_labelled)"
+        )
 
 
 def build_model(cfg: ModelConfig) -> Any:
