@@ -56,7 +56,8 @@ class TrainingSplit:
 
 def training_split(y_all: np.ndarray, cfg: RunConfig) -> TrainingSplit:
     """The validation images (seeded by data.seed, the same for every run seed), and among the
-    rest the labelled ones (seeded by data.label_seed or the run seed) for the CVAE and M2."""
+    rest the labelled ones (data.n_labelled, seeded by data.label_seed or the run seed). Every
+    run's split is made so, whatever its kind; only a kind that reads labels sees them."""
     d = cfg.data
     n = len(y_all) if d.train_size is None else min(d.train_size, len(y_all))
     train, held = validation_split(y_all[:n], d.validation, d.seed)
