@@ -31,16 +31,8 @@ def load_preset(name_or_path: str) -> StudyConfig:
 
 def checked(cfg: Any) -> Any:
     """`cfg` (a study's or a run's settings) once every kind it names is registered and the
-    data settings leave each what it needs (`kinds.check_labels`)."""
-    if isinstance(cfg, StudyConfig):
-        kinds.check(cfg.models)
-        if not cfg.label_counts:  # (the semi-supervised study sets n_labelled per run)
-            for kind in cfg.models:
-                kinds.check_labels(kind, cfg.data)
-    else:
-        kinds.check((cfg.model.kind,))
-        kinds.check_labels(cfg.model.kind, cfg.data)
-    return cfg
+    data settings leave each what it needs (`kinds.check_settings`)."""
+    return kinds.check_settings(cfg)
 
 
 __all__ = [

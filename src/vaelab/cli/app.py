@@ -18,7 +18,6 @@ from typing import Annotated, Any
 import typer
 
 from vaelab.cli.output import GREY_LEVELS, console, line, print_metrics, table
-from vaelab.config import checked
 from vaelab.core import __version__
 from vaelab.core.config import RunConfig, load_toml, preset_names
 from vaelab.core.errors import VaelabError
@@ -287,7 +286,7 @@ def _run_settings(out: Path, config: Path | None, resume: bool, given: dict[str,
         cfg,
         **{name: dataclasses.replace(getattr(cfg, name), **v) for name, v in sections.items()},
     )
-    return checked(cfg.validate())
+    return kinds.check_settings(cfg.validate())
 
 
 @app.command("eval")

@@ -14,7 +14,6 @@ from typing import Any
 
 from rich.console import Console
 
-from vaelab.config import checked
 from vaelab.core import fileio
 from vaelab.core.config import StudyConfig, load_preset
 from vaelab.core.device import resolve_device
@@ -70,7 +69,7 @@ def run_study(
     """
     console = console or Console()
     started = time.perf_counter()
-    cfg = checked(load_preset(preset))
+    cfg = kinds.check_settings(load_preset(preset))
     cfg = dataclasses.replace(
         cfg,
         data=dataclasses.replace(cfg.data, path=str(data_path) if data_path else cfg.data.path),

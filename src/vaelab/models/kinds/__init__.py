@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from vaelab.core.config import StudyConfig
 from vaelab.core.errors import VaelabError
 from vaelab.models.kinds import conv, mlp
 from vaelab.models.kinds.base import KindRecord
 
 if TYPE_CHECKING:
-    from vaelab.core.config import DataConfig, ModelConfig
+    from vaelab.core.config import DataConfig, ModelConfig, RunConfig
 
 RECORDS: tuple[KindRecord, ...] = (*mlp.RECORDS, *conv.RECORDS)
 _BY_NAME = {r.name: r for r in RECORDS}
@@ -28,6 +29,7 @@ __all__ = [
     "build_model",
     "check",
     "check_labels",
+    "check_settings",
     "names",
     "record",
     "title_of",
@@ -73,6 +75,21 @@ def check_labels(kind: str, data: DataConfig, train_images: int | None = None) -
             f"data.validation ({data.validation}) leaves {left} training images, fewer than "
             f"the {data.n_labelled} labelled images asked for (data.n_labelled)"
         )
+
+
+def check_settings(cfg: StudyConfig | RunConfig) -> Any:
+    """`cfg` (a study's or a run's settings) once every kind it names is registered and the
+    data settings leave each what it needs (`check_labels`): the settings' gate, where what
+    the core settings cannot know about the kinds is checked."""
+    if isinstance(cfg, StudyConfig):
+        check(cfg.models)
+        if not cfg.label_counts:  # (the semi-supervised study sets n_labelled per run)
+            for kind in cfg.models:
+                check_labels(kind, cfg.data)
+    else:
+        check((cfg.model.kind,))
+        check_labels(cfg.model.kind, cfg.data)
+    return cfg
 
 
 def build_model(cfg: ModelConfig) -> Any:
