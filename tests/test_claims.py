@@ -19,7 +19,7 @@ from vaelab.claims.verdicts import (
 )
 from vaelab.evaluation.evidence import DRAWS
 from vaelab.evaluation.inference import CONTRADICTS, EQUIVALENT, INCONCLUSIVE, SUPPORTS
-from vaelab.evaluation.measured import MeasuredError
+from vaelab.evaluation.measured import DigitPair, MeasuredError
 
 ZS = ("4", "16", "64")
 
@@ -404,3 +404,11 @@ def test_clustering_between_4_and_16_is_not_what_the_article_spoke_of():
 )
 def test_verdict(outcomes, expected):
     assert verdict(outcomes) == expected
+
+
+def test_a_digit_pair_is_read_from_its_key_and_written_back():
+    assert DigitPair.parse("4to9") == DigitPair(4, 9) and DigitPair(1, 0).key == "1to0"
+    assert str(DigitPair.parse("10to3")) == "10to3"
+    for bad in ("4-9", "to9", "4to", "ato9", "4to9to1"):
+        with pytest.raises(MeasuredError, match="not a digit pair"):
+            DigitPair.parse(bad)

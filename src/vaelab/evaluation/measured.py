@@ -102,7 +102,9 @@ def _by_pair(tree: Mapping[str, Any], value: Callable[[Any], V]) -> dict[DigitPa
     }
 
 
-def _pair_keys(tree: Mapping[DigitPair, dict[str, Any]], value: Callable[[Any], Any]) -> dict:
+def _pair_keys(
+    tree: Mapping[DigitPair, dict[str, Any]], value: Callable[[Any], Any]
+) -> dict[str, dict[str, Any]]:
     return {pair.key: {z: value(v) for z, v in by_z.items()} for pair, by_z in tree.items()}
 
 
