@@ -264,3 +264,56 @@ def test_train_says_what_the_step_runs_on(tiny_mnist):
 def test_the_step_is_named_per_device():
     assert kernels.step_for("cpu") == kernels.kernels_status()
     assert kernels.step_for(torch.device("cuda", 0)) == "torch ops"
+
+
+@needs_kernels
+def test_softplus_and_its_slope_match_float64():
+    a = torch.cat([torch.linspace(-79, 79, 15801), torch.tensor([0.0, -0.0, 1e-30, -1e-30])])
+    h, slope = kernels.softplus(a)
+    exact = F.softplus(a.double())
+    assert ((h.double() - exact).abs() / exact).max() < 3e-7
+    assert ((slope.double() - torch.sigmoid(a.double())).abs()).max() < 2e-7  # a few ulp of 1
+    far = torch.tensor([-150.0, -90.0, 90.0, 150.0, float("nan")])
+    h, slope = kernels.softplus(far)
+    assert h[:2].max() < 1e-34 and slope[:2].max() < 1e-34  # e^a below float rounding of 1
+    assert h[2:4].tolist() == [90.0, 150.0] and slope[2:4].tolist() == [1.0, 1.0]
+    assert h[4].isnan() and slope[4].isnan()
+
+
+@needs_kernels
+def test_the_softplus_layer_takes_the_kernel_only_for_training_and_equals_torchs():
+    from vaelab.models.networks import softplus
+
+    a = (torch.randn(3, 40, 70, generator=torch.Generator().manual_seed(0)) * 8).requires_grad_()
+    upstream = torch.randn(3, 40, 70)
+    h = softplus(a)
+    assert type(h.grad_fn).__name__ == "_SoftplusBackward"
+    (grad,) = torch.autograd.grad((h * upstream).sum(), a)
+    exact = F.softplus(a.double())
+    (oracle,) = torch.autograd.grad((exact * upstream.double()).sum(), a)  # autograd, float64
+    torch.testing.assert_close(h.double(), exact, rtol=3e-7, atol=0.0)
+    torch.testing.assert_close(grad.double(), oracle.double(), rtol=1e-6, atol=1e-7)
+    with torch.no_grad():  # evaluation: torch's own softplus, bit for bit
+        assert torch.equal(softplus(a), F.softplus(a))
+    assert softplus(a.double()).grad_fn.name() == "SoftplusBackward0"  # float64: torch's
+
+
+@needs_kernels
+@pytest.mark.parametrize("shape", [(5, 784), (3, 5, 784), (2, 10, 5, 784)])
+def test_the_trained_bernoulli_nll_takes_the_kernel_and_equals_float64(shape, monkeypatch):
+    from vaelab.models.losses import bernoulli_nll
+
+    gen = torch.Generator().manual_seed(1)
+    logits = (torch.randn(shape, generator=gen) * 6).requires_grad_()
+    x = torch.rand(shape[-2:], generator=gen)
+    upstream = torch.randn(shape[:-1], generator=gen)
+    calls, real = [], kernels.bernoulli_nll_with_grad
+    monkeypatch.setattr(kernels, "bernoulli_nll_with_grad", lambda *a: calls.append(1) or real(*a))
+    rows = bernoulli_nll(logits, x)
+    assert calls and rows.shape == shape[:-1]
+    (grad,) = torch.autograd.grad((rows * upstream).sum(), logits)
+    lg = logits.detach().double()
+    exact = F.binary_cross_entropy_with_logits(lg, x.double().expand_as(lg), reduction="none")
+    torch.testing.assert_close(rows.double(), exact.sum(-1), rtol=1e-6, atol=1e-4)
+    oracle = (torch.sigmoid(lg) - x.double()) * upstream.double().unsqueeze(-1)
+    torch.testing.assert_close(grad.double(), oracle, rtol=1e-6, atol=1e-6)

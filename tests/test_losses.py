@@ -35,11 +35,14 @@ def test_bernoulli_nll_matches_torch_distributions(seed, scale):
     torch.testing.assert_close(bernoulli_nll(logits, x), expected)
 
 
-def test_bernoulli_nll_and_its_gradient_hold_for_extreme_float32_logits():
+@pytest.mark.parametrize("fused", [True, False], ids=["C kernel", "torch ops"])
+def test_bernoulli_nll_and_its_gradient_hold_for_extreme_float32_logits(fused):
     logits = torch.tensor([[-300.0, -90.0, -20.0, 0.0, 20.0, 85.0, 300.0]], requires_grad=True)
     x = torch.tensor([[0.0, 0.3, 1.0, 0.5, 0.0, 0.7, 1.0]])
     expected = -Bernoulli(logits=logits.double(), validate_args=False).log_prob(x.double()).sum(-1)
-    nll = bernoulli_nll(logits, x)
+    with contextlib.nullcontext() if fused else kernels.turned_off():
+        nll = bernoulli_nll(logits, x)
+    assert nll.grad_fn.fused == (fused and kernels._load()[0] is not None)  # the path named
     torch.testing.assert_close(nll.double(), expected, rtol=1e-6, atol=1e-4)
     nll.sum().backward()
     torch.testing.assert_close(logits.grad, torch.sigmoid(logits.detach()) - x)

@@ -2,9 +2,11 @@
 
 On a CPU the matmuls of a step run near the machine's peak; what keeps a step above its
 arithmetic floor is the elementwise work: the Bernoulli loss and its gradient over (k, B, 784)
-and tanh over the hidden layers, each a handful of separate tensor passes. `csrc/kernels.c`
-does each in one pass, vectorised by the compiler for this CPU. `csrc/kmeans.c` runs the
-clustering experiment's k-means (`vaelab.experiments.kmeans`) start by start in double precision.
+and tanh or softplus over the hidden layers, each a handful of separate tensor passes.
+`csrc/kernels.c` does each in one pass, vectorised by the compiler for this CPU: the fused step
+calls them directly, and the autograd step through `losses.bernoulli_nll` and the softplus
+activation. `csrc/kmeans.c` runs the clustering experiment's k-means
+(`vaelab.experiments.kmeans`) start by start in double precision.
 
 They are compiled on first use with the machine's C compiler (`$CC`, else `cc`) into the cache
 (`$VAELAB_CACHE/kernels`, one file per sources, compiler and CPU) and loaded with ctypes.
@@ -70,6 +72,7 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     i64, f32, f64, ptr = ctypes.c_int64, ctypes.c_float, ctypes.c_double, ctypes.c_void_p
     lib.bernoulli_nll.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64, f32]
     lib.tanh_forward.argtypes = [ptr, i64]
+    lib.softplus_forward.argtypes = [ptr, ptr, ptr, i64]
     lib.tanh_backward.argtypes = [ptr, ptr, i64]
     lib.latent_forward.argtypes = [ptr, ptr, ptr, ptr, i64, i64, i64, i64]
     lib.latent_backward.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, i64, i64, i64, i64, ptr]
@@ -79,6 +82,7 @@ def _load() -> tuple[ctypes.CDLL | None, str]:
     for fn in (
         lib.bernoulli_nll,
         lib.tanh_forward,
+        lib.softplus_forward,
         lib.tanh_backward,
         lib.latent_forward,
         lib.latent_backward,
@@ -183,6 +187,37 @@ def bernoulli_nll_(logits: Tensor, x: Tensor, scale: float) -> Tensor | None:
     ptr = logits.data_ptr()
     lib.bernoulli_nll(ptr, x.data_ptr(), ptr, rows.data_ptr(), g, k, b, d, scale)
     return rows
+
+
+def bernoulli_nll_with_grad(logits: Tensor, x: Tensor) -> tuple[Tensor, Tensor] | None:
+    """Per-row NLL sums (...) of x (B, D) under logits (..., B, D) and their gradient
+    sigmoid(l) - x (..., B, D), in one pass; `logits` untouched. None where the kernels do not
+    apply."""
+    lib = _usable(logits, x)
+    if lib is None or logits.ndim < 2 or x.shape != logits.shape[-2:]:
+        return None
+    b, d = x.shape
+    grad, rows = torch.empty_like(logits), torch.empty(logits.shape[:-1])
+    k = logits.numel() // max(b * d, 1)
+    out = (grad.data_ptr(), rows.data_ptr())
+    lib.bernoulli_nll(logits.data_ptr(), x.data_ptr(), *out, 1, k, b, d, 1.0)
+    return rows, grad
+
+
+def softplus_applies(a: Tensor) -> bool:
+    """Whether `softplus(a)` runs the kernel (else it returns None)."""
+    return _usable(a) is not None
+
+
+def softplus(a: Tensor) -> tuple[Tensor, Tensor] | None:
+    """softplus(a) and its slope sigmoid(a), each shaped as `a`, in one pass; None where the
+    kernels do not apply."""
+    lib = _usable(a)
+    if lib is None:
+        return None
+    h, slope = torch.empty_like(a), torch.empty_like(a)
+    lib.softplus_forward(a.data_ptr(), h.data_ptr(), slope.data_ptr(), a.numel())
+    return h, slope
 
 
 def tanh_(a: Tensor) -> bool:

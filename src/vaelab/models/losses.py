@@ -35,11 +35,19 @@ class _BernoulliNLL(torch.autograd.Function):
     element serves both passes, where the stock loss's log-sigmoid is slow on a CPU
     (`benchmarks/grid_speed.py`, row "Bernoulli NLL", times the two). Above `limit` e^l would
     overflow; there softplus(l) = l to within e^-limit, added back when some logit is that
-    large (always, on a GPU).
+    large (always, on a GPU). Where autograd will want the gradient, on a CPU, the C kernel
+    (`kernels.bernoulli_nll_with_grad`) writes the loss and sigmoid(l) - x in one pass instead.
     """
 
     @staticmethod
     def forward(ctx: Any, logits: Tensor, x: Tensor) -> Tensor:
+        ctx.fused = False
+        if ctx.needs_input_grad[0]:  # on a CPU, the loss and its gradient in one pass
+            fused = kernels.bernoulli_nll_with_grad(logits, x)
+            if fused is not None:
+                ctx.fused = True
+                ctx.save_for_backward(fused[1])
+                return fused[0]
         limit = 80.0 if logits.element_size() <= 4 else 700.0
         one_plus_exp = logits.clamp(max=limit).exp_().add_(1.0)  # (..., B, D)
         nll = one_plus_exp.log().sum(-1) - torch.linalg.vecdot(logits, x.expand_as(logits))
@@ -51,6 +59,9 @@ class _BernoulliNLL(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_nll: Tensor) -> tuple[Tensor, None]:
+        if ctx.fused:
+            (grad,) = ctx.saved_tensors
+            return grad * grad_nll.unsqueeze(-1), None
         one_plus_exp, x = ctx.saved_tensors
         grad = one_plus_exp.reciprocal().neg_().add_(1.0).sub_(x)  # sigmoid(l) - x
         return grad.mul_(grad_nll.unsqueeze(-1)), None

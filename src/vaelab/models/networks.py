@@ -26,14 +26,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from vaelab.core.config import ModelConfig
-from vaelab.models import spec
+from vaelab.models import kernels, spec
 
 _Method = TypeVar("_Method", bound=Callable)
 
@@ -95,9 +95,35 @@ class LabelEmbedding(nn.Module):
         return F.embedding(y.clamp(min=0), self.weight) * known  # (B, dim)
 
 
+class _Softplus(torch.autograd.Function):
+    """softplus(a) = log(1 + e^a), keeping its slope sigmoid(a) from the forward pass: one
+    exp per element serves both passes (`kernels.softplus`), where torch's backward takes
+    another."""
+
+    @staticmethod
+    def forward(ctx: Any, a: Tensor) -> Tensor:
+        fused = kernels.softplus(a)
+        h, slope = fused if fused is not None else (F.softplus(a), torch.sigmoid(a))
+        ctx.save_for_backward(slope)
+        return h
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        (slope,) = ctx.saved_tensors
+        return grad * slope
+
+
+def softplus(a: Tensor) -> Tensor:
+    """softplus: through the C kernel where autograd will want its slope, on a CPU (within a few
+    units in the last place of `F.softplus`); else torch's."""
+    if torch.is_grad_enabled() and a.requires_grad and kernels.softplus_applies(a):
+        return _Softplus.apply(a)
+    return F.softplus(a)
+
+
 ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "tanh": torch.tanh,
-    "softplus": F.softplus,
+    "softplus": softplus,
     "relu": torch.relu,
 }
 

@@ -87,6 +87,25 @@ void bernoulli_nll(const float *logits, const float *x, float *grad, float *rows
     }
 }
 
+/* softplus and its slope for the backward pass: h = log(1 + e^a), slope = sigmoid(a) = dh/da.
+ * With t = e^-|a|: h = max(a, 0) + log1p(t), sigmoid(a) = 1 / (1 + t) for a >= 0 and
+ * t / (1 + t) below; one exp and one division serve both, as in bernoulli_nll. */
+void softplus_forward(const float *a, float *h, float *slope, int64_t n) {
+#pragma omp parallel for schedule(static) if (n >= PARALLEL_MIN)
+    for (int64_t start = 0; start < n; start += BLOCK) {
+        int64_t stop = start + BLOCK < n ? start + BLOCK : n;
+#pragma omp simd
+        for (int64_t i = start; i < stop; i++) {
+            float v = a[i];
+            float t = exp_nonpositive(v < 0.f ? v : -v);
+            float q = 1.f / ((1.f + t) * (2.f + t));
+            float inv_1t = q * (2.f + t);
+            h[i] = (v > 0.f ? v : 0.f) + log1p_unit(t, q * (1.f + t));
+            slope[i] = v >= 0.f ? inv_1t : t * inv_1t;
+        }
+    }
+}
+
 /* tanh in place. Below |a| = 0.5 its odd Taylor series to a^15 (relative error < 1e-8 there);
  * above, (1 - t) / (1 + t) with t = e^-2|a| <= e^-1, which loses nothing to cancellation. */
 void tanh_forward(float *a, int64_t n) {
