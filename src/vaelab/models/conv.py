@@ -22,24 +22,17 @@ training mode only. Every weight is Glorot-uniform (the label tables too) and ev
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from vaelab.core.config import ModelConfig
 from vaelab.core.errors import VaelabError
-from vaelab.models.networks import AutoEncoder, LabelEmbedding, Posterior
+from vaelab.models.networks import ACTIVATIONS, AutoEncoder, LabelEmbedding, Posterior
 
 IMAGE = (1, 28, 28)  # (channels, height, width) of the images the flat inputs hold
 CHANNELS = (32, 64)  # feature maps after the encoder's first and second convolution
 KERNEL, STRIDE, PADDING = 4, 2, 1  # each stride-2 layer halves (or doubles) the side
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "tanh": torch.tanh,
-    "softplus": F.softplus,
-    "relu": F.relu,
-}
 
 
 def _glorot(layer: nn.Module) -> nn.Module:
