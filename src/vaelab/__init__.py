@@ -43,6 +43,6 @@ def load(run_dir: str | Path, device: str | torch.device = "cpu") -> LoadedRun:
 
 
 def _config(record: dict[str, Any]) -> RunConfig:
-    from vaelab.core.config import RunConfig, from_dict
+    from vaelab.core.config import saved_run_config
 
-    return from_dict(RunConfig, record["config"]).validate()
+    return saved_run_config(record["config"])

@@ -555,6 +555,38 @@ def to_dict(cfg: Any) -> dict[str, Any]:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
+def upgrade_saved(raw: dict[str, Any]) -> dict[str, Any]:
+    """A run config as an older vaelab saved it (a run folder's config.json, a checkpoint's or
+    milestone's record), in today's settings; a config of today's comes back as it is.
+
+    Before the classification weight had one meaning, `train.alpha` set M2's weight on the mean
+    cross-entropy of each step's labelled images to alpha N / N_labelled, with N the training
+    images (all of MNIST's 60,000 unless `data.train_size`; there was no validation split) and
+    N_labelled those with a label: that product is today's `train.classification_weight` for
+    the same objective. Every other kind ignored it, as it ignores the weight."""
+    if not isinstance(raw, dict):
+        return raw  # left for `from_dict` to name
+    train, data = raw.get("train"), raw.get("data")
+    if not isinstance(train, dict) or "alpha" not in train or "classification_weight" in train:
+        return raw
+    alpha, data = train["alpha"], data if isinstance(data, dict) else {}
+    n, labelled = data.get("train_size") or MNIST_TRAIN, data.get("n_labelled", 30000)
+    numbers = all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in (alpha, n, labelled)
+    )
+    if not numbers:
+        return raw  # left for `from_dict` to name
+    labelled = min(labelled, n)
+    weight = alpha * n / labelled if labelled > 0 else 0.0
+    kept = {k: v for k, v in train.items() if k != "alpha"}
+    return {**raw, "train": kept | {"classification_weight": weight}}
+
+
+def saved_run_config(raw: dict[str, Any]) -> RunConfig:
+    """The validated `RunConfig` of a saved run config, of today or an older vaelab."""
+    return from_dict(RunConfig, upgrade_saved(raw)).validate()
+
+
 def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     """Build dataclass `cls` from `data`, rejecting unknown keys and values of the wrong type."""
     if not isinstance(data, dict):

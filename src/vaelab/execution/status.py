@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaelab.core.config import RunConfig, from_dict
+from vaelab.core.config import RunConfig, saved_run_config
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import LOCK_FILE, RunFolder, StudyFolder
 from vaelab.core.util import format_duration
@@ -66,7 +66,7 @@ def run_status(run_dir: Path) -> RunStatus:
     try:
         raw = json.loads(RunFolder(run_dir).config.read_text())
         kind, z, seed = raw["model"]["kind"], raw["model"]["latent"], raw["train"]["seed"]
-        cfg = from_dict(RunConfig, raw)
+        cfg = saved_run_config(raw)
     except (OSError, ValueError, KeyError, TypeError, VaelabError):
         raise VaelabError(f"{RunFolder(run_dir).config} is not a vaelab run config") from None
     rows = RunFolder(run_dir).read_metrics()

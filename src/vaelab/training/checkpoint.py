@@ -22,7 +22,7 @@ from safetensors.torch import load as load_tensors
 from safetensors.torch import save as save_tensors
 
 from vaelab.core import fileio
-from vaelab.core.config import RunConfig, from_dict, to_dict
+from vaelab.core.config import RunConfig, saved_run_config, to_dict
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import RunFolder, position
 from vaelab.core.util import first_line
@@ -191,7 +191,7 @@ def load_milestones(
         blob = _read_bytes(path.with_suffix(".safetensors"))
         if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
             raise VaelabError(f"milestone {path.with_suffix('.safetensors')} is corrupt")
-        model = build_model(from_dict(RunConfig, record["config"]).validate().model)
+        model = build_model(saved_run_config(record["config"]).model)
         model.load_state_dict(_parse_tensors(blob, path.with_suffix(".safetensors")))
         models[position(path, steps_per_epoch)] = model.to(device).eval()
     return models
@@ -234,7 +234,7 @@ def read_run_config(run_dir: Path) -> RunConfig:
     path = RunFolder(run_dir).config
     if not path.exists():
         raise VaelabError(f"{run_dir} is not a vaelab run folder (no {path.name})")
-    return from_dict(RunConfig, _read_json(path)).validate()
+    return saved_run_config(_read_json(path))
 
 
 def load_model(
@@ -253,7 +253,7 @@ def load_model(
         raise VaelabError(f"{folder.weights} is corrupt (hash mismatch)")
     if "config" not in record:
         raise VaelabError(f"{folder.record} holds no config (corrupt)")
-    cfg = from_dict(RunConfig, record["config"]).validate()
+    cfg = saved_run_config(record["config"])
     model = build_model(cfg.model)
     try:
         model.load_state_dict(_parse_tensors(blob, folder.weights))

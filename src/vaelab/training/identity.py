@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vaelab.core.config import ARTICLE_STEPS, RunConfig, to_dict
+from vaelab.core.config import ARTICLE_STEPS, RunConfig, to_dict, upgrade_saved
 from vaelab.core.errors import VaelabError
 from vaelab.core.folders import RunFolder
 from vaelab.core.util import json_digest
@@ -47,6 +47,7 @@ def identity(cfg: dict[str, Any]) -> dict[str, Any]:
 
     The data enters through its content fingerprint `data.sha256`, never through its path.
     """
+    cfg = upgrade_saved(cfg)
     name = cfg["model"]["kind"]
     known = name in kinds.names()  # a kind no longer registered (an old folder): all kept
     unused = kinds.record(name).ignores if known else {}
