@@ -16,6 +16,7 @@ from helpers_reliability import MICRO_STUDY, write_npz
 from vaelab.core.config import load_toml
 from vaelab.data.mnist import load_mnist
 from vaelab.models.losses import bernoulli_nll
+from vaelab.study import regimes
 from vaelab.study.grid import ae_variant_runs, study_data, train_subset, with_fingerprint
 from vaelab.study.pipeline import run_study
 from vaelab.study.regimes import deciding, sentence
@@ -189,6 +190,18 @@ def test_changes_name_each_moved_verdict_and_outcome_and_the_largest_effect_chan
     )  # fmt: skip
     assert "1 verdict changes (claim 1 supported → parts disagree)" in found["summary"]
     assert changes(a, a)["summary"].startswith("No verdict and no comparison's outcome changes")
+
+
+def test_a_claim_read_with_either_ae_loss_is_one_sentence_as_results_json_holds_it():
+    columns = [
+        {"ae_loss": loss, "short": short}
+        for short in (True, False)
+        for loss in ("mse", "bernoulli")
+    ]
+    cells = [{"verdict": v} for v in ("supported", "inconclusive", "supported", "inconclusive")]
+    assert regimes._sentences(columns, cells) == (
+        "Holds at both; with the AE on the Bernoulli NLL: inconclusive at both."
+    )
 
 
 def test_the_sentence_and_the_deciding_effect_of_a_claim():

@@ -178,8 +178,10 @@ def _sentences(columns: list[dict[str, Any]], cells: list[dict[str, Any]]) -> st
         if i == 0:
             said.append(text)
         elif text != said[0]:
-            said.append(f"with the AE on {'the MSE' if loss == 'mse' else 'the NLL'}: {text}")
-    return "; ".join(said).capitalize() + "."
+            name = "the MSE" if loss == "mse" else "the Bernoulli NLL"
+            said.append(f"with the AE on {name}: {text}")
+    text = "; ".join(said)
+    return f"{text[:1].upper()}{text[1:]}."
 
 
 def sentence(short: str | None, converged: str | None) -> str:
