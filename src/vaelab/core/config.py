@@ -570,7 +570,8 @@ def upgrade_saved(raw: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(train, dict) or "alpha" not in train or "classification_weight" in train:
         return raw
     alpha, data = train["alpha"], data if isinstance(data, dict) else {}
-    n, labelled = data.get("train_size") or MNIST_TRAIN, data.get("n_labelled", 30000)
+    n = data.get("train_size") or MNIST_TRAIN
+    labelled = data.get("n_labelled", DataConfig.n_labelled)
     numbers = all(
         isinstance(v, int | float) and not isinstance(v, bool) for v in (alpha, n, labelled)
     )
