@@ -187,6 +187,16 @@ def test_jobs_times_threads_never_exceed_cores(jobs, cores, gpus, on_gpu, expect
     assert line.startswith(f"jobs: {chosen} (") and f"{cores} cores" in line
 
 
+@pytest.mark.parametrize(
+    ("jobs", "n_units", "expect"), [(2, 1, (1, 4)), (4, 2, (2, 2)), (None, 1, (1, 4))]
+)
+def test_asked_workers_beyond_the_units_give_their_cores_to_the_busy_ones(jobs, n_units, expect):
+    chosen, threads, line = executors.choose_jobs(jobs, 4, 0, False, n_units=n_units)
+    assert (chosen, threads) == expect
+    if jobs is not None:
+        assert f"asked {jobs}, one per unit, {n_units} unit" in line
+
+
 def test_without_ray_the_ray_executor_says_how_to_install_it(mini, monkeypatch, capsys):
     monkeypatch.setitem(__import__("sys").modules, "ray", None)
     with pytest.raises(VaelabError, match=r"pip install 'vaelab\[ray\]'"):

@@ -231,6 +231,7 @@ def choose_jobs(
 
     By default one worker per GPU on a GPU, else one per two cores: a small model's matmuls
     gain little from more threads, and two threads per worker keep a worker's own steps fast.
+    Never more workers than units: a worker with nothing to train would only hold cores.
     """
     why = f"{cores} core{'s' * (cores != 1)}, " + (f"{gpus} GPU" if gpus else "no GPU")
     if jobs is None:
@@ -241,4 +242,7 @@ def choose_jobs(
         jobs, how = cores, f"asked {jobs}, at most one per core;"
     else:
         how = "asked; machine:"
+    if jobs > max(1, n_units):
+        units = f"{n_units} unit{'s' * (n_units != 1)}"
+        jobs, how = max(1, n_units), f"asked {jobs}, one per unit, {units};"
     return jobs, max(1, cores // jobs), f"jobs: {jobs} ({how} {why})"
